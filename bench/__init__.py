@@ -1,0 +1,1 @@
+"""graphc benchmark suite: `python -m bench --help`."""

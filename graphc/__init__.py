@@ -1,0 +1,18 @@
+"""graphc: a NumPy-style function in, its compiled gradient out.
+
+    @graphc.grad
+    def loss(w, x, y): return ((np.tanh(x @ w) - y) ** 2).mean()
+
+The function is traced into a DAG, its adjoint derived symbolically in the same IR, the joint
+graph simplified and fused, and compiled into one Numba call (CPU) or numba.cuda kernels.
+"""
+
+from . import numpy
+from .api import Function, grad, jit, value_and_grad
+from .errors import (ArgumentError, BackendError, GraphcError, ShapeError, TracerBoolError,
+                     UnsupportedError)
+
+__version__ = "0.1.0"
+
+__all__ = ["grad", "value_and_grad", "jit", "Function", "numpy", "GraphcError", "ArgumentError",
+           "BackendError", "ShapeError", "TracerBoolError", "UnsupportedError"]

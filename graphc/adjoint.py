@@ -1,0 +1,78 @@
+"""The reverse-mode pass: builds the adjoint of a graph as more nodes of the same graph.
+
+Exactly the lecture's rule, done symbolically: walk the nodes from the outputs back to the
+inputs; the cotangent of a node is the sum, over its users, of each user's contribution,
+which the user's VJP rule (in ``ops.py``) builds out of ordinary graph ops. Broadcasting is
+undone here and only here: every contribution is summed back to its input's shape.
+"""
+
+from __future__ import annotations
+
+from .ir import Node, _adjoint_of, toposort
+from .ops import OPS
+from .trace import Tracer, apply, as_tracer, broadcast_to, const
+
+
+def differentiable(node: Node) -> bool:
+    return node.dtype.kind == "f"
+
+
+def unbroadcast(g: Tracer, shape: tuple[int, ...]) -> Tracer:
+    """Sum ``g`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + d for d, s in enumerate(shape) if s == 1 and g.shape[lead + d] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=False)
+    return g.reshape(shape)
+
+
+def zeros(node: Node) -> Node:
+    return broadcast_to(const(0, node.dtype), node.shape).node
+
+
+def vjp(outputs: list[Node], cotangents: list[Node], wrt: list[Node]) -> list[Node]:
+    """Cotangents of ``wrt`` given ``cotangents`` of ``outputs``, as new nodes."""
+    wrt_ids = {w.id for w in wrt}
+    order = toposort(outputs)
+    # Forward sweep: the nodes whose value depends differentiably on some wrt node.
+    active = set(wrt_ids)
+    for n in order:
+        if n.id not in active and differentiable(n) and OPS[n.op].vjp is not None and any(
+                i.id in active for i in n.inputs):
+            active.add(n.id)
+
+    ct: dict[int, Tracer] = {}
+
+    def accumulate(node: Node, g: Tracer) -> None:
+        if g.dtype != node.dtype:
+            g = g.astype(node.dtype)
+        ct[node.id] = ct[node.id] + g if node.id in ct else g
+
+    for o, c in zip(outputs, cotangents):
+        if o.id in active:
+            accumulate(o, Tracer(c))
+    for n in reversed(order):
+        if n.id not in ct or n.id in wrt_ids:
+            continue
+        token = _adjoint_of.set(n)
+        try:
+            parts = OPS[n.op].vjp(ct[n.id], Tracer(n), *(Tracer(i) for i in n.inputs), **n.params)
+            for inp, part in zip(n.inputs, parts):
+                if part is not None and inp.id in active:
+                    accumulate(inp, unbroadcast(as_tracer(part), inp.shape))
+        finally:
+            _adjoint_of.reset(token)
+    return [ct[w.id].node if w.id in ct else zeros(w) for w in wrt]
+
+
+def seed(out: Node) -> Node:
+    """The cotangent 1 of a scalar output."""
+    return const(1, out.dtype)
+
+
+def fresh(node: Node) -> Node:
+    """A new node equal to ``node``: differentiating w.r.t. it leaves other uses untouched."""
+    return apply("identity", Tracer(node)).node

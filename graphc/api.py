@@ -1,0 +1,296 @@
+"""The public transforms: ``grad``, ``value_and_grad``, ``jit``.
+
+Each returns a ``Function`` that specialises on the shapes, dtypes and structure of its
+arguments, keeps one compiled entry per signature, and, when called on tracers (inside another
+graphc transform), traces itself into the caller's graph instead, so transforms compose.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import adjoint, reference
+from .errors import ArgumentError, GraphcError
+from .ir import Graph, Node, SourceLoc
+from .passes import optimize
+from .trace import Tracer, as_tracer, make_node
+
+# ------------------------------------------------------------------------------ pytrees
+_LEAF = "*"
+
+
+def flatten(tree: Any) -> tuple[list[Any], Any]:
+    """Leaves of nested tuples/lists/dicts, and a hashable description of the nesting."""
+    leaves: list[Any] = []
+
+    def walk(t):
+        if isinstance(t, tuple) and not hasattr(t, "_fields"):
+            return ("t",) + tuple(walk(x) for x in t)
+        if isinstance(t, list):
+            return ("l",) + tuple(walk(x) for x in t)
+        if isinstance(t, dict):
+            keys = tuple(sorted(t))
+            return ("d", keys) + tuple(walk(t[k]) for k in keys)
+        if t is None:
+            return ("n",)
+        leaves.append(t)
+        return _LEAF
+
+    return leaves, walk(tree)
+
+
+def unflatten(treedef: Any, leaves: Sequence[Any]) -> Any:
+    it = iter(leaves)
+
+    def build(d):
+        if d == _LEAF:
+            return next(it)
+        tag = d[0]
+        if tag == "t":
+            return tuple(build(x) for x in d[1:])
+        if tag == "l":
+            return [build(x) for x in d[1:]]
+        if tag == "d":
+            return {k: build(x) for k, x in zip(d[1], d[2:])}
+        return None
+
+    return build(treedef)
+
+
+def _leaf_spec(x: Any) -> tuple:
+    """What a compiled entry specialises on for one leaf: kind, shape, dtype."""
+    if isinstance(x, np.ndarray):
+        return ("a", x.shape, x.dtype.str)
+    if isinstance(x, bool):
+        return ("s", (), "|b1")
+    if isinstance(x, int):
+        return ("s", (), "<i8")
+    if isinstance(x, float):
+        return ("s", (), "<f8")
+    if isinstance(x, np.generic):
+        return ("s", (), x.dtype.str)
+    raise ArgumentError(f"unsupported argument of type {type(x).__name__}: graphc takes NumPy "
+                        "arrays, Python/NumPy scalars, and tuples/lists/dicts of them")
+
+
+def _input_node(k: int, spec: tuple) -> Node:
+    dtype = np.dtype(spec[2])
+    if dtype.kind not in "biuf":
+        raise ArgumentError(f"argument leaf {k} has dtype {dtype}, which graphc does not support")
+    return make_node("input", [], index=k, shape=spec[1], dtype=dtype)
+
+
+def _fn_loc(fn: Callable) -> SourceLoc | None:
+    code = getattr(fn, "__code__", None)
+    return SourceLoc(code.co_filename, code.co_firstlineno, code.co_name) if code else None
+
+
+# ------------------------------------------------------------------------ compiled entry
+@dataclass
+class Entry:
+    """One compiled signature: the traced graph, its optimised form and the compiled code."""
+
+    graph: Graph
+    optimized: Graph
+    source: str
+    fn: Callable
+    consts: list[np.ndarray]
+    out_tree: Any
+    stats: dict = field(default_factory=dict)
+
+    def run(self, leaves: list[Any]) -> list[np.ndarray]:
+        return self.fn(*map(_as_c_array, leaves), *self.consts)
+
+
+def _as_c_array(x: Any) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    return np.array(x)
+
+
+def _scalarize(x: np.ndarray) -> Any:
+    return x[()] if x.ndim == 0 else x
+
+
+class Function:
+    """A graphc transform of a Python function (see ``grad``, ``value_and_grad``, ``jit``)."""
+
+    def __init__(self, fn: Callable, mode: str, argnums: int | Sequence[int] = 0,
+                 has_aux: bool = False, target: str = "cpu"):
+        if target not in ("cpu", "cuda"):
+            raise ArgumentError(f"unknown target {target!r}: use 'cpu' or 'cuda'")
+        if not isinstance(argnums, int) and not (
+                isinstance(argnums, (tuple, list)) and all(isinstance(a, int) for a in argnums)):
+            raise ArgumentError(f"argnums must be an int or a tuple of ints, got {argnums!r}")
+        self.fn, self.mode, self.argnums, self.has_aux, self.target = (
+            fn, mode, argnums, has_aux, target)
+        self._entries: dict[Any, Entry] = {}
+        functools.update_wrapper(self, fn)
+
+    # -- calling
+    def __call__(self, *args: Any) -> Any:
+        leaves, tree = flatten(args)
+        if any(isinstance(x, Tracer) for x in leaves):
+            return self._transform(args, inline=True)
+        entry = self._entry(leaves, tree)
+        outs = entry.run(leaves)
+        return unflatten(entry.out_tree, [_scalarize(o) for o in outs])
+
+    def _entry(self, leaves: list[Any], tree: Any) -> Entry:
+        specs = tuple(_leaf_spec(x) for x in leaves)
+        key = (tree, specs)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = self._build(tree, specs)
+        return entry
+
+    def _argnums(self, nargs: int) -> tuple[int, ...]:
+        nums = (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
+        for a in nums:
+            if not -nargs <= a < nargs:
+                raise ArgumentError(f"argnums={self.argnums!r} is out of range for "
+                                    f"{nargs} positional argument(s)", _fn_loc(self.fn))
+        return tuple(a % nargs for a in nums)
+
+    def _transform(self, args: tuple, inline: bool) -> Any:
+        """Run the user's function on tracers and, for gradients, build the adjoint nodes."""
+        if self.mode == "jit":
+            return self.fn(*args)
+        nums = self._argnums(len(args))
+        args = list(args)
+        wrt: list[Node] = []
+        wrt_trees = []
+        for a in nums:
+            leaves, tree = flatten(args[a])
+            nodes = []
+            for x in leaves:
+                t = as_tracer(x)
+                if t.dtype.kind != "f":
+                    raise ArgumentError(
+                        f"argnums={self.argnums!r}: argument {a} has dtype {t.dtype}; integer "
+                        "and boolean arrays are data and have no gradient", _fn_loc(self.fn))
+                # Inside an outer trace, differentiate w.r.t. a fresh copy so that other uses
+                # of the same outer value are constants to this derivative.
+                nodes.append(adjoint.fresh(t.node) if inline else t.node)
+            wrt += nodes
+            wrt_trees.append(tree)
+            args[a] = unflatten(tree, [Tracer(n) for n in nodes])
+        out = self.fn(*args)
+        aux = None
+        if self.has_aux:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise ArgumentError("has_aux=True: the function must return (value, aux)",
+                                    _fn_loc(self.fn))
+            out, aux = out
+        value = as_tracer(out)
+        if value.size != 1 or value.dtype.kind != "f":
+            raise ArgumentError(
+                f"grad needs a function returning one float scalar; {self.fn.__name__} returned "
+                f"shape {value.shape} dtype {value.dtype} (reduce it, e.g. with .sum())",
+                _fn_loc(self.fn))
+        value = value.reshape(())
+        cts = adjoint.vjp([value.node], [adjoint.seed(value.node)], wrt)
+        grads, k = [], 0
+        for tree in wrt_trees:
+            n = _count(tree)
+            grads.append(unflatten(tree, [Tracer(c) for c in cts[k:k + n]]))
+            k += n
+        g = grads[0] if isinstance(self.argnums, int) else tuple(grads)
+        if self.mode == "grad":
+            return (g, aux) if self.has_aux else g
+        return ((value, aux) if self.has_aux else value), g
+
+    def _build(self, tree: Any, specs: tuple) -> Entry:
+        t0 = time.perf_counter()
+        inputs = [_input_node(k, s) for k, s in enumerate(specs)]
+        args = unflatten(tree, [Tracer(n) for n in inputs])
+        result = self._transform(args, inline=False)
+        out_leaves, out_tree = flatten(result)
+        outputs = [as_tracer(x).node for x in out_leaves]
+        graph = Graph(inputs, outputs, name=getattr(self.fn, "__name__", "f"))
+        t1 = time.perf_counter()
+        optimized, steps, stats = optimize(graph)
+        t2 = time.perf_counter()
+        if self.target == "cuda":
+            from .codegen import cuda
+
+            fn, source, consts = cuda.build(optimized, steps, graph.name)
+        else:
+            from . import runtime
+            from .codegen import cpu
+
+            module = cpu.generate(optimized, steps, graph.name)
+            source = module.source
+            fn = runtime.load(source).entry
+            consts = [c.params["value"] for c in module.const_args]
+            stats["kernels"] = module.n_kernels
+        stats.update(trace_s=t1 - t0, optimize_s=t2 - t1, codegen_s=time.perf_counter() - t2)
+        entry = Entry(graph, optimized, source, fn, consts, out_tree, stats)
+        if os.environ.get("GRAPHC_DEBUG"):
+            print(optimized.text(), source, stats, sep="\n")
+        return entry
+
+    # -- inspection
+    def _lookup(self, args: tuple) -> Entry:
+        leaves, tree = flatten(args)
+        return self._entry(leaves, tree)
+
+    def ir(self, *args: Any) -> str:
+        """The joint forward+backward graph for these arguments, before and after the passes."""
+        e = self._lookup(args)
+        s = e.stats
+        return (f"# traced: {s['nodes_before']} nodes; after passes: {s['nodes_after']} nodes, "
+                f"{s['groups']} fusion groups\n" + e.graph.text() + "\n\n# optimised\n"
+                + e.optimized.text())
+
+    def source(self, *args: Any) -> str:
+        """The generated Numba source for these arguments."""
+        return self._lookup(args).source
+
+    def stats(self, *args: Any) -> dict:
+        """Node counts, fusion groups, kernels and timings of the entry for these arguments."""
+        return dict(self._lookup(args).stats)
+
+    def reference(self, *args: Any) -> Any:
+        """The same result computed by the NumPy reference interpreter (the tests' oracle)."""
+        leaves, tree = flatten(args)
+        e = self._entry(leaves, tree)
+        outs = reference.evaluate(e.graph, [np.asarray(x) for x in leaves])
+        return unflatten(e.out_tree, [_scalarize(o) for o in outs])
+
+
+def _count(tree: Any) -> int:
+    """Number of leaves in a treedef."""
+    if tree == _LEAF:
+        return 1
+    return sum(_count(c) for c in (tree[2:] if tree[0] == "d" else tree[1:]))
+
+
+# ------------------------------------------------------------------------ public API
+def _decorator(mode: str):
+    def transform(fn: Callable | None = None, *, argnums: int | Sequence[int] = 0,
+                  has_aux: bool = False, target: str = "cpu"):
+        if fn is None:
+            return lambda f: Function(f, mode, argnums, has_aux, target)
+        if not callable(fn):
+            raise ArgumentError(f"graphc.{mode} expects a function, got {type(fn).__name__}")
+        return Function(fn, mode, argnums, has_aux, target)
+    return transform
+
+
+grad = _decorator("grad")
+grad.__doc__ = """Gradient of a scalar-valued function w.r.t. argument(s) ``argnums``.
+
+``graphc.grad(f)(*args)`` returns the gradient in the structure of ``args[argnums]`` (a tuple
+of them when ``argnums`` is a tuple). Forward and backward run in one compiled call."""
+value_and_grad = _decorator("value_and_grad")
+value_and_grad.__doc__ = """Like ``grad`` but returns ``(value, gradient)``; with
+``has_aux=True`` the function returns ``(value, aux)`` and this returns ``((value, aux), grad)``."""
+jit = _decorator("jit")
+jit.__doc__ = """Compile ``f`` itself (forward only); its result keeps ``f``'s structure."""

@@ -1,0 +1,89 @@
+"""What every backend's emitter shares: type names, literals, and the scalar body of a group.
+
+The body of a fusion group is one assignment per node, built from the op table's scalar
+templates, so the CPU loop nest and the CUDA kernel compute exactly the same expressions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from ..errors import BackendError
+from ..ir import Node
+from ..ops import OPS
+from ..passes.fuse import Group
+
+
+def type_name(dtype: np.dtype) -> str:
+    return "np.bool_" if dtype.kind == "b" else f"np.{np.dtype(dtype).name}"
+
+
+def literal(value, dtype: np.dtype) -> str:
+    """A scalar constant spelled with its dtype, so it never promotes a float32 loop."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return repr(bool(value))
+    if dtype.kind in "iu":
+        return f"{type_name(dtype)}({int(value)})"
+    v = float(value)
+    text = "np.nan" if math.isnan(v) else ("np.inf" if v > 0 else "-np.inf") if math.isinf(v) \
+        else repr(v)
+    return f"{type_name(dtype)}({text})"
+
+
+def scalar_const(node: Node) -> str | None:
+    """The literal for a one-element constant (inlined into kernels), else None."""
+    if node.op == "const" and node.params["value"].size == 1:
+        return literal(node.params["value"].reshape(()), node.dtype)
+    return None
+
+
+def where(node: Node) -> str:
+    loc = f"  {node.loc.short()}" if node.loc else ""
+    return f"{node.op}{' (bwd)' if node.adjoint else ''}{loc}"
+
+
+def scalar_expr(node: Node, operands: list[str], backend: str) -> str:
+    op = OPS[node.op]
+    if op.scalar is None:
+        raise BackendError(f"op {node.op!r} has no scalar template for the {backend} backend",
+                           node.loc)
+    tname = type_name(node.dtype)
+    # Operands are cast to the result type as NumPy does; bools mix with any type unpromoted.
+    args = [a if i.dtype == node.dtype or "b" in (node.dtype.kind, i.dtype.kind)
+            else f"{tname}({a})" for a, i in zip(operands, node.inputs)]
+    return op.scalar.format(*args, T=tname)
+
+
+def group_body(group: Group, load: Callable[[Node], str], backend: str) -> tuple[list[str], dict]:
+    """Lines computing every member of ``group`` into locals ``t0, t1, ...``.
+
+    ``load(node)`` spells the read of an external input at the current index. Returns the
+    lines and the map node id -> local name.
+    """
+    local: dict[int, str] = {}
+    lines: list[str] = []
+    for i, x in enumerate(group.inputs):
+        lit = scalar_const(x)
+        if lit is not None:
+            local[x.id] = lit
+        else:
+            local[x.id] = f"a{i}"
+            lines.append(f"a{i} = {load(x)}")
+    for k, m in enumerate(group.members):
+        local[m.id] = f"t{k}"
+        expr = scalar_expr(m, [local[i.id] for i in m.inputs], backend)
+        lines.append(f"t{k} = {expr}  # {where(m)}")
+    return lines, local
+
+
+def combine_expr(red: Node, acc: str, value: str) -> str:
+    op = OPS[red.op]
+    return OPS[op.combine].scalar.format(acc, value, T=type_name(red.dtype))
+
+
+def reduce_identity(red: Node) -> str:
+    return literal(OPS[red.op].identity(red.dtype), red.dtype)

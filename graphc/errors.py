@@ -1,0 +1,33 @@
+"""graphc's exceptions. Every one names the problem and, where known, the user's source line."""
+
+from __future__ import annotations
+
+
+class GraphcError(Exception):
+    """Base class of every error graphc raises on purpose."""
+
+    def __init__(self, message: str, loc=None):
+        self.loc = loc
+        if loc is not None:
+            message = f"{message}\n  at {loc}"
+        super().__init__(message)
+
+
+class UnsupportedError(GraphcError, TypeError):
+    """A NumPy function, method, ufunc or argument form that graphc cannot trace."""
+
+
+class TracerBoolError(GraphcError, TypeError):
+    """Python control flow on a traced value (``if x > 0``, ``bool(x)``)."""
+
+
+class ShapeError(GraphcError, ValueError):
+    """Operands whose shapes do not fit the operation."""
+
+
+class ArgumentError(GraphcError, ValueError):
+    """Bad arguments to a graphc transform or to a compiled function."""
+
+
+class BackendError(GraphcError, RuntimeError):
+    """A backend that lacks an op, or a runtime (e.g. CUDA) that is not available."""

@@ -1,0 +1,150 @@
+"""The IR: a static DAG of ``Node``s, each with an op name, inputs, params, shape and dtype.
+
+A node is immutable once built. Creation order is a topological order (inputs exist before
+their users), so a graph is just its input and output nodes; ``Graph.nodes()`` recovers the
+reachable nodes in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+_ids = itertools.count()
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclass(frozen=True)
+class SourceLoc:
+    file: str
+    line: int
+    func: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} (in {self.func})"
+
+    def short(self) -> str:
+        return f"{os.path.basename(self.file)}:{self.line}"
+
+
+def user_loc() -> SourceLoc | None:
+    """The innermost stack frame that is not graphc's own code (nor NumPy's dispatch)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        fname = frame.f_code.co_filename
+        if not (fname.startswith(_PKG_DIR) or "numpy" in fname or fname.startswith("<")):
+            return SourceLoc(fname, frame.f_lineno, frame.f_code.co_name)
+        frame = frame.f_back
+    return None
+
+
+# While the adjoint pass emits the cotangent nodes of a forward node, they are attributed to
+# that node's source line and marked as backward nodes.
+_adjoint_of: ContextVar["Node | None"] = ContextVar("graphc_adjoint_of", default=None)
+
+
+class Node:
+    __slots__ = ("op", "inputs", "params", "shape", "dtype", "loc", "id", "adjoint")
+
+    def __init__(self, op: str, inputs: tuple["Node", ...], params: dict[str, Any],
+                 shape: tuple[int, ...], dtype: np.dtype, loc: SourceLoc | None):
+        self.op = op
+        self.inputs = inputs
+        self.params = params
+        self.shape = shape
+        self.dtype = np.dtype(dtype)
+        fwd = _adjoint_of.get()
+        self.adjoint = fwd is not None
+        self.loc = fwd.loc if fwd is not None else loc
+        self.id = next(_ids)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def key(self) -> tuple:
+        """Structural identity used by CSE: same op, same inputs, same params."""
+        return (self.op, tuple(i.id for i in self.inputs), _freeze(self.params))
+
+    def __repr__(self) -> str:
+        return f"%{self.id}:{self.op}{list(self.shape)}{self.dtype}"
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, np.dtype):
+        return value.str
+    return value
+
+
+def toposort(outputs: Iterable[Node]) -> list[Node]:
+    """Every node reachable from ``outputs``, inputs before users."""
+    seen: dict[int, Node] = {}
+    stack = list(outputs)
+    while stack:
+        n = stack.pop()
+        if n.id in seen:
+            continue
+        seen[n.id] = n
+        stack.extend(n.inputs)
+    return [seen[k] for k in sorted(seen)]
+
+
+@dataclass
+class Graph:
+    """A traced program: its parameter nodes (op ``input``) and its result nodes."""
+
+    inputs: list[Node]
+    outputs: list[Node]
+    name: str = "f"
+
+    def nodes(self) -> list[Node]:
+        return toposort(self.outputs + self.inputs)
+
+    def users(self) -> dict[int, list[Node]]:
+        users: dict[int, list[Node]] = {n.id: [] for n in self.nodes()}
+        for n in self.nodes():
+            for i in n.inputs:
+                users[i.id].append(n)
+        return users
+
+    def text(self) -> str:
+        """One line per node: name, op, inputs, params, shape, dtype, source line."""
+        names = {n.id: f"%{k}" for k, n in enumerate(self.nodes())}
+        out = [f"graph {self.name}({', '.join(names[i.id] for i in self.inputs)}):"]
+        for n in self.nodes():
+            args = ", ".join(names[i.id] for i in n.inputs)
+            params = ", ".join(f"{k}={_show(v)}" for k, v in n.params.items())
+            call = f"{n.op}({args}{', ' if args and params else ''}{params})"
+            side = "bwd" if n.adjoint else "fwd"
+            where = n.loc.short() if n.loc else ""
+            out.append(f"  {names[n.id]:>5} = {call:<44} : {_type(n):<18} {side} {where}")
+        out.append(f"  return {', '.join(names[o.id] for o in self.outputs)}")
+        return "\n".join(out)
+
+
+def _type(n: Node) -> str:
+    return f"{n.dtype.name}[{','.join(map(str, n.shape))}]"
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, np.ndarray):
+        return repr(v.item()) if v.size == 1 else f"<array {v.dtype}{list(v.shape)}>"
+    if isinstance(v, np.dtype):
+        return v.name
+    return repr(v)

@@ -1,0 +1,57 @@
+"""NumPy-style helpers for traced code: what plain NumPy cannot dispatch, and the composite
+functions (softmax and friends) built from primitives in their numerically stable forms.
+
+They work on tracers and on plain arrays alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .trace import Tracer, apply, as_tracer, stack
+
+
+def array(values: Sequence[Any]) -> Any:
+    """``np.array([...])`` for lists that hold traced values: stacks them along a new axis 0."""
+    values = list(values)
+    if not any(isinstance(v, Tracer) for v in values):
+        return np.array(values)
+    return stack([v if isinstance(v, Tracer) else np.asarray(v) for v in values])
+
+
+def stop_gradient(x: Any) -> Any:
+    """``x`` itself, treated as a constant by differentiation."""
+    return apply("stop_gradient", x) if isinstance(x, Tracer) else x
+
+
+def sigmoid(x: Any) -> Any:
+    """1 / (1 + exp(-x)), a primitive so that its gradient stays finite for large |x|."""
+    if isinstance(x, Tracer):
+        return apply("sigmoid", x)
+    from .ops import OPS
+
+    return OPS["sigmoid"].impl(np.asarray(x))
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """log(sum(exp(x))) shifted by the max, so it neither overflows nor underflows."""
+    m = stop_gradient(np.max(x, axis=axis, keepdims=True))
+    m = np.where(np.abs(m) < np.inf, m, 0)  # an all -inf slice gives -inf, not nan
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    if keepdims:
+        return out
+    return np.squeeze(out, axis=axis) if axis is not None else np.reshape(out, ())
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    e = np.exp(x - stop_gradient(np.max(x, axis=axis, keepdims=True)))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+__all__ = ["array", "stop_gradient", "sigmoid", "logsumexp", "log_softmax", "softmax", "as_tracer"]

@@ -1,0 +1,290 @@
+"""THE op table: every primitive graphc knows, each defined once.
+
+An entry holds everything about one primitive:
+
+* ``impl(*arrays, **params)``: the NumPy reference implementation (the oracle's semantics).
+* ``kind``: ``elementwise`` (inputs broadcast to the output), ``reduce``, ``matmul``,
+  ``layout`` (views and copies that move data) or ``source`` (inputs and constants).
+* ``vjp(g, out, *inputs, **params)``: the vector-Jacobian product, written with ordinary NumPy
+  calls on tracers, so the adjoint is itself IR and can be differentiated again. It returns one
+  cotangent per input (``None`` where the input gets none) *before* broadcasting is undone: the
+  adjoint pass sums each cotangent back to its input's shape, in one place. ``vjp=None`` means
+  the op has zero derivative (comparisons, sign, ...).
+* ``scalar``: for elementwise ops, one expression template over ``{0}, {1}, ...`` (the operands)
+  and ``{T}`` (the output's scalar type). Both the CPU and the CUDA emitters use it; the math
+  functions it names (``exp``, ``tanh``, ...) are supplied by each backend's module header.
+* ``shape(*inputs, **params) -> (shape, dtype)``: for non-elementwise ops; elementwise ops
+  broadcast, with the dtype from ``dtype(*in_dtypes)`` (NumPy promotion by default).
+* reductions also name their ``combine`` op and ``identity`` (the accumulator's start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import ShapeError
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    kind: str
+    impl: Callable[..., np.ndarray]
+    vjp: Callable[..., tuple] | None = None
+    scalar: str | None = None
+    shape: Callable[..., tuple] | None = None
+    dtype: Callable[..., np.dtype] | None = None
+    ufunc: np.ufunc | None = None
+    combine: str | None = None
+    identity: Callable[[np.dtype], Any] | None = None
+
+
+OPS: dict[str, Op] = {}
+
+
+def defop(name: str, kind: str, impl, **fields) -> Op:
+    op = Op(name, kind, impl, **fields)
+    OPS[name] = op
+    return op
+
+
+# ----------------------------------------------------------------------------- dtype rules
+def _promote(*dts: np.dtype, **params) -> np.dtype:
+    return np.result_type(*dts)
+
+
+def _floating(*dts: np.dtype, **params) -> np.dtype:
+    d = np.result_type(*dts)
+    return d if d.kind in "fc" else np.dtype(np.float64)
+
+
+def _boolean(*dts: np.dtype, **params) -> np.dtype:
+    return np.dtype(np.bool_)
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ShapeError(
+            "operands could not be broadcast together with shapes "
+            + " and ".join(str(tuple(s)) for s in shapes)
+        ) from None
+
+
+# ------------------------------------------------------------------------ elementwise ops
+def _binary(name, ufunc, template, vjp, dtype=_promote):
+    defop(name, "elementwise", ufunc, vjp=vjp, scalar=template, ufunc=ufunc, dtype=dtype)
+
+
+def _unary(name, ufunc, template, vjp, dtype=_floating):
+    defop(name, "elementwise", ufunc, vjp=vjp, scalar=template, ufunc=ufunc, dtype=dtype)
+
+
+_binary("add", np.add, "({0} + {1})", lambda g, out, x, y: (g, g))
+_binary("subtract", np.subtract, "({0} - {1})", lambda g, out, x, y: (g, -g))
+_binary("multiply", np.multiply, "({0} * {1})", lambda g, out, x, y: (g * y, g * x))
+_binary("divide", np.divide, "({0} / {1})", lambda g, out, x, y: (g / y, -g * out / y),
+        dtype=_floating)
+_binary("power", np.power, "pow({0}, {1})",
+        lambda g, out, x, y: (g * y * x ** (y - 1), g * np.log(x) * out))
+_binary("maximum", np.maximum, "({0} if ({0} >= {1} or {0} != {0}) else {1})",
+        lambda g, out, x, y: _minmax_vjp(g, x, y))
+_binary("minimum", np.minimum, "({0} if ({0} <= {1} or {0} != {0}) else {1})",
+        lambda g, out, x, y: _minmax_vjp(g, y, x))
+for _name, _uf, _sym in [("less", np.less, "<"), ("less_equal", np.less_equal, "<="),
+                         ("greater", np.greater, ">"), ("greater_equal", np.greater_equal, ">="),
+                         ("equal", np.equal, "=="), ("not_equal", np.not_equal, "!=")]:
+    _binary(_name, _uf, f"({{0}} {_sym} {{1}})", None, dtype=_boolean)
+
+
+def _minmax_vjp(g, winner, loser):
+    # Ties split the gradient evenly (DESIGN.md convention); comparisons are False on NaN.
+    tie = np.where(winner == loser, 0.5 * g, 0)
+    return np.where(winner > loser, g, tie), np.where(loser > winner, g, tie)
+
+
+_unary("negative", np.negative, "(-{0})", lambda g, out, x: (-g,), dtype=_promote)
+_unary("exp", np.exp, "exp({0})", lambda g, out, x: (g * out,))
+_unary("log", np.log, "log({0})", lambda g, out, x: (g / x,))
+_unary("log1p", np.log1p, "log1p({0})", lambda g, out, x: (g / (1 + x),))
+_unary("expm1", np.expm1, "expm1({0})", lambda g, out, x: (g * (out + 1),))
+_unary("sqrt", np.sqrt, "sqrt({0})", lambda g, out, x: (g / (2 * out),))
+_unary("sin", np.sin, "sin({0})", lambda g, out, x: (g * np.cos(x),))
+_unary("cos", np.cos, "cos({0})", lambda g, out, x: (-g * np.sin(x),))
+_unary("tanh", np.tanh, "tanh({0})", lambda g, out, x: (g * (1 - out * out),))
+_unary("abs", np.abs, "abs({0})", lambda g, out, x: (g * np.sign(x),), dtype=_promote)
+_unary("sign", np.sign, "({T}(1) if {0} > 0 else ({T}(-1) if {0} < 0 else {0}))", None,
+       dtype=_promote)
+
+
+def _sigmoid(x):
+    # exp of a non-positive number only: no overflow at either end.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(_floating(np.asarray(x).dtype))
+
+
+# A primitive rather than 1/(1+exp(-x)): that composition's derivative is inf*0 = nan for
+# x << 0, while out*(1-out) is exact there.
+defop("sigmoid", "elementwise", _sigmoid, scalar="({T}(1) / ({T}(1) + exp(-{0})))",
+      vjp=lambda g, out, x: (g * out * (1 - out),), dtype=_floating)
+
+defop("where", "elementwise", lambda c, x, y: np.where(c, x, y), scalar="({1} if {0} else {2})",
+      vjp=lambda g, out, c, x, y: (None, np.where(c, g, 0), np.where(c, 0, g)),
+      dtype=lambda c, x, y: _promote(x, y))
+
+defop("cast", "elementwise", lambda x, dtype: x.astype(dtype), scalar="{T}({0})",
+      vjp=lambda g, out, x, dtype: (g.astype(x.dtype),), dtype=lambda x, dtype: np.dtype(dtype))
+
+# Identity keeps a differentiated argument distinct inside an outer trace (grad of grad);
+# stop_gradient is identity forward and zero backward (the max shift of logsumexp).
+defop("identity", "elementwise", lambda x: x.copy(), scalar="{0}",
+      vjp=lambda g, out, x: (g,), dtype=_promote)
+defop("stop_gradient", "elementwise", lambda x: x.copy(), scalar="{0}", vjp=None, dtype=_promote)
+
+
+def _broadcast_shape(x, shape):
+    target = tuple(shape)
+    if broadcast_shapes(x.shape, target) != target:
+        raise ShapeError(f"cannot broadcast shape {x.shape} to {target}")
+    return target, x.dtype
+
+
+# Elementwise for codegen (a copy with broadcasting); its cotangent is g itself, summed back
+# to the input's shape by the adjoint pass like every other broadcast.
+defop("broadcast_to", "elementwise", lambda x, shape: np.broadcast_to(x, shape).copy(),
+      scalar="{0}", vjp=lambda g, out, x, shape: (g,), shape=_broadcast_shape)
+
+
+# ---------------------------------------------------------------------------- reductions
+def _reduce_shape(x, axes, keepdims):
+    shape = tuple(1 if d in axes else s for d, s in enumerate(x.shape)) if keepdims else \
+        tuple(s for d, s in enumerate(x.shape) if d not in axes)
+    return shape, x.dtype
+
+
+def _kept(g, x, axes, keepdims):
+    """g reshaped to x's rank (reduced axes of length 1), ready to broadcast against x."""
+    return g if keepdims else g.reshape(tuple(1 if d in axes else s for d, s in enumerate(x.shape)))
+
+
+def _sum_vjp(g, out, x, axes, keepdims):
+    return (np.broadcast_to(_kept(g, x, axes, keepdims), x.shape),)
+
+
+def _extremum_vjp(g, out, x, axes, keepdims):
+    hit = x == _kept(out, x, axes, keepdims)
+    count = hit.astype(g.dtype).sum(axis=axes, keepdims=True)
+    return (np.where(hit, _kept(g, x, axes, keepdims) / count, 0),)
+
+
+def _identity_for(value: float):
+    def identity(dtype: np.dtype):
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            return {0.0: 0, np.inf: info.max, -np.inf: info.min}[value]
+        if dtype.kind == "b":
+            return bool(value == np.inf)
+        return value
+    return identity
+
+
+defop("sum", "reduce", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
+      vjp=_sum_vjp, shape=_reduce_shape, combine="add", identity=_identity_for(0.0))
+defop("max", "reduce", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
+      vjp=_extremum_vjp, shape=_reduce_shape, combine="maximum", identity=_identity_for(-np.inf))
+defop("min", "reduce", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
+      vjp=_extremum_vjp, shape=_reduce_shape, combine="minimum", identity=_identity_for(np.inf))
+
+
+# -------------------------------------------------------------------------------- matmul
+def _matmul_shape(a, b):
+    # The tracer lifts 1-D operands to 2-D, so both have rank >= 2 here.
+    if a.shape[-1] != b.shape[-2]:
+        raise ShapeError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape}")
+    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    return batch + (a.shape[-2], b.shape[-1]), _promote(a.dtype, b.dtype)
+
+
+defop("matmul", "matmul", np.matmul, shape=_matmul_shape,
+      vjp=lambda g, out, a, b: (g @ np.swapaxes(b, -1, -2), np.swapaxes(a, -1, -2) @ g))
+
+
+# -------------------------------------------------------------------------------- layout
+def _transpose_shape(x, axes):
+    return tuple(x.shape[a] for a in axes), x.dtype
+
+
+def _reshape_shape(x, shape):
+    return tuple(shape), x.dtype
+
+
+def slice_shape(shape, index):
+    """Shape after basic indexing; ``index`` has, per input dim, an int or (start, stop, step)."""
+    return tuple(len(range(*i)) for i in index if not isinstance(i, int)) + tuple(shape[len(index):])
+
+
+def pyindex(index) -> tuple:
+    """The normalised index as Python slices (a negative stop means 'through the start')."""
+    return tuple(i if isinstance(i, int) else slice(i[0], None if i[1] < 0 else i[1], i[2])
+                 for i in index)
+
+
+defop("transpose", "layout", lambda x, axes: np.transpose(x, axes), shape=_transpose_shape,
+      vjp=lambda g, out, x, axes: (np.transpose(g, tuple(np.argsort(axes))),))
+defop("reshape", "layout", lambda x, shape: np.reshape(x, shape), shape=_reshape_shape,
+      vjp=lambda g, out, x, shape: (g.reshape(x.shape),))
+defop("slice", "layout", lambda x, index: x[pyindex(index)],
+      shape=lambda x, index: (slice_shape(x.shape, index), x.dtype),
+      vjp=lambda g, out, x, index: (_unslice(g, x.shape, index),))
+
+
+def _unslice_impl(g, shape, index):
+    out = np.zeros(shape, g.dtype)
+    out[pyindex(index)] = g
+    return out
+
+
+def _unslice(g, shape, index):
+    from .trace import apply  # the tracer builds the node; ops stay free of tracing machinery
+
+    return apply("unslice", g, shape=tuple(shape), index=index)
+
+
+# The adjoint of basic indexing: g placed into zeros of the sliced array's shape.
+defop("unslice", "layout", _unslice_impl, shape=lambda g, shape, index: (tuple(shape), g.dtype),
+      vjp=lambda g, out, x, shape, index: (g[pyindex(index)],))
+
+
+def _concat_shape(*xs, axis):
+    first = xs[0].shape
+    for x in xs[1:]:
+        if len(x.shape) != len(first) or any(
+                a != b for d, (a, b) in enumerate(zip(x.shape, first)) if d != axis):
+            raise ShapeError("concatenate: shapes differ outside the joined axis: "
+                             + ", ".join(str(x.shape) for x in xs))
+    shape = list(first)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    return tuple(shape), _promote(*(x.dtype for x in xs))
+
+
+def _concat_vjp(g, out, *xs, axis):
+    cuts = np.cumsum([0] + [x.shape[axis] for x in xs])
+    lead = (slice(None),) * axis
+    return tuple(g[lead + (slice(int(a), int(b)),)] for a, b in zip(cuts[:-1], cuts[1:]))
+
+
+defop("concatenate", "layout", lambda *xs, axis: np.concatenate(xs, axis=axis),
+      shape=_concat_shape, vjp=_concat_vjp)
+
+
+# -------------------------------------------------------------------------------- sources
+defop("input", "source", None, shape=lambda index, shape, dtype: (tuple(shape), np.dtype(dtype)))
+defop("const", "source", lambda value: value,
+      shape=lambda value: (value.shape, value.dtype))
+
+
+UFUNCS: dict[np.ufunc, str] = {op.ufunc: op.name for op in OPS.values() if op.ufunc is not None}

@@ -30,7 +30,7 @@ def unbroadcast(g: Tracer, shape: tuple[int, ...]) -> Tracer:
 
 
 def zeros(node: Node) -> Node:
-    return broadcast_to(const(0, node.dtype), node.shape).node
+    return broadcast_to(Tracer(const(0, node.dtype)), node.shape).node
 
 
 def vjp(outputs: list[Node], cotangents: list[Node], wrt: list[Node]) -> list[Node]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -20,6 +21,10 @@ from .errors import ArgumentError, GraphcError
 from .ir import Graph, Node, SourceLoc
 from .passes import optimize
 from .trace import Tracer, as_tracer, make_node
+
+# True while a transform traces: a graphc function called then (even on constants, with
+# outer tracers in its closure) joins the trace rather than compiling on its own.
+_tracing: ContextVar[bool] = ContextVar("graphc_tracing", default=False)
 
 # ------------------------------------------------------------------------------ pytrees
 _LEAF = "*"
@@ -131,12 +136,12 @@ class Function:
         self.fn, self.mode, self.argnums, self.has_aux, self.target = (
             fn, mode, argnums, has_aux, target)
         self._entries: dict[Any, Entry] = {}
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn, updated=())  # never adopt a wrapped Function's state
 
     # -- calling
     def __call__(self, *args: Any) -> Any:
         leaves, tree = flatten(args)
-        if any(isinstance(x, Tracer) for x in leaves):
+        if _tracing.get() or any(isinstance(x, Tracer) for x in leaves):
             return self._transform(args, inline=True)
         entry = self._entry(leaves, tree)
         outs = entry.run(leaves)
@@ -210,7 +215,11 @@ class Function:
         t0 = time.perf_counter()
         inputs = [_input_node(k, s) for k, s in enumerate(specs)]
         args = unflatten(tree, [Tracer(n) for n in inputs])
-        result = self._transform(args, inline=False)
+        token = _tracing.set(True)
+        try:
+            result = self._transform(args, inline=False)
+        finally:
+            _tracing.reset(token)
         out_leaves, out_tree = flatten(result)
         outputs = [as_tracer(x).node for x in out_leaves]
         graph = Graph(inputs, outputs, name=getattr(self.fn, "__name__", "f"))

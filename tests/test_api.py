@@ -1,0 +1,174 @@
+"""The public transforms: structure of arguments and results, caching, composition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc.numpy import log_softmax, logsumexp, sigmoid, softmax
+
+
+def fd_grad(f, x, eps=1e-6):
+    """Central finite differences of scalar f at array x (float64)."""
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[i] = eps
+        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
+    return g
+
+
+def test_lecture_neuron_matches_hand_derivation():
+    def loss(w, b, x, y):
+        return (sigmoid(w * x + b) - y) ** 2
+
+    w, b, x, y = 0.5, -0.2, 1.5, 1.0
+    (value, (gw, gb)) = graphc.value_and_grad(loss, argnums=(0, 1))(w, b, x, y)
+    s = 1 / (1 + np.exp(-(w * x + b)))
+    dz = 2 * (s - y) * s * (1 - s)
+    assert value == pytest.approx((s - y) ** 2, rel=1e-14)
+    assert gw == pytest.approx(dz * x, rel=1e-14)
+    assert gb == pytest.approx(dz, rel=1e-14)
+
+
+def test_grad_decorator_and_argnums_keyword():
+    @graphc.grad
+    def f(x, y):
+        return np.sum(x * y)
+
+    x, y = np.arange(3.0), np.array([2.0, 3.0, 4.0])
+    np.testing.assert_allclose(f(x, y), y)
+    np.testing.assert_allclose(graphc.grad(f.__wrapped__, argnums=1)(x, y), x)
+
+
+def test_pytrees_in_and_out():
+    def loss(params, data):
+        h = np.tanh(data["x"] @ params["w"][0] + params["w"][1])
+        return ((h - data["y"]) ** 2).mean() + 0.1 * np.sum(params["scale"] ** 2)
+
+    rng = np.random.default_rng(0)
+    params = {"w": [rng.normal(size=(4, 3)), rng.normal(size=3)], "scale": 0.5}
+    data = {"x": rng.normal(size=(5, 4)), "y": rng.normal(size=(5, 3))}
+    g = graphc.grad(loss)(params, data)
+    assert set(g) == {"w", "scale"} and isinstance(g["w"], list) and len(g["w"]) == 2
+    assert g["w"][0].shape == (4, 3)
+    gs = fd_grad(lambda s: loss({"w": params["w"], "scale": s}, data), params["scale"])
+    assert g["scale"] == pytest.approx(float(gs), rel=1e-6)
+    gw = fd_grad(lambda w: loss({"w": [w, params["w"][1]], "scale": 0.5}, data), params["w"][0])
+    np.testing.assert_allclose(g["w"][0], gw, rtol=1e-6, atol=1e-9)
+
+
+def test_has_aux_and_jit_structure():
+    def f(x):
+        return (x ** 2).sum(), {"mean": x.mean(), "n": x.shape[0]}
+
+    x = np.array([1.0, 2.0, 3.0])
+    (v, aux), g = graphc.value_and_grad(f, has_aux=True)(x)
+    assert v == 14.0 and aux["mean"] == 2.0 and aux["n"] == 3
+    np.testing.assert_allclose(g, 2 * x)
+    out = graphc.jit(lambda a, b: (a + b, [a * b]))(x, 2.0)
+    np.testing.assert_allclose(out[0], x + 2)
+    np.testing.assert_allclose(out[1][0], 2 * x)
+
+
+def test_one_entry_per_signature_and_retrace():
+    f = graphc.grad(lambda x: np.sum(np.sin(x)))
+    np.testing.assert_allclose(f(np.zeros(3)), np.ones(3))
+    np.testing.assert_allclose(f(np.zeros(5)), np.ones(5))
+    np.testing.assert_allclose(f(np.zeros(3, np.float32)), np.ones(3))
+    assert f(np.zeros(3, np.float32)).dtype == np.float32
+    assert len(f._entries) == 3
+    f(np.ones(3))
+    assert len(f._entries) == 3
+
+
+def test_non_contiguous_and_fortran_inputs():
+    f = graphc.value_and_grad(lambda a, b: np.sum(np.tanh(a @ b) * a[:, :1]))
+    rng = np.random.default_rng(0)
+    a = np.asfortranarray(rng.normal(size=(4, 6)))
+    b = rng.normal(size=(12, 5))[::2]
+    v, g = f(a, b)
+    v2, g2 = f(np.ascontiguousarray(a), np.ascontiguousarray(b))
+    assert v == pytest.approx(v2)
+    np.testing.assert_allclose(g, g2)
+    np.testing.assert_allclose(g, fd_grad(lambda a_: float(np.sum(np.tanh(a_ @ b) * a_[:, :1])),
+                                          a), rtol=1e-6, atol=1e-9)
+
+
+def test_integer_arrays_are_data():
+    def f(w, idx):
+        return np.sum(w * (idx > 1))
+
+    w = np.arange(4.0)
+    np.testing.assert_allclose(graphc.grad(f)(w, np.array([0, 1, 2, 3])), [0, 0, 1, 1])
+
+
+def test_closure_constants_and_python_loops():
+    table = np.linspace(-1, 1, 6).reshape(2, 3)
+
+    def f(x):
+        h = x
+        for _ in range(4):
+            h = np.tanh(h @ table.T @ table)
+        return np.sum(h)
+
+    x = np.array([[0.3, -0.2, 0.1]])
+    np.testing.assert_allclose(graphc.grad(f)(x), fd_grad(lambda v: float(f(v)), x), rtol=1e-6)
+
+
+def test_grad_of_grad_scalar():
+    d2 = graphc.grad(graphc.grad(lambda x: x ** 3 + np.sin(x)))
+    assert d2(1.3) == pytest.approx(6 * 1.3 - np.sin(1.3), rel=1e-12)
+    d3 = graphc.grad(graphc.grad(graphc.grad(lambda x: np.exp(2 * x))))
+    assert d3(0.5) == pytest.approx(8 * np.exp(1.0), rel=1e-12)
+
+
+def test_jit_of_grad_and_grad_inside_a_trace():
+    g = graphc.grad(lambda x: np.sum(x ** 2 * np.cos(x)))
+    jg = graphc.jit(g)
+    x = np.array([0.1, 0.7, -1.2])
+    np.testing.assert_allclose(jg(x), g(x), rtol=1e-13)
+
+    def outer(x):  # a function whose value uses a gradient
+        return np.sum(g(x) ** 2)
+
+    np.testing.assert_allclose(graphc.grad(outer)(x),
+                               fd_grad(lambda v: float(outer(v)), x), rtol=1e-6)
+
+
+def test_nested_grad_keeps_outer_variable_constant():
+    # d/dx [x * d/dy (x*y)] = d/dx [x * x] = 2x: the inner derivative must not see y's x.
+    def f(x):
+        return x * graphc.grad(lambda y: x * y)(2.0)
+
+    assert graphc.grad(f)(3.0) == pytest.approx(6.0)
+
+
+def test_composites_are_stable_and_correct():
+    x = np.array([[1e4, 0.0, -1e4], [1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(graphc.jit(lambda a: logsumexp(a, axis=1))(x),
+                               [1e4, 3 + np.log1p(np.exp(-1) + np.exp(-2))])
+    sm = graphc.jit(lambda a: softmax(a))(x)
+    np.testing.assert_allclose(sm.sum(axis=1), 1.0)
+    g = graphc.grad(lambda a: np.sum(log_softmax(a) * np.array([[0, 1.0, 0], [1, 0, 0]])))(x)
+    assert np.all(np.isfinite(g))
+    gs = graphc.grad(lambda a: np.sum(sigmoid(a)))(np.array([-1e3, 0.0, 1e3]))
+    np.testing.assert_allclose(gs, [0.0, 0.25, 0.0])
+
+
+def test_mean_var_reductions_keepdims():
+    def f(x):
+        return np.sum(x.var(axis=0, keepdims=True) * x.max(axis=1, keepdims=True)) + x.std()
+
+    x = np.random.default_rng(3).normal(size=(4, 5))
+    np.testing.assert_allclose(graphc.grad(f)(x), fd_grad(lambda v: float(f(v)), x), rtol=1e-6)
+
+
+def test_float32_stays_float32():
+    f = graphc.value_and_grad(lambda x: np.sum(np.exp(-x * x) * 0.5 + 2))
+    v, g = f(np.ones(8, np.float32))
+    assert v.dtype == np.float32 and g.dtype == np.float32
+    src = f.source(np.ones(8, np.float32))
+    assert "float64" not in src

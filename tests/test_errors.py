@@ -1,0 +1,111 @@
+"""Bad input gets a GraphcError that names the problem and the user's own source line."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import ArgumentError, GraphcError, ShapeError, TracerBoolError, UnsupportedError
+
+
+def _line_of(fn, text):
+    src, start = inspect.getsourcelines(fn)
+    return start + next(k for k, line in enumerate(src) if text in line)
+
+
+def _assert_points_at(err, fn, text):
+    assert isinstance(err.value, GraphcError)
+    assert f"test_errors.py:{_line_of(fn, text)}" in str(err.value)
+
+
+def test_unsupported_numpy_function_is_named():
+    def f(x):
+        return np.sum(np.sort(x))
+
+    with pytest.raises(UnsupportedError, match="numpy.sort") as err:
+        graphc.grad(f)(np.ones(3))
+    _assert_points_at(err, f, "np.sort")
+
+
+def test_unsupported_method_is_named():
+    def f(x):
+        return x.cumprod().sum()
+
+    with pytest.raises(UnsupportedError, match="cumprod") as err:
+        graphc.grad(f)(np.ones(3))
+    _assert_points_at(err, f, "cumprod")
+
+
+def test_python_branch_on_traced_value_says_use_where():
+    def f(x):
+        if x > 0:
+            return x
+        return -x
+
+    with pytest.raises(TracerBoolError, match="np.where") as err:
+        graphc.grad(f)(1.0)
+    _assert_points_at(err, f, "if x > 0")
+
+
+def test_grad_of_non_scalar_output():
+    with pytest.raises(ArgumentError, match=r"shape \(3,\)"):
+        graphc.grad(lambda x: x * 2)(np.ones(3))
+
+
+def test_argnums_integer_array_and_out_of_range():
+    f = lambda w, idx: np.sum(w * idx)  # noqa: E731
+    with pytest.raises(ArgumentError, match="integer"):
+        graphc.grad(f, argnums=1)(np.ones(3), np.arange(3))
+    with pytest.raises(ArgumentError, match="out of range"):
+        graphc.grad(f, argnums=2)(np.ones(3), np.arange(3))
+    with pytest.raises(ArgumentError, match="argnums"):
+        graphc.grad(f, argnums="w")
+
+
+def test_incompatible_shapes_show_both():
+    def f(x, y):
+        return np.sum(x + y)
+
+    with pytest.raises(ShapeError, match=r"\(3,\).*\(4,\)") as err:
+        graphc.grad(f)(np.ones(3), np.ones(4))
+    _assert_points_at(err, f, "x + y")
+
+    def g(a, b):
+        return np.sum(a @ b)
+
+    with pytest.raises(ShapeError, match=r"\(2, 3\) @ \(4, 5\)"):
+        graphc.grad(g)(np.ones((2, 3)), np.ones((4, 5)))
+
+
+def test_bad_reshape_and_index():
+    with pytest.raises(ShapeError, match="cannot reshape"):
+        graphc.grad(lambda x: x.reshape(4, 2).sum())(np.ones(6))
+    with pytest.raises(ShapeError, match="out of bounds"):
+        graphc.grad(lambda x: x[5])(np.ones(3))
+    with pytest.raises(UnsupportedError, match="np.where"):
+        graphc.grad(lambda x: x[x > 0].sum())(np.ones(3))
+
+
+def test_unsupported_argument_types():
+    f = graphc.grad(lambda x: np.sum(x))
+    with pytest.raises(ArgumentError, match="str"):
+        f("abc")
+    with pytest.raises(ArgumentError, match="complex"):
+        f(np.ones(3, np.complex128))
+
+
+def test_traced_value_to_python_number_or_array():
+    with pytest.raises(TracerBoolError, match="Python number"):
+        graphc.grad(lambda x: np.sum(x) * range(int(x[0]))[0])(np.ones(3))
+    with pytest.raises(UnsupportedError, match="graphc.numpy.array"):
+        graphc.grad(lambda x: np.sum(np.array([x[0], x[1]])))(np.ones(3))
+
+
+def test_new_shapes_retrace_never_reuse():
+    f = graphc.grad(lambda x: np.sum(x * x))
+    np.testing.assert_allclose(f(np.ones(2)), [2, 2])
+    np.testing.assert_allclose(f(np.ones(7)), 2 * np.ones(7))
+    np.testing.assert_allclose(f(np.ones((2, 3))), 2 * np.ones((2, 3)))

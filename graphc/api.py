@@ -72,6 +72,9 @@ def _leaf_spec(x: Any) -> tuple:
     """What a compiled entry specialises on for one leaf: kind, shape, dtype."""
     if isinstance(x, np.ndarray):
         return ("a", x.shape, x.dtype.str)
+    cai = getattr(x, "__cuda_array_interface__", None)
+    if cai is not None:  # a GPU array (Numba, CuPy, PyTorch): the cuda target takes it as is
+        return ("d", tuple(cai["shape"]), np.dtype(cai["typestr"]).str)
     if isinstance(x, bool):
         return ("s", (), "|b1")
     if isinstance(x, int):
@@ -104,19 +107,33 @@ class Entry:
     graph: Graph
     optimized: Graph
     source: str
-    fn: Callable
-    consts: list[np.ndarray]
+    run: Callable[[list[Any]], Sequence[Any]]  # flat argument leaves -> flat results
     out_tree: Any
     stats: dict = field(default_factory=dict)
-
-    def run(self, leaves: list[Any]) -> list[np.ndarray]:
-        return self.fn(*map(_as_c_array, leaves), *self.consts)
 
 
 def _as_c_array(x: Any) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
     return np.array(x)
+
+
+def _build_cpu(graph: Graph, steps: list, name: str) -> tuple[Callable, str, int]:
+    from . import runtime
+    from .codegen import cpu
+
+    module = cpu.generate(graph, steps, name)
+    fn = runtime.load(module.source).entry
+    consts = [c.params["value"] for c in module.const_args]
+
+    def run(leaves: list[Any]) -> Sequence[np.ndarray]:
+        return fn(*map(_as_c_array, leaves), *consts)
+
+    return run, module.source, module.n_kernels
+
+
+def _to_host(x: Any) -> np.ndarray:
+    return x.copy_to_host() if hasattr(x, "copy_to_host") else np.asarray(x)
 
 
 def _scalarize(x: np.ndarray) -> Any:
@@ -212,6 +229,9 @@ class Function:
         return ((value, aux) if self.has_aux else value), g
 
     def _build(self, tree: Any, specs: tuple) -> Entry:
+        if self.target == "cpu" and any(s[0] == "d" for s in specs):
+            raise ArgumentError("an argument is a CUDA device array; use target='cuda', or copy "
+                                "it to the host first", _fn_loc(self.fn))
         t0 = time.perf_counter()
         inputs = [_input_node(k, s) for k, s in enumerate(specs)]
         args = unflatten(tree, [Tracer(n) for n in inputs])
@@ -229,18 +249,11 @@ class Function:
         if self.target == "cuda":
             from .codegen import cuda
 
-            fn, source, consts = cuda.build(optimized, steps, graph.name)
+            run, source, stats["kernels"] = cuda.build(optimized, steps, graph.name)
         else:
-            from . import runtime
-            from .codegen import cpu
-
-            module = cpu.generate(optimized, steps, graph.name)
-            source = module.source
-            fn = runtime.load(source).entry
-            consts = [c.params["value"] for c in module.const_args]
-            stats["kernels"] = module.n_kernels
+            run, source, stats["kernels"] = _build_cpu(optimized, steps, graph.name)
         stats.update(trace_s=t1 - t0, optimize_s=t2 - t1, codegen_s=time.perf_counter() - t2)
-        entry = Entry(graph, optimized, source, fn, consts, out_tree, stats)
+        entry = Entry(graph, optimized, source, run, out_tree, stats)
         if os.environ.get("GRAPHC_DEBUG"):
             print(optimized.text(), source, stats, sep="\n")
         return entry
@@ -270,7 +283,7 @@ class Function:
         """The same result computed by the NumPy reference interpreter (the tests' oracle)."""
         leaves, tree = flatten(args)
         e = self._entry(leaves, tree)
-        outs = reference.evaluate(e.graph, [np.asarray(x) for x in leaves])
+        outs = reference.evaluate(e.graph, [_to_host(x) for x in leaves])
         return unflatten(e.out_tree, [_scalarize(o) for o in outs])
 
 

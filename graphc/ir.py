@@ -53,15 +53,16 @@ class Node:
     __slots__ = ("op", "inputs", "params", "shape", "dtype", "loc", "id", "adjoint")
 
     def __init__(self, op: str, inputs: tuple["Node", ...], params: dict[str, Any],
-                 shape: tuple[int, ...], dtype: np.dtype, loc: SourceLoc | None):
+                 shape: tuple[int, ...], dtype: np.dtype, loc: SourceLoc | None,
+                 adjoint: bool | None = None):
         self.op = op
         self.inputs = inputs
         self.params = params
         self.shape = shape
         self.dtype = np.dtype(dtype)
         fwd = _adjoint_of.get()
-        self.adjoint = fwd is not None
-        self.loc = fwd.loc if fwd is not None else loc
+        self.adjoint = fwd is not None if adjoint is None else adjoint
+        self.loc = fwd.loc if fwd is not None and adjoint is None else loc
         self.id = next(_ids)
 
     @property
@@ -78,6 +79,13 @@ class Node:
 
     def __repr__(self) -> str:
         return f"%{self.id}:{self.op}{list(self.shape)}{self.dtype}"
+
+
+def rebuild(like: Node, inputs: tuple[Node, ...], op: str | None = None,
+            params: dict[str, Any] | None = None) -> Node:
+    """A new node computing the same value as ``like`` (same shape, dtype, source line)."""
+    return Node(op or like.op, tuple(inputs), like.params if params is None else params,
+                like.shape, like.dtype, like.loc, like.adjoint)
 
 
 def _freeze(value: Any) -> Any:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..ir import Graph
 from .fuse import Step, fuse
+from .simplify import simplify
 
-PIPELINE: list = []
+PIPELINE = [simplify]
 
 
 def optimize(graph: Graph, fusion: bool = True) -> tuple[Graph, list[Step], dict]:

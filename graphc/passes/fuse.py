@@ -18,8 +18,8 @@ from ..ops import OPS
 @dataclass(eq=False)
 class Group:
     domain: tuple[int, ...]
-    members: list[Node] = field(default_factory=list)
-    reduce: Node | None = None
+    members: list[Node] = field(default_factory=list)  # in topological order
+    reduce: Node | None = None  # no member depends on it: it may sit anywhere in the loop
     inputs: list[Node] = field(default_factory=list)  # nodes read from outside the group
     outputs: list[Node] = field(default_factory=list)  # nodes written to memory
 
@@ -35,46 +35,64 @@ def fuse(graph: Graph, enabled: bool = True) -> list[Step]:
     """Greedy producer-consumer fusion. With ``enabled=False`` every loop node is its own group."""
     nodes = graph.nodes()
     group_of: dict[int, Group] = {}
-    unit_of: dict[int, int] = {}  # node id -> id of its step (group or single node)
-    ancestors: dict[int, int] = {}  # node id -> bitmask of steps its value depends on
+    unit_of: dict[int, int] = {}  # node id -> its step's number (a group, or the node alone)
+    reads: list[set[int]] = []  # step number -> the steps it reads from
+    first: list[int] = []  # step number -> the smallest node id in it
+    last: list[int] = []  # step number -> the largest node id in it
     groups: list[Group] = []
-    units = 0
+    by_domain: dict[tuple[int, ...], list[Group]] = {}
 
-    def bit(step_id: int) -> int:
-        return 1 << step_id
+    def reaches(u: int, target: int) -> bool:
+        """Whether step ``u`` reads, transitively, from step ``target``."""
+        stack, seen = [u], set()
+        while stack:
+            x = stack.pop()
+            if x == target:
+                return True
+            # A step whose nodes all precede the target's first node cannot read from it.
+            if x not in seen and last[x] >= first[target]:
+                seen.add(x)
+                stack.extend(reads[x])
+        return False
 
     for n in nodes:
         kind = OPS[n.op].kind
         target: Group | None = None
         if enabled and kind in ("elementwise", "reduce"):
             domain = n.shape if kind == "elementwise" else n.inputs[0].shape
-            for i in n.inputs:
-                g = group_of.get(i.id)
-                if (g is not None and g.reduce is None and g.domain == domain
-                        and not any(ancestors[j.id] & bit(unit_of[i.id])
-                                    for j in n.inputs if group_of.get(j.id) is not g)):
+            # Prefer the group of an input (producer-consumer fusion), then the latest groups
+            # over the same domain (siblings reading the same arrays share one loop). Never
+            # read the group's own reduction, add a second one, or close a cycle (another
+            # input whose step reads from the group).
+            candidates = [group_of[i.id] for i in n.inputs if i.id in group_of]
+            candidates += by_domain.get(domain, [])[-4:][::-1]
+            for g in candidates:
+                u = unit_of[g.nodes[0].id]
+                if (g.domain == domain and g.reduce not in n.inputs
+                        and (kind == "elementwise" or g.reduce is None)
+                        and not any(reaches(unit_of[j.id], u) for j in n.inputs
+                                    if unit_of[j.id] != u)):
                     target = g
                     break
-        if target is None and kind in ("elementwise", "reduce"):
-            target = Group(n.shape if kind == "elementwise" else n.inputs[0].shape)
-            groups.append(target)
-            unit_of[n.id] = units
-            units += 1
-        elif target is None:
-            unit_of[n.id] = units
-            units += 1
+        if target is not None:
+            u = unit_of[n.id] = unit_of[target.nodes[0].id]
+            last[u] = n.id
         else:
-            unit_of[n.id] = unit_of[target.nodes[0].id]
+            u = unit_of[n.id] = len(reads)
+            reads.append(set())
+            first.append(n.id)
+            last.append(n.id)
+            if kind in ("elementwise", "reduce"):
+                target = Group(n.shape if kind == "elementwise" else n.inputs[0].shape)
+                groups.append(target)
+                by_domain.setdefault(target.domain, []).append(target)
+        reads[u].update(unit_of[i.id] for i in n.inputs if unit_of[i.id] != u)
         if target is not None:
             group_of[n.id] = target
             if kind == "reduce":
                 target.reduce = n
             else:
                 target.members.append(n)
-        mask = bit(unit_of[n.id])
-        for i in n.inputs:
-            mask |= ancestors[i.id]
-        ancestors[n.id] = mask
 
     outputs = {o.id for o in graph.outputs}
     for g in groups:

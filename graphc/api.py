@@ -68,6 +68,20 @@ def unflatten(treedef: Any, leaves: Sequence[Any]) -> Any:
     return build(treedef)
 
 
+def _quick_key(args: tuple) -> tuple | None:
+    """A cheap signature for flat argument lists, or None when the full one is needed."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            key.append((a.shape, a.dtype))
+        elif t is float or t is int or t is bool:
+            key.append(t)
+        else:
+            return None
+    return tuple(key)
+
+
 def _leaf_spec(x: Any) -> tuple:
     """What a compiled entry specialises on for one leaf: kind, shape, dtype."""
     if isinstance(x, np.ndarray):
@@ -110,12 +124,42 @@ class Entry:
     run: Callable[[list[Any]], Sequence[Any]]  # flat argument leaves -> flat results
     out_tree: Any
     stats: dict = field(default_factory=dict)
+    unpack: Callable[[Sequence[Any]], Any] | None = None  # flat results -> result structure
+
+    def __post_init__(self):
+        self.unpack = _unpacker(self.out_tree, [o.dtype for o in self.graph.outputs],
+                                [o.ndim for o in self.graph.outputs])
 
 
-def _as_c_array(x: Any) -> np.ndarray:
-    if isinstance(x, np.ndarray):
+def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int]) -> Callable:
+    """A function rebuilding the result structure from the flat results, compiled once per
+    entry so that a call does no tree walking. 0-d results become NumPy scalars of their dtype."""
+    names = {d.name: d.type for d in dtypes}
+    counter = iter(range(len(dtypes)))
+
+    def expr(d) -> str:
+        if d == _LEAF:
+            k = next(counter)
+            return f"o[{k}]" if ndims[k] else f"{dtypes[k].name}(o[{k}])"
+        tag = d[0]
+        if tag == "t":
+            return "(" + "".join(expr(x) + ", " for x in d[1:]) + ")"
+        if tag == "l":
+            return "[" + ", ".join(expr(x) for x in d[1:]) + "]"
+        if tag == "d":
+            return "{" + ", ".join(f"{k!r}: {expr(x)}" for k, x in zip(d[1], d[2:])) + "}"
+        return "None"
+
+    return eval(f"lambda o: {expr(tree)}", names)
+
+
+def _as_c_array(x: Any) -> Any:
+    """An argument leaf as the entry takes it: C-contiguous arrays, 0-d values as scalars."""
+    if type(x) is np.ndarray:
+        if not x.ndim:
+            return x[()]
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
-    return np.array(x)
+    return x
 
 
 def _build_cpu(graph: Graph, steps: list, name: str) -> tuple[Callable, str, int]:
@@ -126,7 +170,7 @@ def _build_cpu(graph: Graph, steps: list, name: str) -> tuple[Callable, str, int
     fn = runtime.load(module.source).entry
     consts = [c.params["value"] for c in module.const_args]
 
-    def run(leaves: list[Any]) -> Sequence[np.ndarray]:
+    def run(leaves: Sequence[Any]) -> Sequence[Any]:
         return fn(*map(_as_c_array, leaves), *consts)
 
     return run, module.source, module.n_kernels
@@ -153,16 +197,23 @@ class Function:
         self.fn, self.mode, self.argnums, self.has_aux, self.target = (
             fn, mode, argnums, has_aux, target)
         self._entries: dict[Any, Entry] = {}
+        self._quick: dict[Any, Entry] = {}
         functools.update_wrapper(self, fn, updated=())  # never adopt a wrapped Function's state
 
     # -- calling
     def __call__(self, *args: Any) -> Any:
+        # Hot path: flat arguments (arrays, Python scalars) of a signature seen before.
+        key = _quick_key(args)
+        entry = self._quick.get(key) if key is not None else None
+        if entry is not None and not _tracing.get():
+            return entry.unpack(entry.run(args))
         leaves, tree = flatten(args)
         if _tracing.get() or any(isinstance(x, Tracer) for x in leaves):
             return self._transform(args, inline=True)
         entry = self._entry(leaves, tree)
-        outs = entry.run(leaves)
-        return unflatten(entry.out_tree, [_scalarize(o) for o in outs])
+        if key is not None:
+            self._quick[key] = entry
+        return entry.unpack(entry.run(leaves))
 
     def _entry(self, leaves: list[Any], tree: Any) -> Entry:
         specs = tuple(_leaf_spec(x) for x in leaves)

@@ -69,8 +69,12 @@ def vjp(outputs: list[Node], cotangents: list[Node], wrt: list[Node]) -> list[No
 
 
 def seed(out: Node) -> Node:
-    """The cotangent 1 of a scalar output."""
-    return const(1, out.dtype)
+    """The cotangent 1 of a scalar output: the first backward node, at the output's line."""
+    token = _adjoint_of.set(out)
+    try:
+        return const(1, out.dtype)
+    finally:
+        _adjoint_of.reset(token)
 
 
 def fresh(node: Node) -> Node:

@@ -172,3 +172,28 @@ def test_float32_stays_float32():
     assert v.dtype == np.float32 and g.dtype == np.float32
     src = f.source(np.ones(8, np.float32))
     assert "float64" not in src
+
+
+def test_threads_calling_one_function_get_their_own_results():
+    import threading
+
+    vg = graphc.value_and_grad(lambda w, x: np.sum(np.tanh(x @ w) ** 2))
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(6, 3))
+    xs = [rng.normal(size=(5, 6)) for _ in range(8)]
+    expected = [vg(w, x) for x in xs]
+    results: dict[int, list] = {k: [] for k in range(8)}
+
+    def work(k):
+        for _ in range(50):
+            results[k].append(vg(w, xs[k]))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(8):
+        for v, g in results[k]:
+            assert v == expected[k][0]
+            np.testing.assert_array_equal(g, expected[k][1])

@@ -213,6 +213,11 @@ class Function:
         entry = self._entry(leaves, tree)
         if key is not None:
             self._quick[key] = entry
+        if "first_call_s" not in entry.stats:  # Numba compiles (or loads its cache) here
+            t0 = time.perf_counter()
+            out = entry.run(leaves)
+            entry.stats["first_call_s"] = time.perf_counter() - t0
+            return entry.unpack(out)
         return entry.unpack(entry.run(leaves))
 
     def _entry(self, leaves: list[Any], tree: Any) -> Entry:

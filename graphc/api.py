@@ -120,6 +120,7 @@ class Entry:
 
     graph: Graph
     optimized: Graph
+    steps: list  # the fused steps of ``optimized``, in order
     source: str
     run: Callable[[list[Any]], Sequence[Any]]  # flat argument leaves -> flat results
     out_tree: Any
@@ -309,7 +310,7 @@ class Function:
         else:
             run, source, stats["kernels"] = _build_cpu(optimized, steps, graph.name)
         stats.update(trace_s=t1 - t0, optimize_s=t2 - t1, codegen_s=time.perf_counter() - t2)
-        entry = Entry(graph, optimized, source, run, out_tree, stats)
+        entry = Entry(graph, optimized, steps, source, run, out_tree, stats)
         if os.environ.get("GRAPHC_DEBUG"):
             print(optimized.text(), source, stats, sep="\n")
         return entry
@@ -330,6 +331,12 @@ class Function:
     def source(self, *args: Any) -> str:
         """The generated Numba source for these arguments."""
         return self._lookup(args).source
+
+    def draw(self, *args: Any, path: str = "graph.svg", optimized: bool = True) -> str:
+        """Picture of the joint graph for these arguments (see ``graphc.draw``)."""
+        from .draw import draw
+
+        return draw(self, *args, path=path, optimized=optimized)
 
     def stats(self, *args: Any) -> dict:
         """Node counts, fusion groups, kernels and timings of the entry for these arguments."""

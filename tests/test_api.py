@@ -197,3 +197,13 @@ def test_threads_calling_one_function_get_their_own_results():
         for v, g in results[k]:
             assert v == expected[k][0]
             np.testing.assert_array_equal(g, expected[k][1])
+
+
+def test_draw_dot_tells_forward_from_backward(tmp_path):
+    vg = graphc.value_and_grad(lambda w, b, x, y: (sigmoid(w * x + b) - y) ** 2, argnums=(0, 1))
+    path = vg.draw(0.5, -0.2, 1.5, 1.0, path=str(tmp_path / "neuron.dot"))
+    text = open(path).read()
+    assert text.startswith('digraph "<lambda>"')
+    assert "#dbe9f6" in text and "#fbe3d6" in text  # forward and adjoint nodes coloured apart
+    assert "cluster_" in text and "test_api.py" in text  # fusion groups; source lines
+    assert text.count("->") >= 10

@@ -163,6 +163,35 @@ def _as_c_array(x: Any) -> Any:
     return x
 
 
+def _retrace_reason(old: Any, new: Any) -> str | None:
+    """Why a new signature needs a new trace, in words: the first leaf that differs."""
+    if old is None:
+        return None
+    if old[0] != new[0]:
+        return "the structure of the arguments changed"
+    for k, (a, b) in enumerate(zip(old[1], new[1])):
+        if a[1] != b[1]:
+            return f"argument leaf {k} shape changed {a[1]} -> {b[1]}"
+        if a[2] != b[2]:
+            return f"argument leaf {k} dtype changed {np.dtype(a[2])} -> {np.dtype(b[2])}"
+    return "the kind of an argument changed (array, scalar or device array)"
+
+
+def _from_user_frame(err: GraphcError) -> GraphcError:
+    """``err`` with its traceback cut at the user's line it names, so the last frame shown is
+    user code rather than graphc's internals."""
+    loc = err.loc
+    tb, keep = err.__traceback__, None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if loc is not None and code.co_filename == loc.file and tb.tb_lineno == loc.line:
+            keep = tb
+        tb = tb.tb_next
+    if keep is not None:
+        keep.tb_next = None
+    return err
+
+
 def _build_cpu(graph: Graph, steps: list, name: str) -> tuple[Callable, str, int]:
     from . import runtime
     from .codegen import cpu
@@ -226,7 +255,15 @@ class Function:
         key = (tree, specs)
         entry = self._entries.get(key)
         if entry is None:
-            entry = self._entries[key] = self._build(tree, specs)
+            why = _retrace_reason(next(reversed(self._entries), None), key)
+            try:
+                entry = self._build(tree, specs)
+            except GraphcError as e:
+                raise _from_user_frame(e) from None
+            entry.stats["retrace"] = why
+            if why and os.environ.get("GRAPHC_DEBUG"):
+                print(f"graphc: retracing {getattr(self.fn, '__name__', 'f')}: {why}")
+            self._entries[key] = entry
         return entry
 
     def _argnums(self, nargs: int) -> tuple[int, ...]:

@@ -288,3 +288,18 @@ defop("const", "source", lambda value: value,
 
 
 UFUNCS: dict[np.ufunc, str] = {op.ufunc: op.name for op in OPS.values() if op.ufunc is not None}
+
+
+def markdown() -> str:
+    """The supported-primitive table of the README, generated from this table."""
+    rows = ["| primitive | kind | NumPy ufunc | derivative |", "| --- | --- | --- | --- |"]
+    for op in OPS.values():
+        if op.kind == "source":
+            continue
+        uf = f"`np.{op.ufunc.__name__}`" if op.ufunc is not None else ""
+        rows.append(f"| `{op.name}` | {op.kind} | {uf} | {'VJP rule' if op.vjp else 'zero'} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -109,3 +109,27 @@ def test_new_shapes_retrace_never_reuse():
     np.testing.assert_allclose(f(np.ones(2)), [2, 2])
     np.testing.assert_allclose(f(np.ones(7)), 2 * np.ones(7))
     np.testing.assert_allclose(f(np.ones((2, 3))), 2 * np.ones((2, 3)))
+
+
+def test_traceback_ends_in_user_code():
+    import traceback
+
+    def f(x):
+        return np.sum(np.sort(x))
+
+    with pytest.raises(UnsupportedError) as err:
+        graphc.grad(f)(np.ones(3))
+    last = traceback.extract_tb(err.value.__traceback__)[-1]
+    assert last.filename == __file__ and last.lineno == _line_of(f, "np.sort")
+
+
+def test_retrace_explains_why(capsys, monkeypatch):
+    monkeypatch.setenv("GRAPHC_DEBUG", "1")
+    f = graphc.grad(lambda x: np.sum(x * x))
+    f(np.ones((4, 3)))
+    f(np.ones((2, 3)))
+    assert "argument leaf 0 shape changed (4, 3) -> (2, 3)" in capsys.readouterr().out
+    f(np.ones((2, 3), np.float32))
+    assert f.stats(np.ones((2, 3), np.float32))["retrace"] == (
+        "argument leaf 0 dtype changed float64 -> float32")
+

@@ -89,6 +89,8 @@ def _leaf_spec(x: Any) -> tuple:
     cai = getattr(x, "__cuda_array_interface__", None)
     if cai is not None:  # a GPU array (Numba, CuPy, PyTorch): the cuda target takes it as is
         return ("d", tuple(cai["shape"]), np.dtype(cai["typestr"]).str)
+    if type(x).__name__ == "FakeCUDAArray":  # Numba's CUDA simulator: no interface to read
+        return ("d", tuple(x.shape), x.dtype.str)
     if isinstance(x, bool):
         return ("s", (), "|b1")
     if isinstance(x, int):

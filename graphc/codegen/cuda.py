@@ -51,6 +51,7 @@ from math import {", ".join(MATH)}  # numba.cuda maps these to libdevice
 BLOCK = 256  # threads per block, at most
 MAX_BLOCKS = 2048  # grid-stride loops beyond this: ~16 resident blocks on each of 132 SMs
 RED_BLOCKS = 512  # a reduction with few outputs splits its range until it has this many blocks
+LANE_WORK = 8  # ... but leaves each lane at least this many elements to combine
 MIN_BLOCKS = 132  # a matmul tile is only as large as still gives one block per SM (H200)
 ALIGN = 32  # slot offsets inside a pack, in elements: every slot starts a 128-byte segment
 # Matmul tiles (BM, BN, BK, TM, TN): a block computes BM x BN outputs, a thread TM x TN of them.
@@ -307,7 +308,7 @@ class _Gen:
         threads = lanes * rows
         chunks = -(-M // rows)
         splits = 1 if chunks >= RED_BLOCKS else max(1, min(-(-RED_BLOCKS // chunks),
-                                                           -(-R // (lanes * 8))))
+                                                           -(-R // (lanes * LANE_WORK))))
         blocks = chunks * splits
 
         def comb(a: str, b: str) -> str:
@@ -326,31 +327,42 @@ class _Gen:
               f"        for r in range({first}, {R}, {splits * lanes}):"]
         L += [f"            {s}" for s in body]
         L.append(f"            acc = {comb('acc', value)}  # {where(red)}")
-        if lanes > 1:  # tree over the lanes of each output, in shared memory
-            L += [f"    sm = cuda.shared.array({threads}, {T})", "    sm[tid] = acc",
-                  "    cuda.syncthreads()"]
+        def tree(ind: str) -> list[str]:
+            """Combine the lanes of each output (a tree in shared memory) into lane 0's acc."""
+            if lanes == 1:
+                return []
+            out = [f"{ind}sm[tid] = acc", f"{ind}cuda.syncthreads()"]
             w = lanes // 2
             while w:
-                L += [f"    if lane < {w}:", "        u = sm[tid]", f"        v = sm[tid + {w}]",
-                      f"        sm[tid] = {comb('u', 'v')}", "    cuda.syncthreads()"]
+                out += [f"{ind}if lane < {w}:", f"{ind}    u = sm[tid]",
+                        f"{ind}    v = sm[tid + {w}]", f"{ind}    sm[tid] = {comb('u', 'v')}",
+                        f"{ind}cuda.syncthreads()"]
                 w //= 2
-            L.append("    acc = sm[tid]")
+            return out + [f"{ind}acc = sm[tid]"]
+
+        if lanes > 1:
+            L.insert(1, f"    sm = cuda.shared.array({threads}, {T})")
+        L += tree("    ")
         if splits == 1:
             L += [f"    if lane == 0 and m < {M}:", f"        {out}[m] = acc"]
         else:
             part = p.array(self.slot("tmp", red.dtype, splits * M), red.dtype, "w")
             count = p.array(self.slot("count", np.dtype(np.int32), 1), np.dtype(np.int32), "c")
-            # The last block to finish combines the partials in a fixed order; it finds out
-            # it is last from a counter, which it resets for the next launch.
+            # The last block to finish combines the partials, in a fixed order, with the same
+            # lanes-per-output layout; it learns it is last from a counter it then resets.
             L += [f"    if lane == 0 and m < {M}:", f"        {part}[s * {M} + m] = acc",
                   "    cuda.threadfence()", "    last = cuda.shared.array(1, np.int32)",
                   "    cuda.syncthreads()", "    if tid == 0:",
                   f"        last[0] = 1 if cuda.atomic.add({count}, 0, 1) == {blocks - 1} else 0",
                   "    cuda.syncthreads()", "    if last[0] == 1:", "        cuda.threadfence()",
-                  f"        for mm in range(tid, {M}, {threads}):", f"            acc = {ident}",
-                  f"            for ss in range({splits}):",
-                  f"                v = {part}[ss * {M} + mm]",
-                  f"                acc = {comb('acc', 'v')}", f"            {out}[mm] = acc",
+                  f"        for m0 in range(0, {M}, {rows}):",
+                  f"            m = m0 + tid // {lanes}", f"            acc = {ident}",
+                  f"            if m < {M}:",
+                  f"                for ss in range(lane, {splits}, {lanes}):",
+                  f"                    v = {part}[ss * {M} + m]",
+                  f"                    acc = {comb('acc', 'v')}"]
+            L += tree("            ")
+            L += [f"            if lane == 0 and m < {M}:", f"                {out}[m] = acc",
                   "        if tid == 0:", f"            {count}[0] = 0"]
         self.emit("\n".join(L) + "\n", p, (blocks,), threads, what)
 
@@ -565,8 +577,8 @@ def runtime_module():
     else:
         err = getattr(cuda, "cuda_error", lambda: None)()
     if not ok:
-        raise BackendError(f"target='cuda': no CUDA GPU/driver is usable ({err or 'no device'}); "
-                           + hint)
+        reason = " ".join(str(err or "no device found").split())
+        raise BackendError(f"target='cuda': no usable CUDA GPU/driver ({reason}); " + hint)
     return cuda
 
 

@@ -1,0 +1,392 @@
+"""The cuda target, without a GPU: every graph runs on Numba's CUDA simulator at tiny sizes and
+must equal the CPU target; every kernel generated for those graphs must also compile to PTX for
+sm_90 (checked in a subprocess, since the simulator replaces numba.cuda in this one).
+
+With GRAPHC_TEST_CUDA=gpu the same tests run on a real GPU instead of the simulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+if __name__ != "__main__" and os.environ.get("GRAPHC_TEST_CUDA") != "gpu":
+    # Must happen before numba.cuda is first imported and before the first Numba compile. Only
+    # the cuda target imports numba.cuda (the CPU backend never does), so the CPU tests of this
+    # session are unaffected.
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc.codegen import cuda as gcuda
+from graphc.errors import BackendError
+from graphc.passes.fuse import Group, fuse
+from graphc.trace import apply
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_models import _mlp_data, mlp_hand, mlp_loss  # noqa: E402
+from test_ops import CASES, _setup  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+F32 = dict(rtol=2e-5, atol=1e-6)
+
+try:
+    CUDA = gcuda.runtime_module()
+    SIM = gcuda._simulated(CUDA)
+    UNAVAILABLE = None
+except BackendError as e:
+    CUDA, SIM, UNAVAILABLE = None, False, str(e)
+needs_cuda = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"{UNAVAILABLE}")
+
+
+# ------------------------------------------------------------------------ the test graphs
+@contextlib.contextmanager
+def configured(**consts):
+    """Shrink the backend's block/tile constants so tiny arrays take the big-array code paths
+    (split reductions, several grid-stride iterations, register-tiled matmul)."""
+    old = {k: getattr(gcuda, k) for k in consts}
+    for k, v in consts.items():
+        setattr(gcuda, k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(gcuda, k, v)
+
+
+def lecture_neuron(w, b, x, y):
+    return (1 / (1 + np.exp(-(w * x + b))) - y) ** 2
+
+
+def chain(x):
+    return np.sum(np.sin(x) * np.exp(-x * x) + np.tanh(x) * x)
+
+
+def matmul_loss(a, b, c):
+    return (np.tanh(a @ b.T) * c).sum() + (a.T @ c).max()
+
+
+def broadcast_tanh(x, y):
+    return np.tanh(x) * y, (x.T * y)[2:9:3]
+
+
+def reductions(x):
+    return x.max(), x.min(axis=0), x.sum(axis=1, keepdims=True), x.sum()
+
+
+def op_programs(name, specs, params):
+    """The op's forward (jit) and its value_and_grad, as in test_ops, in float32."""
+    args, diff, u, loss = _setup(name, specs, params, np.float32)
+    progs = [(lambda *xs: apply(name, *xs, **params), "jit", {}, args)]
+    out = np.asarray(graphc.jit(lambda *xs: apply(name, *xs, **params)).reference(*args))
+    if diff and out.dtype != bool:
+        progs.append((loss, "value_and_grad", dict(argnums=diff), args))
+    return progs
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def with_nans():
+    x = _rng().normal(size=(12, 5)).astype(np.float32)
+    x[3, 1] = x[10, 4] = np.nan
+    return x
+
+
+SMALL = dict(BLOCK=8, MAX_BLOCKS=1, RED_BLOCKS=4, LANE_WORK=1)
+MODEL_PROGRAMS = {
+    "mlp-f32": lambda: [(mlp_loss, "value_and_grad", {}, _mlp_data(np.float32, 8, (6, 5, 3)))],
+    "mlp-f64": lambda: [(mlp_loss, "value_and_grad", {}, _mlp_data(np.float64, 8, (6, 5, 3)))],
+    "neuron": lambda: [(lecture_neuron, "value_and_grad", dict(argnums=(0, 1)),
+                        (0.5, -0.2, 1.5, 1.0))],
+    "chain": lambda: [(chain, "value_and_grad", {}, (_rng().normal(size=40).astype(np.float32),))],
+}
+# Graphs run with SMALL constants: (name, constants, programs).
+SMALL_PROGRAMS = {
+    "reductions": (SMALL, lambda: [(reductions, "jit", {}, (with_nans(),))]),
+    "grid-stride": (SMALL, lambda: [
+        (chain, "value_and_grad", {}, (_rng().normal(size=100).astype(np.float32),)),
+        (broadcast_tanh, "jit", {}, tuple(_rng(k).normal(size=s).astype(np.float32)
+                                          for k, s in enumerate([(10, 10), (10,)])))]),
+    "matmul-64x64": (dict(MIN_BLOCKS=1), lambda: [(matmul_loss, "value_and_grad", dict(
+        argnums=(0, 1)), tuple(_rng(k).normal(size=s).astype(np.float32) for k, s in
+                               enumerate([(5, 7), (6, 7), (5, 6)])))]),
+    "matmul-32x32": (dict(TILES=gcuda.TILES[1:], MIN_BLOCKS=1), lambda: [(
+        matmul_loss, "value_and_grad", dict(argnums=(0, 1)), tuple(
+            _rng(k).normal(size=s).astype(np.float32) for k, s in
+            enumerate([(5, 7), (6, 7), (5, 6)])))]),
+}
+
+
+def make(fn, mode, kw, target):
+    return getattr(graphc, mode)(fn, target=target, **kw)
+
+
+def assert_same(got, want, tol):
+    got_leaves, want_leaves = graphc.api.flatten(got)[0], graphc.api.flatten(want)[0]
+    assert len(got_leaves) == len(want_leaves)
+    for g, w in zip(got_leaves, want_leaves):
+        assert np.asarray(g).dtype == np.asarray(w).dtype
+        np.testing.assert_allclose(g, w, **tol)
+
+
+def run_both(fn, mode, kw, args, tol=F32):
+    got = make(fn, mode, kw, "cuda")(*args)
+    assert_same(got, make(fn, mode, kw, "cpu")(*args), tol)
+    return got
+
+
+# ------------------------------------------------------------------------ simulator tests
+@needs_cuda
+@pytest.mark.parametrize("name, specs, params", CASES)
+def test_op_equals_cpu_target(name, specs, params):
+    for fn, mode, kw, args in op_programs(name, specs, params):
+        run_both(fn, mode, kw, args)
+
+
+@needs_cuda
+def test_mlp_equals_cpu_target_and_hand_derivation():
+    for dtype, tol in [(np.float32, F32), (np.float64, dict(rtol=1e-10, atol=1e-13))]:
+        params, x, y = _mlp_data(dtype, 8, (6, 5, 3))
+        value, grads = run_both(mlp_loss, "value_and_grad", {}, (params, x, y), tol)
+        hv, hg = mlp_hand(params, x, y)
+        assert value == pytest.approx(hv, rel=10 * tol["rtol"])
+        for g, h in zip(grads, hg):
+            assert g.dtype == dtype
+            np.testing.assert_allclose(g, h, rtol=10 * tol["rtol"], atol=10 * tol["atol"])
+
+
+@needs_cuda
+def test_lecture_neuron():
+    w, b, x, y = 0.5, -0.2, 1.5, 1.0
+    value, (gw, gb) = run_both(lecture_neuron, "value_and_grad", dict(argnums=(0, 1)),
+                               (w, b, x, y), dict(rtol=1e-13, atol=0))
+    s = 1 / (1 + np.exp(-(w * x + b)))
+    dz = 2 * (s - y) * s * (1 - s)
+    assert value == pytest.approx((s - y) ** 2, rel=1e-13)
+    assert (gw, gb) == (pytest.approx(dz * x, rel=1e-13), pytest.approx(dz, rel=1e-13))
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", SMALL_PROGRAMS)
+def test_big_array_code_paths(name):
+    consts, progs = SMALL_PROGRAMS[name]
+    with configured(**consts):
+        for fn, mode, kw, args in progs():
+            got = run_both(fn, mode, kw, args)
+    if name == "reductions":  # NaN propagates through max/min as in NumPy, across blocks too
+        assert np.isnan(got[0]) and np.isnan(got[1]).any() and not np.isnan(got[1]).all()
+
+
+def _entry(f, *args):
+    return f._lookup(args)
+
+
+def _kernel_steps(entry) -> int:
+    return sum(1 for s in fuse(entry.optimized) if isinstance(s, Group) or s.op not in (
+        "input", "const", "transpose", "slice"))
+
+
+@needs_cuda
+def test_one_launch_per_step_and_free_transposes():
+    params, x, y = _mlp_data(np.float32, 8, (6, 5, 3))
+    vg = graphc.value_and_grad(mlp_loss, target="cuda")
+    vg(params, x, y)
+    e = _entry(vg, params, x, y)
+    steps = fuse(e.optimized)
+    groups = sum(isinstance(s, Group) for s in steps)
+    matmuls = sum(not isinstance(s, Group) and s.op == "matmul" for s in steps)
+    assert any(not isinstance(s, Group) and s.op == "transpose" for s in steps)
+    # x.T @ dh and dz @ W2.T read the transposes in place: one launch per group and matmul.
+    assert e.run.launches == groups + matmuls <= _kernel_steps(e)
+    f = graphc.value_and_grad(chain, target="cuda")
+    xs = np.linspace(-2, 2, 33, dtype=np.float32)
+    f(xs)
+    e = _entry(f, xs)
+    assert 1 <= e.run.launches <= _kernel_steps(e) <= 3
+
+
+class Foreign:
+    """A device array of another library: only ``__cuda_array_interface__`` (under the
+    simulator device memory is host memory, so the pointer is a NumPy array's)."""
+
+    def __init__(self, a):
+        self.a = np.ascontiguousarray(a)
+        self.dev = None if SIM else CUDA.to_device(self.a)
+
+    @property
+    def __cuda_array_interface__(self):
+        if self.dev is not None:
+            return self.dev.__cuda_array_interface__
+        return {"shape": self.a.shape, "typestr": self.a.dtype.str, "strides": None,
+                "data": (self.a.ctypes.data, False), "version": 3}
+
+
+def _host(x):
+    return x.copy_to_host() if hasattr(x, "copy_to_host") else np.asarray(x)
+
+
+@needs_cuda
+def test_device_arrays_in_device_arrays_out():
+    params, x, y = _mlp_data(np.float32, 8, (6, 5, 3))
+    vg = graphc.value_and_grad(mlp_loss, target="cuda")
+    want_v, want_g = vg(params, x, y)
+    assert all(isinstance(g, np.ndarray) for g in want_g)
+    dev = tuple(Foreign(p) for p in params)
+    v, g = vg(dev, Foreign(x), y)  # mixed: device parameters and data, a host label array
+    assert all(hasattr(t, "copy_to_host") and not isinstance(t, np.ndarray) for t in g)
+    got = [_host(t) for t in g]
+    assert float(_host(v)) == pytest.approx(float(want_v), rel=1e-6)
+    for a, b in zip(got, want_g):
+        np.testing.assert_allclose(a, b, **F32)
+    # Results are fresh device arrays: the next call does not overwrite them.
+    params2 = tuple(p * 2 for p in params)
+    vg(tuple(Foreign(p) for p in params2), Foreign(x), y)
+    for a, t in zip(got, g):
+        np.testing.assert_array_equal(_host(t), a)
+
+
+@needs_cuda
+def test_host_results_are_fresh_and_threads_do_not_mix():
+    f = graphc.value_and_grad(chain, target="cuda")
+    xs = [np.linspace(-k, k, 40, dtype=np.float32) for k in (1, 2, 3, 4)]
+    want = [graphc.value_and_grad(chain)(x) for x in xs]
+    first = f(xs[0])
+    f(xs[1])
+    assert_same(first, want[0], F32)
+    got = [None] * len(xs)
+
+    def call(k):
+        for _ in range(3):
+            got[k] = f(xs[k])
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g, w in zip(got, want):
+        assert_same(g, w, F32)
+
+
+@needs_cuda
+def test_op_without_cuda_implementation_names_op_and_backend():
+    from graphc.ops import OPS, defop
+
+    defop("test_blur", "layout", lambda x: x.copy(), shape=lambda x: (x.shape, x.dtype))
+    defop("test_noscalar", "elementwise", np.negative, dtype=lambda x: x)
+    try:
+        for op in ("test_blur", "test_noscalar"):
+            with pytest.raises(BackendError, match=f"{op}.*cuda"):
+                graphc.jit(lambda x: apply(op, x) * 2, target="cuda")(np.ones(3))
+    finally:
+        del OPS["test_blur"], OPS["test_noscalar"]
+
+
+@needs_cuda
+def test_bench_script_runs_tiny(tmp_path):
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1" if SIM else "0",
+           "GRAPHC_CACHE_DIR": str(tmp_path / "cache")}
+    cmd = [sys.executable, str(ROOT / "bench" / "gpu.py"), "--tiny", "--out", str(tmp_path),
+           "--workloads", "mlp256,chain,rnn"]
+    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    text = (tmp_path / "RESULTS-gpu.md").read_text()
+    assert "mlp" in text and "chain" in text and "rnn" in text and "FAILED" not in text
+
+
+# ------------------------------------------------------------------------ PTX for sm_90
+def test_every_kernel_compiles_to_ptx_for_sm90():
+    """In a process without the simulator: generate every test graph's module (building stops
+    with BackendError where there is no GPU) and compile each kernel with compile_ptx."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    p = subprocess.run([sys.executable, __file__, "--ptx"], env=env, cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    assert p.returncode == 0 and lines, p.stdout[-3000:] + p.stderr[-3000:]
+    res = json.loads(lines[-1])
+    if res.get("skip"):
+        pytest.skip(res["skip"])
+    assert not res["failures"], res["failures"]
+    assert not res["f64_in_f32_kernels"], res["f64_in_f32_kernels"]
+    assert res["kernels"] >= 100  # every op, both directions, the models, the tile variants
+    if res["backend_error"]:  # no GPU there: the message says what to install
+        assert "graphc[cuda]" in res["backend_error"]
+        assert "NUMBA_ENABLE_CUDASIM=1" in res["backend_error"]
+
+
+def all_programs():
+    for c in CASES:
+        yield c.id, {}, lambda c=c: op_programs(*c.values)
+    for name, progs in MODEL_PROGRAMS.items():
+        yield name, {}, progs
+    for name, (consts, progs) in SMALL_PROGRAMS.items():
+        yield name, consts, progs
+
+
+def _promoted(line: str) -> bool:
+    """A float64 instruction in PTX, other than libdevice's sinf/cosf argument reduction for
+    huge arguments (an int64 times 2^-64 pi/2 in float64, which CUDA's own sinf does too)."""
+    line = line.strip()
+    return ".f64" in line and not line.startswith((".reg", "cvt.rn.f64.s64", "cvt.rn.f32.f64")) \
+        and not (line.startswith("mul.f64") and "0d3BF921FB54442D19" in line)
+
+
+def ptx_main() -> None:
+    import inspect
+
+    from numba import cuda
+
+    from graphc import runtime
+
+    if not hasattr(cuda, "compile_ptx") or getattr(cuda, "as_cuda_array", None) is None:
+        print(json.dumps({"skip": "numba.cuda is simulated or lacks compile_ptx"}))
+        return
+    modules, errors = [], set()
+    real = gcuda.generate
+
+    def spy(*a):
+        modules.append(real(*a))
+        return modules[-1]
+
+    gcuda.generate = spy
+    for _, consts, progs in all_programs():
+        with configured(**consts):
+            for fn, mode, kw, args in progs():
+                try:
+                    make(fn, mode, kw, "cuda")(*args)
+                except BackendError as e:
+                    errors.add(str(e))
+    seen, failures, f64 = set(), [], []
+    for m in modules:
+        mod = runtime.load(m.source, prefix="cuda")
+        for name, sig in m.kernels.items():
+            fn = getattr(mod, name)
+            key = (inspect.getsource(fn).replace(name, "K", 1), sig)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                ptx, _ = cuda.compile_ptx(fn, sig, cc=(9, 0))
+            except Exception as e:  # noqa: BLE001 - reported, with the kernel, by the test
+                failures.append(f"{mod.__file__}:{name} {sig}: {type(e).__name__}: {e}"[:2000])
+                continue
+            if ".entry" not in ptx:
+                failures.append(f"{name}: no kernel entry in the PTX")
+            if "float64" not in sig and any(map(_promoted, ptx.splitlines())):
+                f64.append(f"{mod.__file__}:{name} {sig}")
+    print(json.dumps({"kernels": len(seen), "modules": len(modules), "failures": failures,
+                      "f64_in_f32_kernels": f64,
+                      "backend_error": sorted(errors)[0] if errors else None}))
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--ptx"]:
+    ptx_main()

@@ -6,11 +6,14 @@ Order: import the candidate, build the data, make the callable, time the first c
 candidates: tracing and compiling), check value and gradients against numpy_hand (a mismatch
 ends the run as FAILED, untimed), warm up, check again, then time calls for ~budget seconds.
 The per-call time is the median over samples; a sample is a batch of calls lasting >= 2 ms.
+`other_cpu` is the CPU (in cores, steal included) that other processes used while timing: on a
+shared machine it tells a clean measurement from a disturbed one.
 """
 import argparse
 import gc
 import importlib
 import json
+import os
 import platform
 import statistics
 import sys
@@ -33,15 +36,16 @@ OPTIONAL = {"jax", "jaxlib", "torch"}   # missing -> SKIPPED; anything else miss
 
 def to_numpy(v):
     if hasattr(v, "detach"):        # torch
-        v = v.detach().cpu()
+        return v.detach().cpu().numpy().copy()
     return np.array(v)              # copies, so a reused output buffer cannot alias
 
 
-def compare(out, ref, dtype):
-    """Max relative error of value and gradients (gradient error relative to its max |.|).
+def compare(out, ref, dtype, rtol=None):
+    """Max relative error of value and gradients (each error relative to the max |reference|).
 
     Returns (error, message); message is None when within tolerance."""
-    rtol = 1e-3 if np.dtype(dtype) == np.float32 else 1e-8
+    if rtol is None:
+        rtol = 1e-3 if np.dtype(dtype) == np.float32 else 1e-8
     try:
         value, grads = out
         grads = tuple(grads)
@@ -67,8 +71,29 @@ def compare(out, ref, dtype):
     return worst, msg
 
 
+def cpu_seconds():
+    """(CPU seconds used machine-wide, including steal; CPU seconds used by this process)."""
+    t = os.times()
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except OSError:
+        return None, t.user + t.system
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK"), t.user + t.system
+
+
+def other_cpu_since(mark, wall):
+    """Cores used by other processes since `mark` (a cpu_seconds()) over `wall` seconds."""
+    (busy0, own0), (busy1, own1) = mark, cpu_seconds()
+    if busy0 is None or wall <= 0:
+        return None
+    return max(0.0, (busy1 - busy0 - (own1 - own0)) / wall)
+
+
 def time_calls(fn, budget, warmup):
-    """Median seconds per call. The warm-up also estimates the per-call time."""
+    """(median seconds per call, calls timed, CPU cores used by other processes meanwhile).
+
+    The warm-up also estimates the per-call time."""
     n, t0 = 0, time.perf_counter()
     while True:
         fn()
@@ -80,6 +105,7 @@ def time_calls(fn, budget, warmup):
     samples = []
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    mark, t0 = cpu_seconds(), time.perf_counter()
     try:
         end = time.perf_counter() + budget
         while len(samples) < 5 or time.perf_counter() < end:
@@ -90,7 +116,8 @@ def time_calls(fn, budget, warmup):
     finally:
         if gc_was_enabled:
             gc.enable()
-    return statistics.median(samples), len(samples) * inner
+    other = other_cpu_since(mark, time.perf_counter() - t0)
+    return statistics.median(samples), len(samples) * inner, other
 
 
 def versions(mod=None):
@@ -121,9 +148,10 @@ def run(workload, candidate, budget=0.5, warmup=0.2):
         t = time.perf_counter()
         fn = mod.make(data)
         res["make_s"] = time.perf_counter() - t
-        t = time.perf_counter()
+        mark, t = cpu_seconds(), time.perf_counter()
         out = fn()
         res["first_call_s"] = time.perf_counter() - t
+        res["first_call_other_cpu"] = other_cpu_since(mark, res["first_call_s"])
         err, msg = compare(out, ref, data.dtype)
         res["max_rel_err"] = err
         if msg is None:                              # check a steady-state call too
@@ -133,10 +161,8 @@ def run(workload, candidate, budget=0.5, warmup=0.2):
         if msg is not None:
             return {**res, "status": "FAILED", "error": "wrong result: " + msg}
 
-        res["median_s"], res["calls"] = time_calls(fn, budget, warmup)
-    except BaseException as e:       # report, never crash: the runner carries on
-        if isinstance(e, KeyboardInterrupt):
-            raise
+        res["median_s"], res["calls"], res["other_cpu"] = time_calls(fn, budget, warmup)
+    except Exception as e:           # report, never crash: the runner carries on
         tb = traceback.format_exc(limit=-3)
         return {**res, "status": "FAILED", "error": f"{type(e).__name__}: {e}"[:2000],
                 "traceback": tb[-4000:]}

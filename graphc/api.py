@@ -85,18 +85,19 @@ def _quick_key(args: tuple) -> tuple | None:
 def _leaf_spec(x: Any) -> tuple:
     """What a compiled entry specialises on for one leaf: kind, shape, dtype."""
     if isinstance(x, np.ndarray):
-        return ("a", x.shape, x.dtype.str)
+        return ("a", x.shape, x.dtype.newbyteorder("=").str)
     cai = getattr(x, "__cuda_array_interface__", None)
     if cai is not None:  # a GPU array (Numba, CuPy, PyTorch): the cuda target takes it as is
         return ("d", tuple(cai["shape"]), np.dtype(cai["typestr"]).str)
     if type(x).__name__ == "FakeCUDAArray":  # Numba's CUDA simulator: no interface to read
         return ("d", tuple(x.shape), x.dtype.str)
+    # Python scalars are weak (NEP 50): they take the dtype of the arrays they meet.
     if isinstance(x, bool):
-        return ("s", (), "|b1")
+        return ("w", (), "|b1")
     if isinstance(x, int):
-        return ("s", (), "<i8")
+        return ("w", (), "<i8")
     if isinstance(x, float):
-        return ("s", (), "<f8")
+        return ("w", (), "<f8")
     if isinstance(x, np.generic):
         return ("s", (), x.dtype.str)
     raise ArgumentError(f"unsupported argument of type {type(x).__name__}: graphc takes NumPy "
@@ -107,7 +108,7 @@ def _input_node(k: int, spec: tuple) -> Node:
     dtype = np.dtype(spec[2])
     if dtype.kind not in "biuf":
         raise ArgumentError(f"argument leaf {k} has dtype {dtype}, which graphc does not support")
-    return make_node("input", [], index=k, shape=spec[1], dtype=dtype)
+    return make_node("input", [], index=k, shape=spec[1], dtype=dtype, weak=spec[0] == "w")
 
 
 def _fn_loc(fn: Callable) -> SourceLoc | None:
@@ -159,6 +160,8 @@ def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int]) -> Callable:
 def _as_c_array(x: Any) -> Any:
     """An argument leaf as the entry takes it: C-contiguous arrays, 0-d values as scalars."""
     if type(x) is np.ndarray:
+        if not x.dtype.isnative:
+            x = x.astype(x.dtype.newbyteorder("="))
         if not x.ndim:
             return x[()]
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
@@ -270,6 +273,10 @@ class Function:
 
     def _argnums(self, nargs: int) -> tuple[int, ...]:
         nums = (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
+        if len(set(a % nargs for a in nums if -nargs <= a < nargs)) != len(nums) and all(
+                -nargs <= a < nargs for a in nums):
+            raise ArgumentError(f"argnums={self.argnums!r} names an argument twice",
+                                _fn_loc(self.fn))
         for a in nums:
             if not -nargs <= a < nargs:
                 raise ArgumentError(f"argnums={self.argnums!r} is out of range for "

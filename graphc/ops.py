@@ -166,6 +166,13 @@ def _reduce_shape(x, axes, keepdims):
     return shape, x.dtype
 
 
+def _sum_shape(x, axes, keepdims):
+    # As NumPy: booleans and small integers are summed in the platform's 64-bit integer.
+    shape, dtype = _reduce_shape(x, axes, keepdims)
+    return shape, {"b": np.dtype(np.int64), "i": np.dtype(np.int64),
+                   "u": np.dtype(np.uint64)}.get(dtype.kind, dtype)
+
+
 def _kept(g, x, axes, keepdims):
     """g reshaped to x's rank (reduced axes of length 1), ready to broadcast against x."""
     return g if keepdims else g.reshape(tuple(1 if d in axes else s for d, s in enumerate(x.shape)))
@@ -193,7 +200,7 @@ def _identity_for(value: float):
 
 
 defop("sum", "reduce", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
-      vjp=_sum_vjp, shape=_reduce_shape, combine="add", identity=_identity_for(0.0))
+      vjp=_sum_vjp, shape=_sum_shape, combine="add", identity=_identity_for(0.0))
 defop("max", "reduce", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
       vjp=_extremum_vjp, shape=_reduce_shape, combine="maximum", identity=_identity_for(-np.inf))
 defop("min", "reduce", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
@@ -282,7 +289,8 @@ defop("concatenate", "layout", lambda *xs, axis: np.concatenate(xs, axis=axis),
 
 
 # -------------------------------------------------------------------------------- sources
-defop("input", "source", None, shape=lambda index, shape, dtype: (tuple(shape), np.dtype(dtype)))
+defop("input", "source", None,
+      shape=lambda index, shape, dtype, weak=False: (tuple(shape), np.dtype(dtype)))
 defop("const", "source", lambda value: value,
       shape=lambda value: (value.shape, value.dtype))
 

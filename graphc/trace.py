@@ -34,7 +34,8 @@ def make_node(opname: str, inputs: list[Node], **params) -> Node:
 
 
 def const(value: Any, dtype: Any = None) -> Node:
-    return make_node("const", [], value=np.array(value, dtype=dtype))
+    # C order always: compiled code reshapes constants as C arrays.
+    return make_node("const", [], value=np.array(value, dtype=dtype, order="C"))
 
 
 def _is_weak(x: Any) -> bool:
@@ -69,9 +70,19 @@ def to_node(x: Any, strong: list[np.dtype] | None = None) -> Node:
                            "computation", user_loc())
 
 
+def _is_weak_input(a: Any) -> bool:
+    return isinstance(a, Tracer) and a.node.op == "input" and a.node.params.get("weak", False)
+
+
 def apply(opname: str, *args: Any, **params) -> "Tracer":
-    """Record ``opname`` applied to tracers, arrays and (weakly typed) Python scalars."""
-    strong = [a.dtype for a in args if isinstance(a, (Tracer, np.ndarray, np.generic))]
+    """Record ``opname`` applied to tracers, arrays and (weakly typed) Python scalars, whether
+    written in the function or passed to it as arguments."""
+    strong = [a.dtype for a in args if isinstance(a, (Tracer, np.ndarray, np.generic))
+              and not _is_weak_input(a)]
+    if strong and any(_is_weak_input(a) for a in args):
+        sample = {"b": False, "i": 0, "f": 0.0}
+        args = tuple(a.astype(_weak_dtype(sample[a.dtype.kind], strong))
+                     if _is_weak_input(a) else a for a in args)
     return Tracer(make_node(opname, [to_node(a, strong) for a in args], **params))
 
 
@@ -147,15 +158,26 @@ def reshape(x: Any, *shape: Any, **kwargs) -> "Tracer":
 
 def transpose(x: Any, axes=None) -> "Tracer":
     x = as_tracer(x)
-    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(a % x.ndim for a in axes)
+    axes = tuple(reversed(range(x.ndim))) if axes is None else _axes_in_order(axes, x.ndim)
     if sorted(axes) != list(range(x.ndim)):
         raise ShapeError(f"transpose: axes {axes} are not a permutation of {x.ndim} dims",
                          user_loc())
     return x if axes == tuple(range(x.ndim)) else apply("transpose", x, axes=axes)
 
 
+def _axes_in_order(axes: Any, ndim: int) -> tuple[int, ...]:
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ShapeError(f"axis {a} is out of bounds for an array of {ndim} dimensions",
+                             user_loc())
+        out.append(int(a) % ndim)
+    return tuple(out)
+
+
 def swapaxes(x: Any, a: int, b: int) -> "Tracer":
     x = as_tracer(x)
+    a, b = _axes_in_order((a, b), x.ndim)
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, axes)
@@ -196,11 +218,17 @@ def matmul(a: Any, b: Any) -> "Tracer":
     # 1-D operands are lifted to matrices and the added axis is dropped from the result.
     a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
     b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
-    out = apply("matmul", a2, b2)
+    dtype = np.result_type(a.dtype, b.dtype)
+    if dtype.kind not in "f":
+        raise UnsupportedError(f"matmul of {a.dtype} and {b.dtype} arrays is not supported "
+                               "(BLAS multiplies floats); cast them with .astype", user_loc())
+    out = apply("matmul", a2.astype(dtype), b2.astype(dtype))
+    if a.ndim == 1 and b.ndim == 1:
+        return out.reshape(())
     if b.ndim == 1:
-        out = out.reshape(out.shape[:-1])
+        return out.reshape(out.shape[:-1])
     if a.ndim == 1:
-        out = out.reshape(out.shape[:-2] + out.shape[-1:]) if b.ndim > 1 else out
+        return out.reshape(out.shape[:-2] + out.shape[-1:])
     return out
 
 
@@ -242,8 +270,11 @@ def getitem(x: "Tracer", index: Any) -> "Tracer":
             raise UnsupportedError(
                 "indexing with arrays (integer or boolean masks) is not supported yet; "
                 "for masks use np.where(mask, x, 0)", user_loc())
-        if not (i is None or i is Ellipsis or isinstance(i, (slice, numbers.Integral))):
+        if isinstance(i, (bool, np.bool_)) or not (
+                i is None or i is Ellipsis or isinstance(i, (slice, numbers.Integral))):
             raise UnsupportedError(f"unsupported index {i!r}", user_loc())
+        if isinstance(i, slice) and i.step == 0:
+            raise ShapeError("slice step cannot be zero", user_loc())
     if sum(i is Ellipsis for i in index) > 1:
         raise ShapeError("an index can only have a single ellipsis ('...')", user_loc())
     used = sum(1 for i in index if i is not None and i is not Ellipsis)
@@ -304,7 +335,7 @@ FUNCTIONS: dict[Callable, Callable] = {
         const(0, dtype or as_tracer(x).dtype), as_tracer(x).shape),
     np.ones_like: lambda x, dtype=None: broadcast_to(
         const(1, dtype or as_tracer(x).dtype), as_tracer(x).shape),
-    np.clip: lambda x, lo, hi, **kw: np.minimum(np.maximum(x, lo), hi),
+    np.clip: lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
     np.square: lambda x: x * x,
     np.reciprocal: lambda x: 1 / x,
     np.positive: lambda x: x,
@@ -419,6 +450,7 @@ class Tracer:
     def clip(self, lo, hi): return np.minimum(np.maximum(self, lo), hi)
 
     def astype(self, dtype, **unsupported):
+        _no_extra("astype", unsupported)
         dtype = np.dtype(dtype)
         return self if dtype == self.dtype else apply("cast", self, dtype=dtype)
 

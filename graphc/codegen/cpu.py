@@ -90,15 +90,15 @@ def kernel(group: Group, contiguous: set[int]) -> tuple[str, list[Node], list[No
     size = int(np.prod(domain))
     axes = set(red.params["axes"]) if red is not None else set()
     full = red is not None and axes == set(range(len(domain)))
-    flat = len(domain) > 1 and (red is None or full) and all(
+    flat = (red is None or full) and all(
         x.ndim == 0 or (x.shape == domain and x.id in contiguous) for x in params)
     pre: list[str] = []
-    if flat:
+    if flat and len(domain) > 1:
         for x in params + [m for m in arrays_out if m is not red]:
             if x.ndim:
                 pre.append(f"{names[x.id]}f = {names[x.id]}.reshape({size})")
                 names[x.id] += "f"
-    loop_domain = (size,) if flat else domain
+    loop_domain = (size,) if flat and domain else domain
 
     def at(x: Node) -> str:
         if not x.ndim:
@@ -144,6 +144,7 @@ def kernel(group: Group, contiguous: set[int]) -> tuple[str, list[Node], list[No
         lines += ["            " + s for s in body]
         lines += ["        parts[c] = acc", f"    acc = {ident}", f"    for c in range({CHUNKS}):",
                   f"        acc = {combine_expr(red, 'acc', 'parts[c]')}"]
+        lines += [f"    {s}" for s in post]
     else:
         for d in range(rank):
             if acc_depth == d:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import BackendError
 from ..ir import Node
-from ..ops import OPS
+from ..ops import OPS, _boolean
 from ..passes.fuse import Group
 
 
@@ -55,7 +55,9 @@ def scalar_expr(node: Node, operands: list[str], backend: str) -> str:
     # Operands are cast to the result type as NumPy does; bools mix with any type unpromoted.
     args = [a if i.dtype == node.dtype or "b" in (node.dtype.kind, i.dtype.kind)
             else f"{tname}({a})" for a, i in zip(operands, node.inputs)]
-    return op.scalar.format(*args, T=tname)
+    expr = op.scalar.format(*args, T=tname)
+    # Numba does bool arithmetic in integers (True + True == 2); NumPy's stays boolean.
+    return f"np.bool_({expr})" if node.dtype.kind == "b" and op.dtype is not _boolean else expr
 
 
 def group_body(group: Group, load: Callable[[Node], str], backend: str) -> tuple[list[str], dict]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
+from ..errors import GraphcError
 from ..ir import Graph, Node
 from ..ops import OPS
 
@@ -37,8 +38,6 @@ def fuse(graph: Graph, enabled: bool = True) -> list[Step]:
     group_of: dict[int, Group] = {}
     unit_of: dict[int, int] = {}  # node id -> its step's number (a group, or the node alone)
     reads: list[set[int]] = []  # step number -> the steps it reads from
-    first: list[int] = []  # step number -> the smallest node id in it
-    last: list[int] = []  # step number -> the largest node id in it
     groups: list[Group] = []
     by_domain: dict[tuple[int, ...], list[Group]] = {}
 
@@ -49,8 +48,7 @@ def fuse(graph: Graph, enabled: bool = True) -> list[Step]:
             x = stack.pop()
             if x == target:
                 return True
-            # A step whose nodes all precede the target's first node cannot read from it.
-            if x not in seen and last[x] >= first[target]:
+            if x not in seen:
                 seen.add(x)
                 stack.extend(reads[x])
         return False
@@ -76,12 +74,9 @@ def fuse(graph: Graph, enabled: bool = True) -> list[Step]:
                     break
         if target is not None:
             u = unit_of[n.id] = unit_of[target.nodes[0].id]
-            last[u] = n.id
         else:
             u = unit_of[n.id] = len(reads)
             reads.append(set())
-            first.append(n.id)
-            last.append(n.id)
             if kind in ("elementwise", "reduce"):
                 target = Group(n.shape if kind == "elementwise" else n.inputs[0].shape)
                 groups.append(target)
@@ -141,5 +136,6 @@ def _order(nodes: list[Node], group_of: dict[int, Group]) -> list[Step]:
             deps[u].discard(k)
             if not deps[u]:
                 heapq.heappush(ready, (rank[u], u))
-    assert len(order) == len(steps), "fusion produced a cycle"
+    if len(order) != len(steps):
+        raise GraphcError("internal error: fusion produced a cycle; please report this graph")
     return order

@@ -57,20 +57,30 @@ def _mul(n: Node) -> Node | None:
     return None
 
 
+def _zero(n: Node, result: Node) -> bool:
+    """``n`` is an additive identity for ``result``: any zero for integers, but only -0.0 for
+    floats (x + 0.0 turns -0.0 into +0.0; x + -0.0 is exactly x)."""
+    if result.dtype.kind != "f":
+        return _is(n, 0)
+    v = scalar_value(n)
+    return v is not None and v == 0 and np.signbit(v)
+
+
 def _add(n: Node) -> Node | None:
     x, y = n.inputs
-    if _is(y, 0):
+    if _zero(y, n):
         return _as(x, n)
-    if _is(x, 0):
+    if _zero(x, n):
         return _as(y, n)
     return None
 
 
 def _sub(n: Node) -> Node | None:
     x, y = n.inputs
-    if _is(y, 0):
+    # x - (+0.0) is exactly x (x - (-0.0) is x + 0.0, which turns -0.0 into +0.0).
+    if _is(y, 0) and (n.dtype.kind != "f" or not np.signbit(scalar_value(y))):
         return _as(x, n)
-    if _is(x, 0) and y.shape == n.shape and y.dtype == n.dtype:
+    if _zero(x, n) and y.shape == n.shape and y.dtype == n.dtype:
         return rebuild(n, (y,), op="negative", params={})
     return None
 
@@ -149,7 +159,8 @@ def _fold(n: Node) -> Node | None:
         return None
     with np.errstate(all="ignore"):
         value = OPS[n.op].impl(*(i.params["value"] for i in n.inputs), **n.params)
-    return rebuild(n, (), op="const", params={"value": np.asarray(value, n.dtype).reshape(n.shape)})
+    value = np.array(np.asarray(value, n.dtype).reshape(n.shape), order="C")
+    return rebuild(n, (), op="const", params={"value": value})
 
 
 def simplify(graph: Graph) -> Graph:

@@ -1,0 +1,74 @@
+"""Bugs found in review, each pinned by the smallest program that showed it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import GraphcError
+
+jit = graphc.jit
+
+
+def test_large_full_reduction_with_keepdims_is_stored():
+    # Above the parallel threshold the chunked reduction must still write its result.
+    np.testing.assert_array_equal(jit(lambda x: x.sum(keepdims=True))(np.ones((512, 256))),
+                                  [[131072.0]])
+    x = np.random.default_rng(0).normal(size=2**18).astype(np.float32)
+    assert jit(lambda v: np.sum(np.sin(v)))(x) == pytest.approx(np.sum(np.sin(x)), rel=1e-4)
+
+
+def test_fusion_never_builds_a_cycle():
+    def f(p, q):
+        a = np.exp(p)
+        r = a.reshape(2, 2)
+        t = np.sin(q)
+        b = a + t.reshape(4)
+        n = r * t
+        return b.sum() + n.sum()
+
+    p, q = np.ones(4), np.ones((2, 2))
+    assert jit(f)(p, q) == pytest.approx(f(p, q))
+
+
+def test_sum_of_booleans_counts_and_bool_arithmetic_stays_boolean():
+    x = np.array([1.0, -2.0, 3.0])
+    assert jit(lambda v: (v > 0).sum())(x) == 2
+    np.testing.assert_array_equal(jit(lambda a, b: ((a > 0) + (b > 0)) * 3)(x, x),
+                                  ((x > 0) + (x > 0)) * 3)
+
+
+def test_matmul_promotes_and_vector_dot_is_scalar():
+    out = jit(lambda a, b: a @ b)(np.ones((2, 3), np.float32), np.ones((3, 2)))
+    assert out.dtype == np.float64 and out.shape == (2, 2)
+    v = np.arange(3.0)
+    assert np.shape(jit(lambda u: u @ u)(v)) == () and jit(lambda u: np.dot(u, u))(v) == 5.0
+    with pytest.raises(graphc.UnsupportedError, match="int64"):
+        jit(lambda a: a @ a)(np.ones((2, 2), np.int64))
+
+
+def test_fortran_constants_and_big_endian_arguments():
+    w = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(jit(lambda x: x * w)(np.ones((2, 3))), w)
+    np.testing.assert_array_equal(jit(lambda x: x * 2)(np.arange(3.0).astype(">f8")), [0, 2, 4])
+
+
+@pytest.mark.parametrize("bad", [lambda x: x[True], lambda x: x.transpose(0, 3),
+                                 lambda x: x[::0], lambda x: np.swapaxes(x, 0, 5),
+                                 lambda x: x.astype(np.float32, copy=False)])
+def test_bad_indices_and_axes_are_graphc_errors(bad):
+    with pytest.raises(GraphcError):
+        jit(bad)(np.ones((2, 2)))
+
+
+def test_repeated_argnums_is_an_error():
+    with pytest.raises(graphc.ArgumentError, match="twice"):
+        graphc.grad(lambda a: a.sum(), argnums=(0, 0))(np.ones(2))
+
+
+def test_python_scalar_arguments_are_weak():
+    x = np.ones(3, np.float32)
+    assert jit(lambda a, s: a * s)(x, 2.0).dtype == np.float32
+    v, (gx, gs) = graphc.value_and_grad(lambda a, s: np.sum(a * s), argnums=(0, 1))(x, 2.0)
+    assert v.dtype == gx.dtype == np.float32 and gs == 3.0

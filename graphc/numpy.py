@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .trace import Tracer, apply, as_tracer, stack
+from .trace import Tracer, apply, stack
 
 
 def array(values: Sequence[Any]) -> Any:
@@ -54,4 +54,4 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-__all__ = ["array", "stop_gradient", "sigmoid", "logsumexp", "log_softmax", "softmax", "as_tracer"]
+__all__ = ["array", "stop_gradient", "sigmoid", "logsumexp", "log_softmax", "softmax"]

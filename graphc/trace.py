@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import GraphcError, ShapeError, TracerBoolError, UnsupportedError
 from .ir import Node, user_loc
-from .ops import OPS, UFUNCS, broadcast_shapes, slice_shape
+from .ops import OPS, UFUNCS, broadcast_shapes
 
 
 def make_node(opname: str, inputs: list[Node], **params) -> Node:
@@ -91,16 +91,22 @@ def as_tracer(x: Any) -> "Tracer":
 
 
 # ------------------------------------------------------------------ structural helpers
-def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+def _axes_in_order(axes: Any, ndim: int) -> tuple[int, ...]:
+    """Axes as non-negative ints, in the given order; out of range is a ShapeError."""
     out = []
     for a in axes:
         if not -ndim <= a < ndim:
             raise ShapeError(f"axis {a} is out of bounds for an array of {ndim} dimensions",
                              user_loc())
         out.append(int(a) % ndim)
+    return tuple(out)
+
+
+def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """A reduction's ``axis`` argument (None, int or tuple) as sorted, distinct axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    out = _axes_in_order((axis,) if isinstance(axis, numbers.Integral) else tuple(axis), ndim)
     if len(set(out)) != len(out):
         raise ShapeError(f"repeated axis in {axis}", user_loc())
     return tuple(sorted(out))
@@ -163,16 +169,6 @@ def transpose(x: Any, axes=None) -> "Tracer":
         raise ShapeError(f"transpose: axes {axes} are not a permutation of {x.ndim} dims",
                          user_loc())
     return x if axes == tuple(range(x.ndim)) else apply("transpose", x, axes=axes)
-
-
-def _axes_in_order(axes: Any, ndim: int) -> tuple[int, ...]:
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise ShapeError(f"axis {a} is out of bounds for an array of {ndim} dimensions",
-                             user_loc())
-        out.append(int(a) % ndim)
-    return tuple(out)
 
 
 def swapaxes(x: Any, a: int, b: int) -> "Tracer":

@@ -9,13 +9,13 @@ so loop bounds are literals.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import BackendError
 from ..ir import Graph, Node
-from ..ops import OPS, pyindex
+from ..ops import pyindex
 from ..passes.fuse import Group, Step
 from .emit import (combine_expr, group_body, literal, reduce_identity, scalar_const, type_name,
                    where)
@@ -55,7 +55,6 @@ class Module:
     source: str
     const_args: list[Node]  # constants the entry takes after the graph inputs
     n_kernels: int
-    kernels: dict[str, str] = field(default_factory=dict)
 
 
 # Loops over at least this many elements run on Numba's threads (prange); below it the
@@ -307,7 +306,7 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     for line in "\n".join(body).split("\n"):
         src.append(f"    {line}")
     src.append(f"    return ({', '.join(rets)},)\n")
-    return Module("\n".join(src), consts, len(kernels), {t: f for t, (f, _) in kernels.items()})
+    return Module("\n".join(src), consts, len(kernels))
 
 
 def module_key(source: str) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from ..errors import ArgumentError, BackendError
 from ..ir import Graph, Node
 from ..ops import OPS
 from ..passes.fuse import Group, Step
-from .emit import combine_expr, group_body, reduce_identity, scalar_const, type_name, where
+from .emit import combine_expr, group_body, reduce_identity, type_name, where
 
 MATH = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "pow")
 
@@ -314,7 +314,7 @@ class _Gen:
         def comb(a: str, b: str) -> str:
             return combine_expr(red, a, b)
 
-        L = [f"def NAME:", "    tid = cuda.threadIdx.x"]
+        L = ["def NAME:", "    tid = cuda.threadIdx.x"]
         L.append(f"    lane = tid % {lanes}" if lanes > 1 else "    lane = 0")
         if splits > 1:
             L.append(f"    s = cuda.blockIdx.x % {splits}")

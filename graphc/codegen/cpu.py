@@ -30,6 +30,19 @@ import numpy as np
 from numba import njit, prange
 from math import sqrt
 from graphc.codegen.vmath import exp, log, log1p, expm1, sin, cos, tanh, pow
+
+
+# Matrix products go through these small functions (compiled once per operand type) rather
+# than np.dot written inline: Numba expands each inline np.dot into a large block of checks
+# and calls, which made long entries slow to compile.
+@njit(error_model="numpy", cache=True)
+def dot(a, b):
+    return np.dot(a, b)
+
+
+@njit(error_model="numpy", cache=True)
+def dot_into(a, b, out):
+    np.dot(a, b, out)
 '''
 
 
@@ -168,14 +181,14 @@ def _matmul(n: Node, v, layout) -> str:
         return ref + suffix
 
     if not bs:
-        return f"{v(n)} = np.dot({operand(a, [])}, {operand(b, [])})"
+        return f"{v(n)} = dot({operand(a, [])}, {operand(b, [])})"
     lines = [f"{v(n)} = np.empty({n.shape}, {type_name(n.dtype)})"]
     ind = ""
     for d, s in enumerate(bs):
         lines.append(f"{ind}for b{d} in range({s}):")
         ind += "    "
     bidx = [f"b{d}" for d in range(len(bs))]
-    lines.append(f"{ind}np.dot({operand(a, bidx)}, {operand(b, bidx)}, "
+    lines.append(f"{ind}dot_into({operand(a, bidx)}, {operand(b, bidx)}, "
                  f"{v(n)}[{', '.join(bidx)}])")
     return "\n".join(lines)
 

@@ -1,5 +1,4 @@
 """Candidate: PyTorch eager autograd (torch.autograd.grad), the losses written idiomatically."""
-import math
 import os
 
 import numpy as np

@@ -215,10 +215,6 @@ def _to_host(x: Any) -> np.ndarray:
     return x.copy_to_host() if hasattr(x, "copy_to_host") else np.asarray(x)
 
 
-def _scalarize(x: np.ndarray) -> Any:
-    return x[()] if x.ndim == 0 else x
-
-
 class Function:
     """A graphc transform of a Python function (see ``grad``, ``value_and_grad``, ``jit``)."""
 
@@ -393,7 +389,7 @@ class Function:
         leaves, tree = flatten(args)
         e = self._entry(leaves, tree)
         outs = reference.evaluate(e.graph, [_to_host(x) for x in leaves])
-        return unflatten(e.out_tree, [_scalarize(o) for o in outs])
+        return e.unpack(outs)
 
 
 def _count(tree: Any) -> int:

@@ -14,7 +14,7 @@ from .trace import Tracer, apply, as_tracer, broadcast_to, const
 
 
 def differentiable(node: Node) -> bool:
-    return node.dtype.kind == "f"
+    return node.dtype.kind == "f" or node.op == "scan"  # a scan's value is a tuple
 
 
 def unbroadcast(g: Tracer, shape: tuple[int, ...]) -> Tracer:
@@ -45,6 +45,8 @@ def vjp(outputs: list[Node], cotangents: list[Node], wrt: list[Node]) -> list[No
             active.add(n.id)
 
     ct: dict[int, Tracer] = {}
+    # A multi-result node (a scan) collects its results' cotangents by index from its items.
+    parts_of: dict[int, dict[int, Tracer]] = {}
 
     def accumulate(node: Node, g: Tracer) -> None:
         if g.dtype != node.dtype:
@@ -55,6 +57,20 @@ def vjp(outputs: list[Node], cotangents: list[Node], wrt: list[Node]) -> list[No
         if o.id in active:
             accumulate(o, Tracer(c))
     for n in reversed(order):
+        if n.op == "item" and n.id in ct and n.inputs[0].id in active:
+            parts_of.setdefault(n.inputs[0].id, {})[n.params["index"]] = ct[n.id]
+            continue
+        if n.op == "scan" and n.id in parts_of:
+            token = _adjoint_of.set(n)
+            try:
+                parts = OPS[n.op].vjp(parts_of[n.id], n, *n.inputs, **n.params,
+                                      active=[i.id in active for i in n.inputs])
+                for inp, part in zip(n.inputs, parts):
+                    if part is not None and inp.id in active:
+                        accumulate(inp, part)
+            finally:
+                _adjoint_of.reset(token)
+            continue
         if n.id not in ct or n.id in wrt_ids:
             continue
         token = _adjoint_of.set(n)

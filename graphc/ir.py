@@ -17,6 +17,13 @@ from typing import Any, Iterable
 import numpy as np
 
 _ids = itertools.count()
+
+
+def next_id() -> int:
+    """An id above every node built so far (nodes built later get larger ones)."""
+    return next(_ids)
+
+
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -20,5 +20,6 @@ def evaluate(graph: Graph, args: Sequence[np.ndarray]) -> list[np.ndarray]:
             if node.id in env:
                 continue
             value = OPS[node.op].impl(*(env[i.id] for i in node.inputs), **node.params)
-            env[node.id] = np.asarray(value, dtype=node.dtype)
+            # A scan's value is a tuple of arrays (dtype object), read through item nodes.
+            env[node.id] = value if node.dtype == object else np.asarray(value, node.dtype)
     return [env[o.id] for o in graph.outputs]

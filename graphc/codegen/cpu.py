@@ -250,76 +250,172 @@ STATEMENTS = {
 }
 
 
+class _Writer:
+    """Writes the functions of one module: the entry, and one function per scan body (the
+    step of a loop, called once per iteration), sharing the deduplicated kernels."""
+
+    def __init__(self):
+        self.kernels: dict[str, tuple[str, bool]] = {}  # kernel text -> (name, parallel)
+        self.functions: list[str] = []  # scan bodies, callees before callers
+        self.bodies: dict[int, tuple[str, list[Node]]] = {}  # body id -> (name, its consts)
+
+    def function(self, graph: Graph, steps: list[Step], fname: str) -> tuple[str, list[Node]]:
+        """The source of ``fname(inputs..., consts...)`` computing ``graph``'s outputs, and
+        the array constants it takes after the inputs."""
+        nodes = graph.nodes()
+        local = {n.id: f"v{k}" for k, n in enumerate(nodes)}
+
+        def v(n: Node) -> str:
+            return local[n.id]
+
+        layout: dict[int, str] = {}
+        consts: list[Node] = []  # array constants, passed as arguments after the inputs
+
+        def const_name(c: Node, name: str) -> str:
+            if c.id not in local or c not in consts:
+                local[c.id] = name
+                consts.append(c)
+            return local[c.id]
+
+        used = {o.id for o in graph.outputs}
+        items: dict[int, set[int]] = {}  # scan node id -> the indices of its results read
+        for n in nodes:
+            if n.op == "item":
+                items.setdefault(n.inputs[0].id, set()).add(n.params["index"])
+        body: list[str] = []
+        input_ids = {n.id for n in graph.inputs}
+        for n in graph.inputs:
+            layout[n.id] = "C"
+        fresh: set[int] = set()  # results that are new arrays (never an input or constant)
+        for step in steps:
+            if isinstance(step, Group):
+                text, args, returned, parallel = kernel(
+                    step, {k for k, lay in layout.items() if lay == "C"})
+                for o in step.outputs:
+                    layout[o.id] = "C"
+                    fresh.add(o.id)
+                    if o.ndim:
+                        body.append(f"{v(o)} = np.empty({o.shape}, {type_name(o.dtype)})")
+                kname = self.kernels.setdefault(text, (f"k{len(self.kernels)}", parallel))[0]
+                call = f"{kname}({', '.join(v(a) for a in args)})"
+                if returned:
+                    call = f"{', '.join(v(r) for r in returned)}, = {call}"
+                body.append(f"{call}  # {', '.join(f'{v(m)}={m.op}' for m in step.nodes)}")
+                used.update(a.id for a in args)
+                continue
+            n = step
+            if n.id in input_ids:
+                continue
+            if n.op == "const":
+                if n.ndim:
+                    const_name(n, v(n))
+                else:  # scalars are literals
+                    local[n.id] = literal(n.params["value"], n.dtype)
+                layout[n.id] = "C"
+                continue
+            used.update(i.id for i in n.inputs)
+            if n.op == "scan":
+                text, extra = self.scan(n, v, layout, items.get(n.id, set()), const_name)
+                used.update(c.id for c in extra)
+                body.append(f"# {where(n)}\n{text}")
+                continue
+            if n.op == "item":
+                body.append(f"{v(n)} = {v(n.inputs[0])}_{n.params['index']}")
+                layout[n.id] = "C"
+                if n.params["index"] >= n.inputs[0].params["body"].n_carry or \
+                        n.inputs[0].params["length"]:
+                    fresh.add(n.id)
+                continue
+            if n.op not in STATEMENTS:
+                raise BackendError(f"op {n.op!r} is not supported by the cpu backend", n.loc)
+            emit, lay = STATEMENTS[n.op]
+            text = emit(n, v, layout)
+            if lay is None:  # a transpose: F for a 2-D transpose of a C array, else strided
+                lay = "F" if n.ndim == 2 and layout[n.inputs[0].id] == "C" else \
+                    "C" if n.ndim == 2 and layout[n.inputs[0].id] == "F" else "A"
+            layout[n.id] = lay
+            if n.op in ("matmul", "unslice", "concatenate"):
+                fresh.add(n.id)
+            body.append(f"{text}  # {where(n)}" if "\n" not in text else f"# {where(n)}\n{text}")
+        # Results are fresh arrays: never hand back an input, a constant or a view of either.
+        rets, returned_ids = [], set()
+        for o in graph.outputs:
+            copy = o.ndim and (o.id not in fresh or o.id in returned_ids)
+            rets.append(f"{v(o)}.copy()" if copy else v(o))
+            returned_ids.add(o.id)
+        consts = [c for c in consts if c.id in used]
+        params = [v(n) for n in graph.inputs] + [v(c) for c in consts]
+        src = [f"\n@njit({ENTRY_FLAGS})\ndef {fname}({', '.join(params)}):"]
+        for line in "\n".join(body).split("\n"):
+            src.append(f"    {line}")
+        src.append(f"    return ({', '.join(rets)},)\n")
+        return "\n".join(src), consts
+
+    def scan(self, n: Node, v, layout, read: set[int], const_name) -> tuple[str, list[Node]]:
+        """A loop calling the body's function once per step. Returns the text and the array
+        constants the body needs: the caller takes them as arguments too and passes them on
+        (``const_name`` names them in the caller)."""
+        body = n.params["body"]
+        if id(body) not in self.bodies:
+            graph, steps, _ = body.optimized()
+            fname = f"body{len(self.bodies)}"
+            self.bodies[id(body)] = (fname, [])  # reserve the name: bodies may nest
+            text, consts = self.function(graph, steps, fname)
+            self.functions.append(text)
+            self.bodies[id(body)] = (fname, consts)
+        fname, consts = self.bodies[id(body)]
+        T, nc, nx = n.params["length"], body.n_carry, body.n_x
+        outs = body.graph.outputs
+        ny = len(outs) - nc
+        s = v(n)
+        lines = []
+
+        def c_array(x: Node) -> str:
+            return v(x) if not x.ndim or layout[x.id] == "C" else f"np.ascontiguousarray({v(x)})"
+
+        init, xs, caps = n.inputs[:nc], n.inputs[nc:nc + nx], n.inputs[nc + nx:]
+        carry = [f"{s}_{k}" for k in range(nc)]
+        for c, x in zip(carry, init):
+            lines.append(f"{c} = {c_array(x)}")
+        xnames = []
+        for k, x in enumerate(xs):
+            xnames.append(f"{s}x{k}")
+            lines.append(f"{xnames[-1]} = {c_array(x)}")
+        capnames = []
+        for k, x in enumerate(caps):
+            capnames.append(f"{s}c{k}")
+            lines.append(f"{capnames[-1]} = {c_array(x)}")
+        ys = [f"{s}_{nc + k}" for k in range(ny)]
+        saved = [f"{s}_{nc + ny + k}" for k in range(nc)]
+        for k, y in enumerate(ys + saved):
+            if nc + k in read:
+                o = outs[nc + k] if k < ny else outs[k - ny]
+                lines.append(f"{y} = np.empty({(T,) + o.shape}, {type_name(o.dtype)})")
+        order = f"range({T} - 1, -1, -1)" if n.params["reverse"] else f"range({T})"
+        lines.append(f"for t in {order}:")
+        for k, c in enumerate(carry):
+            if nc + ny + k in read:
+                lines.append(f"    {saved[k]}[t] = {c}")
+        results = carry + [f"{s}y{k}" for k in range(ny)]
+        args = carry + [f"{x}[t]" for x in xnames] + capnames + [
+            const_name(c, f"{s}k{j}") for j, c in enumerate(consts)]
+        lines.append(f"    {', '.join(results)}, = {fname}({', '.join(args)})")
+        for k in range(ny):
+            if nc + k in read:
+                lines.append(f"    {ys[k]}[t] = {s}y{k}")
+        return "\n".join(lines), consts
+
+
 def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     """The module source for ``graph`` fused into ``steps``."""
-    nodes = graph.nodes()
-    local = {n.id: f"v{k}" for k, n in enumerate(nodes)}
-
-    def v(n: Node) -> str:
-        return local[n.id]
-
-    layout: dict[int, str] = {}
-    consts: list[Node] = []
-    used = {o.id for o in graph.outputs}
-    kernels: dict[str, tuple[str, bool]] = {}  # kernel text -> (function name, parallel)
-    body: list[str] = []
-    input_ids = {n.id for n in graph.inputs}
-    for n in graph.inputs:
-        layout[n.id] = "C"
-    for step in steps:
-        if isinstance(step, Group):
-            text, args, returned, parallel = kernel(
-                step, {k for k, lay in layout.items() if lay == "C"})
-            for o in step.outputs:
-                layout[o.id] = "C"
-                if o.ndim:
-                    body.append(f"{v(o)} = np.empty({o.shape}, {type_name(o.dtype)})")
-            fname = kernels.setdefault(text, (f"k{len(kernels)}", parallel))[0]
-            call = f"{fname}({', '.join(v(a) for a in args)})"
-            if returned:
-                call = f"{', '.join(v(r) for r in returned)}, = {call}"
-            body.append(f"{call}  # {', '.join(f'{v(m)}={m.op}' for m in step.nodes)}")
-            used.update(a.id for a in args)
-            continue
-        n = step
-        if n.id in input_ids:
-            continue
-        if n.op == "const":
-            if n.ndim:
-                consts.append(n)
-            else:  # scalars are literals
-                local[n.id] = literal(n.params["value"], n.dtype)
-            layout[n.id] = "C"
-            continue
-        if n.op not in STATEMENTS:
-            raise BackendError(f"op {n.op!r} is not supported by the cpu backend", n.loc)
-        emit, lay = STATEMENTS[n.op]
-        used.update(i.id for i in n.inputs)
-        text = emit(n, v, layout)
-        if lay is None:  # a transpose: F for a 2-D transpose of a C array, else strided
-            lay = "F" if n.ndim == 2 and layout[n.inputs[0].id] == "C" else \
-                "C" if n.ndim == 2 and layout[n.inputs[0].id] == "F" else "A"
-        layout[n.id] = lay
-        body.append(f"{text}  # {where(n)}" if "\n" not in text else f"# {where(n)}\n{text}")
-    # Results are fresh arrays: never hand back an input, a constant or a view of either.
-    fresh = {o.id for s in steps if isinstance(s, Group) for o in s.outputs}
-    fresh |= {n.id for n in nodes if n.op in ("matmul", "unslice", "concatenate")}
-    rets, returned_ids = [], set()
-    for o in graph.outputs:
-        copy = o.ndim and (o.id not in fresh or o.id in returned_ids)
-        rets.append(f"{v(o)}.copy()" if copy else v(o))
-        returned_ids.add(o.id)
-    consts = [c for c in consts if c.id in used]
-    params = [v(n) for n in graph.inputs] + [v(c) for c in consts]
+    w = _Writer()
+    entry, consts = w.function(graph, steps, "entry")
     src = [HEADER.format(name=name, versions=VERSIONS)]
-    for text, (fname, parallel) in kernels.items():
+    for text, (kname, parallel) in w.kernels.items():
         flags = KERNEL_FLAGS + (", parallel=True" if parallel else "")
-        src.append(f"\n@njit({flags})\n" + text.replace("NAME", fname, 1))
-    src.append(f"\n@njit({ENTRY_FLAGS})\ndef entry({', '.join(params)}):")
-    for line in "\n".join(body).split("\n"):
-        src.append(f"    {line}")
-    src.append(f"    return ({', '.join(rets)},)\n")
-    return Module("\n".join(src), consts, len(kernels))
+        src.append(f"\n@njit({flags})\n" + text.replace("NAME", kname, 1))
+    src += w.functions + [entry]
+    return Module("\n".join(src), consts, len(w.kernels))
 
 
 def module_key(source: str) -> str:

@@ -153,7 +153,7 @@ RULES: dict[str, Callable[[Node], Node | None]] = {
 
 
 def _fold(n: Node) -> Node | None:
-    if n.op in ("const", "input") or not all(i.op == "const" for i in n.inputs):
+    if OPS[n.op].kind in ("source", "control") or not all(i.op == "const" for i in n.inputs):
         return None
     if n.size > max(_FOLD_LIMIT, *(i.size for i in n.inputs)):
         return None

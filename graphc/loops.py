@@ -1,0 +1,328 @@
+"""``graphc.scan``: a loop that is traced once, not unrolled.
+
+``scan(step, init, xs)`` runs ``carry, y = step(carry, x)`` over the leading axis of ``xs``
+and returns the last carry and the stacked ``y``s, as ``jax.lax.scan`` does. The step is traced
+once into its own graph (the *body*); the outer graph holds one ``scan`` node whose results are
+read through ``item`` nodes. Values the step closes over (weights) become extra inputs of the
+node, so the body is a closed graph that the backends compile once, whatever the length.
+
+The adjoint of a scan is another scan, run in the opposite direction, whose body is the step's
+own adjoint: the forward scan also records the carry at the start of every step, and the
+backward body recomputes that step from it before applying the chain rule. The captured
+weights' cotangents are summed over the steps in the backward carry. Because the backward body
+is ordinary IR again, a scan can be differentiated twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import ArgumentError, ShapeError
+from .ir import Graph, Node, _adjoint_of, next_id, rebuild, user_loc
+from .ops import defop
+from .trace import Tracer, as_tracer, broadcast_to, const
+
+OBJECT = np.dtype(object)  # the dtype of a node whose value is a tuple of arrays
+
+
+class Body:
+    """The traced step of a scan: a closed graph with inputs (carry, x, captured) and outputs
+    (new carry, y). Compared by identity; the backends cache what they build from it here."""
+
+    def __init__(self, graph: Graph, n_carry: int, n_x: int, n_y: int):
+        self.graph, self.n_carry, self.n_x, self.n_y = graph, n_carry, n_x, n_y
+        self._optimized = None
+
+    @property
+    def n_captured(self) -> int:
+        return len(self.graph.inputs) - self.n_carry - self.n_x
+
+    def optimized(self):
+        """``(graph, steps, stats)`` of the body after the pass pipeline, computed once."""
+        if self._optimized is None:
+            from .passes import optimize
+
+            self._optimized = optimize(self.graph)
+        return self._optimized
+
+    def __repr__(self) -> str:
+        return f"<body {self.graph.name}: {len(self.graph.nodes())} nodes>"
+
+
+# ----------------------------------------------------------------------- tracing a body
+def _close(outputs: list[Node], inputs: list[Node], start: int
+           ) -> tuple[list[Node], list[Node], list[Node]]:
+    """Make the nodes traced since id ``start`` a closed graph: every node from before it that
+    they read (other than a constant) becomes a new input. Returns the rebuilt outputs, the
+    new inputs and the outer nodes they stand for."""
+    new: dict[int, Node] = {n.id: n for n in inputs}
+    captured: list[Node] = []
+    extra: list[Node] = []
+
+    def get(n: Node) -> Node:
+        if n.id in new:
+            return new[n.id]
+        if n.id < start:
+            if n.op == "const":
+                return n
+            extra.append(Node("input", (), {"index": len(inputs) + len(extra), "shape": n.shape,
+                                            "dtype": n.dtype}, n.shape, n.dtype, n.loc, False))
+            captured.append(n)
+            new[n.id] = extra[-1]
+            return extra[-1]
+        # Rebuild in creation order; inputs are visited first (depth-first, explicit stack).
+        stack = [n]
+        while stack:
+            m = stack[-1]
+            if m.id in new:
+                stack.pop()
+                continue
+            pending = [i for i in m.inputs if i.id not in new and i.id >= start]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            ins = tuple(get(i) for i in m.inputs)
+            new[m.id] = m if all(a is b for a, b in zip(ins, m.inputs)) else rebuild(m, ins)
+        return new[n.id]
+
+    outs = [get(o) for o in outputs]
+    return outs, inputs + extra, captured
+
+
+def _spec_node(k: int, shape: tuple[int, ...], dtype: np.dtype) -> Node:
+    return Node("input", (), {"index": k, "shape": tuple(shape), "dtype": np.dtype(dtype)},
+                tuple(shape), dtype, None, False)
+
+
+def trace_body(fn: Callable, carry_specs: list[tuple], x_specs: list[tuple], name: str
+               ) -> tuple[Body, list[Node], Any]:
+    """Trace ``fn(carry_tracers, x_tracers) -> (new_carry_nodes, y_nodes, y_tree)``.
+
+    Returns the body, the outer nodes it captured and the treedef of ``y``."""
+    from .api import _tracing
+
+    start = next_id()
+    inputs = [_spec_node(k, s, d) for k, (s, d) in enumerate(carry_specs + x_specs)]
+    token = _tracing.set(True)
+    try:
+        carry, ys, y_tree = fn([Tracer(n) for n in inputs[:len(carry_specs)]],
+                               [Tracer(n) for n in inputs[len(carry_specs):]])
+    finally:
+        _tracing.reset(token)
+    outs, all_inputs, captured = _close(carry + ys, inputs, start)
+    body = Body(Graph(all_inputs, outs, name), len(carry_specs), len(x_specs), len(ys))
+    return body, captured, y_tree
+
+
+# ------------------------------------------------------------------------- the scan node
+def _node(body: Body, operands: list[Node], length: int, reverse: bool) -> list[Node]:
+    """A scan node over ``operands`` (init, xs, captured) and its results: the final carry,
+    the stacked ys and the stacked carries at the start of each step (read by the adjoint)."""
+    g = body.graph
+    scan = Node("scan", tuple(operands), {"body": body, "length": length, "reverse": reverse},
+                (), OBJECT, user_loc())
+    carry = g.outputs[:body.n_carry]
+    shapes = [(c.shape, c.dtype) for c in carry]
+    shapes += [((length,) + y.shape, y.dtype) for y in g.outputs[body.n_carry:]]
+    shapes += [((length,) + c.shape, c.dtype) for c in carry]
+    return [Node("item", (scan,), {"index": k}, s, d, scan.loc) for k, (s, d) in enumerate(shapes)]
+
+
+def _scan_impl(*arrays, body: Body, length: int, reverse: bool) -> tuple:
+    """Reference semantics: a Python loop running the body through the reference interpreter."""
+    from .reference import evaluate
+
+    nc, nx = body.n_carry, body.n_x
+    carry = list(arrays[:nc])
+    xs, captured = arrays[nc:nc + nx], list(arrays[nc + nx:])
+    outs = body.graph.outputs
+    ys = [np.empty((length,) + y.shape, y.dtype) for y in outs[nc:]]
+    saved = [np.empty((length,) + c.shape, c.dtype) for c in outs[:nc]]
+    for t in (range(length - 1, -1, -1) if reverse else range(length)):
+        for s, c in zip(saved, carry):
+            s[t] = c
+        res = evaluate(body.graph, carry + [x[t] for x in xs] + captured)
+        carry = res[:nc]
+        for y, r in zip(ys, res[nc:]):
+            y[t] = r
+    return tuple(carry) + tuple(ys) + tuple(saved)
+
+
+def _scan_shape(*inputs, body, length, reverse):
+    return (), OBJECT
+
+
+def _floating(n: Node) -> bool:
+    return n.dtype.kind == "f"
+
+
+def inline(graph: Graph, args: list[Node]) -> list[Node]:
+    """``graph``'s outputs rebuilt over ``args`` in place of its inputs."""
+    new = {i.id: a for i, a in zip(graph.inputs, args)}
+    for n in graph.nodes():
+        if n.id not in new:
+            ins = tuple(new[i.id] for i in n.inputs)
+            new[n.id] = n if n.op == "const" else rebuild(n, ins)
+    return [new[o.id] for o in graph.outputs]
+
+
+def _scan_vjp(cts: dict[int, Tracer], out: Node, *inputs: Node, body: Body, length: int,
+              reverse: bool, active: list[bool]) -> list[Tracer | None]:
+    """Cotangents of (init, xs, captured) given those of the scan's results (by index);
+    ``active`` says which inputs need one (the carry's flows through every step anyway)."""
+    from .adjoint import vjp
+
+    nc, nx, ny = body.n_carry, body.n_x, body.n_y
+    init, xs, caps = inputs[:nc], inputs[nc:nc + nx], inputs[nc + nx:]
+    g_outs = body.graph.outputs
+    fc = [k for k in range(nc) if _floating(init[k])]  # carries that have cotangents
+    fx = [k for k in range(nx) if _floating(xs[k]) and active[nc + k]]
+    fcap = [k for k in range(len(caps)) if _floating(caps[k]) and active[nc + nx + k]]
+    fy = [k for k in range(ny) if nc + k in cts]  # ys whose cotangent is given
+    fs = [j for j, k in enumerate(fc) if nc + ny + k in cts]  # saved carries read (2nd order)
+
+    def item(k: int) -> Node:  # CSE merges it with the forward's own item node, if any
+        return Node("item", (out,), {"index": k}, *_item_type(out, k), out.loc)
+
+    def zeros(n: Node) -> Tracer:
+        return broadcast_to(Tracer(const(0, n.dtype)), n.shape)
+
+    saved = [Tracer(item(nc + ny + k)) for k in range(nc)]
+    cbar0 = [cts[k] if k in cts else zeros(init[k]) for k in fc]
+    capbar0 = [zeros(caps[k]) for k in fcap]
+    bxs = [Tracer(x) for x in xs] + saved + [cts[nc + k] for k in fy] + [
+        cts[nc + ny + fc[j]] for j in fs]
+
+    def step(carry: list[Tracer], x: list[Tracer]):
+        cbar, capbar = carry[:len(fc)], carry[len(fc):]
+        x_t, c_t = x[:nx], x[nx:nx + nc]
+        ybar, sbar = x[nx + nc:nx + nc + len(fy)], x[nx + nc + len(fy):]
+        outs = inline(body.graph, [t.node for t in c_t + x_t] + list(caps))
+        new_c, ys = outs[:nc], outs[nc:]
+        wrt = [c_t[k].node for k in fc] + [x_t[k].node for k in fx]
+        wrt_caps = [inputs[nc + nx + k] for k in fcap]
+        grads = vjp([new_c[k] for k in fc] + [ys[k] for k in fy],
+                    [t.node for t in cbar + ybar], wrt + wrt_caps)
+        g_c, g_x, g_cap = grads[:len(fc)], grads[len(fc):len(fc) + len(fx)], grads[len(fc) + len(fx):]
+        for j, b in zip(fs, sbar):  # the saved carry c_t is c_t itself
+            g_c[j] = (Tracer(g_c[j]) + b).node
+        acc = [(a + Tracer(g)).node for a, g in zip(capbar, g_cap)]
+        return g_c + acc, g_x, None
+
+    carry_specs = [(init[k].shape, init[k].dtype) for k in fc] + [
+        (caps[k].shape, caps[k].dtype) for k in fcap]
+    x_specs = [(t.shape[1:], t.dtype) for t in bxs]
+    bbody, captured, _ = trace_body(step, carry_specs, x_specs, body.graph.name + "_adjoint")
+    res = _node(bbody, [t.node for t in cbar0 + capbar0] + [t.node for t in bxs] + captured,
+                length, not reverse)
+    parts: list[Tracer | None] = [None] * len(inputs)
+    for j, k in enumerate(fc):
+        parts[k] = Tracer(res[j])
+    for j, k in enumerate(fcap):
+        parts[nc + nx + k] = Tracer(res[len(fc) + j])
+    for j, k in enumerate(fx):
+        parts[nc + k] = Tracer(res[bbody.n_carry + j])
+    return parts
+
+
+def _item_type(scan: Node, k: int) -> tuple[tuple[int, ...], np.dtype]:
+    body, length = scan.params["body"], scan.params["length"]
+    nc = body.n_carry
+    outs = body.graph.outputs
+    if k < nc:
+        return outs[k].shape, outs[k].dtype
+    if k < len(outs):
+        return (length,) + outs[k].shape, outs[k].dtype
+    c = outs[k - len(outs)]
+    return (length,) + c.shape, c.dtype
+
+
+defop("scan", "control", _scan_impl, shape=_scan_shape, vjp=_scan_vjp)
+def _item_vjp(*_, **__):
+    raise AssertionError("the adjoint pass collects item cotangents for their scan")
+
+
+defop("item", "control", lambda t, index: t[index], vjp=_item_vjp,
+      shape=lambda t, index: _item_type(t, index))
+
+
+# --------------------------------------------------------------------------- user API
+def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
+         reverse: bool = False) -> tuple[Any, Any]:
+    """Loop ``carry, y = f(carry, x)`` over the leading axis of ``xs``; return the final carry
+    and the ``y``s stacked along a new leading axis (as ``jax.lax.scan``).
+
+    ``init`` and ``xs`` may be pytrees (tuples, lists, dicts) of arrays; ``xs`` may be None
+    with ``length`` given. Inside a graphc transform the step is traced once and compiled as
+    one loop, so compile time does not grow with the length; the carry must keep its shapes
+    and dtypes from step to step. Outside a transform it is a plain Python loop.
+    """
+    from .api import _tracing, flatten, unflatten
+
+    x_leaves, x_tree = flatten(xs)
+    c_leaves, c_tree = flatten(init)
+    lengths = {int(np.shape(x)[0]) for x in x_leaves if np.ndim(x)}
+    if any(not np.ndim(x) for x in x_leaves):
+        raise ShapeError("scan: every leaf of xs needs a leading axis to scan over", user_loc())
+    if length is not None:
+        lengths.add(int(length))
+    if len(lengths) != 1:
+        raise ShapeError("scan: the leaves of xs must share one leading length (and match "
+                         f"length=): got {sorted(lengths) or 'none; pass length='}", user_loc())
+    T = lengths.pop()
+    tracing = _tracing.get() or any(isinstance(v, Tracer) for v in c_leaves + x_leaves)
+    if not tracing:
+        return _eager(f, init, xs, x_leaves, x_tree, T, reverse)
+    c_in = [as_tracer(c) for c in c_leaves]
+    x_in = [as_tracer(x) for x in x_leaves]
+    loc = user_loc()
+
+    def step(carry: list[Tracer], x: list[Tracer]):
+        result = f(unflatten(c_tree, carry), unflatten(x_tree, x))
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise ArgumentError("scan: the step function must return a pair (carry, y)", loc)
+        new, y = result
+        n_leaves, n_tree = flatten(new)
+        if n_tree != c_tree:
+            raise ShapeError("scan: the step function changed the structure of the carry "
+                             f"({c_tree} -> {n_tree})", loc)
+        new_nodes = []
+        for k, (a, b) in enumerate(zip(carry, n_leaves)):
+            b = as_tracer(b)
+            if b.shape != a.shape or b.dtype != a.dtype:
+                if b.shape == a.shape and isinstance(n_leaves[k], (int, float)):
+                    b = b.astype(a.dtype)
+                else:
+                    raise ShapeError(
+                        f"scan: carry leaf {k} must keep its type: it enters the step as "
+                        f"{a.dtype}{list(a.shape)} and leaves as {b.dtype}{list(b.shape)}", loc)
+            new_nodes.append(b.node)
+        y_leaves, y_tree = flatten(y)
+        return new_nodes, [as_tracer(v).node for v in y_leaves], y_tree
+
+    body, captured, y_tree = trace_body(
+        step, [(c.shape, c.dtype) for c in c_in], [(x.shape[1:], x.dtype) for x in x_in],
+        getattr(f, "__name__", "step"))
+    res = _node(body, [t.node for t in c_in + x_in] + captured, T, reverse)
+    nc = len(c_in)
+    carry = unflatten(c_tree, [Tracer(n) for n in res[:nc]])
+    ys = unflatten(y_tree, [Tracer(n) for n in res[nc:nc + body.n_y]])
+    return carry, ys
+
+
+def _eager(f, init, xs, x_leaves, x_tree, T, reverse):
+    from .api import flatten, unflatten
+
+    carry, outs = init, [None] * T
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        carry, outs[t] = f(carry, unflatten(x_tree, [x[t] for x in x_leaves]))
+    leaves = [flatten(o)[0] for o in outs]
+    y_tree = flatten(outs[0])[1] if T else ("n",)
+    stacked = [np.stack([ls[k] for ls in leaves]) for k in range(len(leaves[0]))] if T else []
+    return carry, unflatten(y_tree, stacked)
+
+
+__all__ = ["scan"]

@@ -81,6 +81,30 @@ def reductions(x):
     return x.max(), x.min(axis=0), x.sum(axis=1, keepdims=True), x.sum()
 
 
+def rnn_scan(W, U, xs, h0):
+    def step(h, x):
+        h = np.tanh(x @ W + h @ U)
+        return h, (h * h).sum(axis=1)
+
+    h, ys = graphc.scan(step, h0, xs)
+    return ys.sum() + np.sin(h).sum()
+
+
+def nested_scan(w, xs):
+    def outer(c, x):
+        d, s = graphc.scan(lambda d, wj: (np.sin(d * wj + c), d.sum()), x, w)
+        return c + d.sum(), s.sum()
+
+    c, ys = graphc.scan(outer, xs[0, 0], xs, reverse=True)
+    return c + ys.sum()
+
+
+def _rnn_data(dtype):
+    r = _rng(3)
+    return tuple(r.normal(size=s).astype(dtype) * dtype(0.5)
+                 for s in [(4, 5), (5, 5), (3, 2, 4), (2, 5)])
+
+
 def op_programs(name, specs, params):
     """The op's forward (jit) and its value_and_grad, as in test_ops, in float32."""
     args, diff, u, loss = _setup(name, specs, params, np.float32)
@@ -108,6 +132,11 @@ MODEL_PROGRAMS = {
     "neuron": lambda: [(lecture_neuron, "value_and_grad", dict(argnums=(0, 1)),
                         (0.5, -0.2, 1.5, 1.0))],
     "chain": lambda: [(chain, "value_and_grad", {}, (_rng().normal(size=40).astype(np.float32),))],
+    "scan": lambda: [
+        (rnn_scan, "value_and_grad", dict(argnums=(0, 1, 2, 3)), _rnn_data(np.float32)),
+        (rnn_scan, "value_and_grad", dict(argnums=(0, 1)), _rnn_data(np.float64)),
+        (nested_scan, "value_and_grad", dict(argnums=(0, 1)),
+         (_rng(4).normal(size=(3, 4)), _rng(5).normal(size=(2, 4))))],
 }
 # Graphs run with SMALL constants: (name, constants, programs).
 SMALL_PROGRAMS = {
@@ -162,6 +191,24 @@ def test_mlp_equals_cpu_target_and_hand_derivation():
         for g, h in zip(grads, hg):
             assert g.dtype == dtype
             np.testing.assert_allclose(g, h, rtol=10 * tol["rtol"], atol=10 * tol["atol"])
+
+
+@needs_cuda
+def test_scan_equals_cpu_target():
+    for fn, mode, kw, args in MODEL_PROGRAMS["scan"]():
+        tol = F32 if args[0].dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+        run_both(fn, mode, kw, args, tol)
+    # The loop is on the host: the same kernels whatever the length, and each step adds the
+    # body's launches.
+    f = make(rnn_scan, "grad", {}, "cuda")
+    W, U, xs, h0 = _rnn_data(np.float32)
+    runs = []
+    for k in (1, 2, 3):
+        f(W, U, np.concatenate([xs] * k), h0)
+        runs.append(_entry(f, W, U, np.concatenate([xs] * k), h0).run)
+    assert len({len(r.kernels) for r in runs}) == 1
+    per_step = (runs[1].launches - runs[0].launches) / len(xs)
+    assert per_step >= 2 and runs[2].launches - runs[1].launches == per_step * len(xs)
 
 
 @needs_cuda

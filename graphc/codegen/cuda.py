@@ -76,7 +76,7 @@ class View:
     """A node's value: ``slot``'s elements at ``off + sum(index * strides)``."""
 
     slot: int
-    off: int
+    off: int | str  # a str inside a scan: an expression of the loop's step variable
     shape: tuple[int, ...]
     strides: tuple[int, ...]
 
@@ -93,6 +93,12 @@ class Slot:
     leaf: int | None = None  # kind in: the argument leaf
     shape: tuple[int, ...] = ()  # kind in: the argument's shape
     value: np.ndarray | None = None  # kind const: the value
+
+
+def _shift(off: int | str, by: int) -> int | str:
+    if isinstance(off, int):
+        return off + by
+    return f"{off} + {by}" if by else off
 
 
 def _nb(dtype: np.dtype) -> str:
@@ -209,6 +215,10 @@ class _Gen:
         self.kernels: dict[tuple[str, str], str] = {}  # (text, signature) -> name
         self.launch: list[tuple[str, tuple, int]] = []  # (kernel, grid, block)
         self.drive: list[str] = []
+        self.indent = ""  # of driver lines: deeper inside scans' loops
+        self.counts = [0]  # launches at each loop depth (the innermost last)
+        self.results: dict[int, list[View | None]] = {}  # scan id -> views of its results
+        self.read: dict[int, set[int]] = {}  # scan id -> the indices of its results read
         # Results are written straight into the output pack, also when reached via reshapes.
         self.out_place: set[int] = set()
         for o in graph.outputs:
@@ -239,8 +249,9 @@ class _Gen:
     def emit(self, text: str, p: _Params, grid: tuple, block: int, what: str) -> None:
         text = text.replace("NAME", f"NAME({', '.join(p.names)})", 1)
         name = self.kernels.setdefault((text, p.signature), f"k{len(self.kernels)}")
-        self.drive.append(f"L[{len(self.launch)}]({', '.join(p.args)})  # {what}")
+        self.drive.append(f"{self.indent}L[{len(self.launch)}]({', '.join(p.args)})  # {what}")
         self.launch.append((name, grid, block))
+        self.counts[-1] += 1
 
     def elementwise(self, p: _Params, n: int, body: list[str], what: str) -> None:
         """A grid-stride loop over ``n`` flat indices ``i``."""
@@ -252,12 +263,14 @@ class _Gen:
         self.emit("\n".join(lines) + "\n", p, (min(MAX_BLOCKS, -(-n // threads)),), threads,
                   what)
 
-    def copy(self, v: View, dtype: np.dtype, dst: int, what: str) -> None:
+    def copy(self, v: View, dtype: np.dtype, dst: int, what: str, dst_off: int | str = 0
+             ) -> None:
         p = _Params()
         x, off = p.read(v, dtype)
         o = p.array(dst, dtype, "o")
         src = _index(off, v.strides, [("i", list(range(len(v.shape))))], v.shape)
-        self.elementwise(p, _prod(v.shape), [f"{o}[i] = {x}[{src}]"], what)
+        at = f"{p._add('p', 'int64', str(dst_off))} + i" if dst_off else "i"
+        self.elementwise(p, _prod(v.shape), [f"{o}[{at}] = {x}[{src}]"], what)
 
     # -- steps
     def group(self, g: Group) -> None:
@@ -443,9 +456,9 @@ class _Gen:
         off, strides = v.off, []
         for d, ix in enumerate(n.params["index"]):
             if isinstance(ix, int):
-                off += ix * v.strides[d]
+                off = _shift(off, ix * v.strides[d])
             else:
-                off += ix[0] * v.strides[d]
+                off = _shift(off, ix[0] * v.strides[d])
                 strides.append(v.strides[d] * ix[2])
         strides += v.strides[len(n.params["index"]):]
         self.views[n.id] = View(v.slot, off, n.shape, tuple(strides))
@@ -507,6 +520,71 @@ class _Gen:
             body.append(f"    {o}[i] = {read}")
         self.elementwise(p, n.size, body, where(n))
 
+    def steps(self, steps: list[Step]) -> None:
+        for step in steps:
+            if not isinstance(step, Group) and step.op == "item":
+                self.read.setdefault(step.inputs[0].id, set()).add(step.params["index"])
+        for step in steps:
+            if isinstance(step, Group):
+                self.group(step)
+            elif step.op not in ("input", "const"):
+                if step.op not in STEPS:
+                    raise BackendError(f"op {step.op!r} is not supported by the cuda backend",
+                                       step.loc)
+                STEPS[step.op](self, step)
+
+    def scan(self, n: Node) -> None:
+        """A host loop around the body's launches. The carry lives in its own buffers: each
+        step reads them, and copies of the body's new carry overwrite them after it; the
+        step's ys and (when the adjoint reads them) its starting carries are copied into
+        their stacked buffers at the step's offset."""
+        body, T = n.params["body"], n.params["length"]
+        graph, steps, _ = body.optimized()
+        nc, nx = body.n_carry, body.n_x
+        outs = graph.outputs
+        ny = len(outs) - nc
+        t = f"t{len(self.counts) - 1}"
+        carry = []
+        for k, x in enumerate(n.inputs[:nc]):
+            carry.append(View(self.slot("tmp", x.dtype, x.size), 0, x.shape, _cstrides(x.shape)))
+            self.copy(self.view(x), x.dtype, carry[-1].slot, f"scan carry {k}")
+        read = self.read.get(n.id, set())
+        stacked = [View(self.slot("tmp", o.dtype, T * o.size), 0, (T,) + o.shape,
+                        _cstrides((T,) + o.shape)) if nc + k in read else None
+                   for k, o in enumerate(outs[nc:] + outs[:nc])]
+        self.results[n.id] = carry + stacked
+        ins = list(carry)
+        for x in n.inputs[nc:nc + nx]:
+            v = self.view(x)
+            step = f"{t} * {v.strides[0]}"
+            ins.append(View(v.slot, f"{v.off} + {step}" if v.off else step, v.shape[1:],
+                            v.strides[1:]))
+        ins += [self.view(x) for x in n.inputs[nc + nx:]]
+        for i, v in zip(graph.inputs, ins):
+            self.views[i.id] = v
+        order = f"range({T} - 1, -1, -1)" if n.params["reverse"] else f"range({T})"
+        self.drive.append(f"{self.indent}for {t} in {order}:  # {where(n)}")
+        self.indent += "    "
+        self.counts.append(0)
+        for k, o in enumerate(outs[:nc]):  # the starting carries, for the adjoint
+            if stacked[ny + k] is not None:
+                self.copy(carry[k], o.dtype, stacked[ny + k].slot, "scan saves carry",
+                          f"{t} * {o.size}")
+        self.steps(steps)
+        for k, o in enumerate(outs[nc:]):
+            if stacked[k] is not None:
+                self.copy(self.view(o), o.dtype, stacked[k].slot, "scan y", f"{t} * {o.size}")
+        for k, o in enumerate(outs[:nc]):
+            self.copy(self.view(o), o.dtype, carry[k].slot, "scan carry")
+        inner = self.counts.pop()
+        self.counts[-1] += T * inner
+        self.indent = self.indent[:-4]
+        if not inner or not T:
+            self.drive.append(f"{self.indent}    pass")
+
+    def item(self, n: Node) -> None:
+        self.views[n.id] = self.results[n.inputs[0].id][n.params["index"]]
+
     def outputs(self, outputs: list[Node]) -> list[tuple[int, tuple]]:
         """Each result in its own output slot; a view, an input or a repeat gets a copy."""
         claimed: set[int] = set()
@@ -526,7 +604,8 @@ class _Gen:
 
 
 STEPS = {"matmul": _Gen.matmul, "transpose": _Gen.transpose, "slice": _Gen.slice,
-         "reshape": _Gen.reshape, "unslice": _Gen.unslice, "concatenate": _Gen.concatenate}
+         "reshape": _Gen.reshape, "unslice": _Gen.unslice, "concatenate": _Gen.concatenate,
+         "scan": _Gen.scan, "item": _Gen.item}
 
 
 def generate(graph: Graph, steps: list[Step], name: str) -> Module:
@@ -536,14 +615,7 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     for k, n in enumerate(graph.inputs):
         inputs.append(gen.slot("in", n.dtype, n.size, leaf=k, shape=n.shape))
         gen.views[n.id] = View(inputs[-1], 0, n.shape, _cstrides(n.shape))
-    for step in steps:
-        if isinstance(step, Group):
-            gen.group(step)
-        elif step.op not in ("input", "const"):
-            if step.op not in STEPS:
-                raise BackendError(f"op {step.op!r} is not supported by the cuda backend",
-                                   step.loc)
-            STEPS[step.op](gen, step)
+    gen.steps(steps)
     outputs = gen.outputs(graph.outputs)
     src = [HEADER.format(name=name)]
     for (text, sig), kname in gen.kernels.items():
@@ -554,9 +626,9 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     src += [f"        K[{k!r}][{grid}, {block}, stream]," for k, grid, block in gen.launch]
     src.append("    )\n\n\ndef drive(L, b):")
     src += [f"    {line}" for line in gen.drive]
-    src.append(f"    return {len(gen.launch)}\n")
+    src.append(f"    return {gen.counts[0]}\n")
     return Module("\n".join(src), {k: s for (_, s), k in gen.kernels.items()}, gen.slots,
-                  inputs, outputs, len(gen.launch))
+                  inputs, outputs, gen.counts[0])
 
 
 # ------------------------------------------------------------------------------ runtime

@@ -11,11 +11,13 @@ from . import numpy
 from .api import Function, grad, jit, value_and_grad
 from .draw import draw, to_dot
 from .loops import scan
+from .transforms import custom_vjp, hessian_vector_product, hvp, jacobian, jvp
 from .errors import (ArgumentError, BackendError, GraphcError, ShapeError, TracerBoolError,
                      UnsupportedError)
 
 __version__ = "0.1.0"
 
-__all__ = ["grad", "value_and_grad", "jit", "scan", "Function", "numpy", "draw", "to_dot",
+__all__ = ["grad", "value_and_grad", "jit", "scan", "hvp", "hessian_vector_product",
+           "jacobian", "jvp", "custom_vjp", "Function", "numpy", "draw", "to_dot",
            "GraphcError", "ArgumentError", "BackendError", "ShapeError", "TracerBoolError",
            "UnsupportedError"]

@@ -137,6 +137,10 @@ MODEL_PROGRAMS = {
         (rnn_scan, "value_and_grad", dict(argnums=(0, 1)), _rnn_data(np.float64)),
         (nested_scan, "value_and_grad", dict(argnums=(0, 1)),
          (_rng(4).normal(size=(3, 4)), _rng(5).normal(size=(2, 4))))],
+    "higher-order": lambda: [
+        (lambda x: (np.tanh(x) ** 3).sum() * x[0], "hvp", {},
+         (_rng(6).normal(size=5), _rng(7).normal(size=5))),
+        (lambda x: np.sin(x[:3] * x[1:]), "jacobian", {}, (_rng(8).normal(size=4),))],
 }
 # Graphs run with SMALL constants: (name, constants, programs).
 SMALL_PROGRAMS = {
@@ -191,6 +195,12 @@ def test_mlp_equals_cpu_target_and_hand_derivation():
         for g, h in zip(grads, hg):
             assert g.dtype == dtype
             np.testing.assert_allclose(g, h, rtol=10 * tol["rtol"], atol=10 * tol["atol"])
+
+
+@needs_cuda
+def test_higher_order_equals_cpu_target():
+    for fn, mode, kw, args in MODEL_PROGRAMS["higher-order"]():
+        run_both(fn, mode, kw, args, dict(rtol=1e-12, atol=1e-14))
 
 
 @needs_cuda

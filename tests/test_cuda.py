@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_models import _mlp_data, mlp_hand, mlp_loss  # noqa: E402
 from test_ops import CASES, _setup  # noqa: E402
 
+import test_nn  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 F32 = dict(rtol=2e-5, atol=1e-6)
 
@@ -137,6 +139,10 @@ MODEL_PROGRAMS = {
         (rnn_scan, "value_and_grad", dict(argnums=(0, 1)), _rnn_data(np.float64)),
         (nested_scan, "value_and_grad", dict(argnums=(0, 1)),
          (_rng(4).normal(size=(3, 4)), _rng(5).normal(size=(2, 4))))],
+    "cnn": lambda: [(lambda p, x, y: test_nn.cnn_loss(p, x, y), "value_and_grad",
+                     dict(argnums=(0, 1)), test_nn.cnn_data(np.float32))],
+    "lstm": lambda: [(lambda p, t: test_nn.lstm_lm_loss(p, t), "value_and_grad", {},
+                      test_nn.lstm_data(np.float32))],
     "higher-order": lambda: [
         (lambda x: (np.tanh(x) ** 3).sum() * x[0], "hvp", {},
          (_rng(6).normal(size=5), _rng(7).normal(size=5))),
@@ -195,6 +201,13 @@ def test_mlp_equals_cpu_target_and_hand_derivation():
         for g, h in zip(grads, hg):
             assert g.dtype == dtype
             np.testing.assert_allclose(g, h, rtol=10 * tol["rtol"], atol=10 * tol["atol"])
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", ["cnn", "lstm"])
+def test_cnn_and_lstm_equal_cpu_target(name):
+    for fn, mode, kw, args in MODEL_PROGRAMS[name]():
+        run_both(fn, mode, kw, args, dict(rtol=1e-4, atol=1e-6))
 
 
 @needs_cuda

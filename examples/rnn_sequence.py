@@ -8,11 +8,10 @@ The model reads one-hot characters and predicts the next one:
 
     h_t = tanh(x_t Wxh + h_{t-1} Whh + bh),   L = -mean_t,b sum(y_t * log_softmax(h_t Why + by))
 
-written as a plain Python loop over t. graphc traces that loop, unrolling it: the graph, and so
-the compile time, grows with the unroll length T (--seq); the script measures it. On a 2-core
-machine with an empty cache the first call took about 7 s at T=4, 8.6 s at T=8, 11 s at T=12 and
-14 s at T=16 (a fixed cost plus about 0.45 s per unrolled step; 57 graph nodes per step), and
-0.5 s with a warm cache; a gradient call then takes under 1 ms. Training is
+written with ``graphc.scan``: the step is traced once and compiled as one loop, so the compile
+time does not depend on the sequence length T (--seq). ``--unroll`` writes the same loss as a
+plain Python loop over t instead, which graphc unrolls while tracing: that graph, and its
+compile time, grows with T (the script prints both). Training is
 truncated backpropagation through time on random windows of T+1 characters, each starting from
 h_0 = 0, with Adam written in NumPy; the loss is printed per epoch, and at the end the model
 generates text greedily from a prompt (forward pass in NumPy).
@@ -40,15 +39,25 @@ TEXT = Path(__file__).resolve().parent / "data" / "us_founding_texts.txt"
 def rnn_loss(params, xs, ys, h0):
     """xs, ys: (T, B, V) one-hot inputs and next-character targets; h0: (B, H)."""
     wxh, whh, bh, why, by = params
+
+    def step(h, xy):
+        x, y = xy
+        h = np.tanh(x @ wxh + h @ whh + bh)
+        return h, (y * log_softmax(h @ why + by)).sum()
+
+    _, logp = graphc.scan(step, h0, (xs, ys))  # traced once, one compiled loop
+    return -logp.sum() / (xs.shape[0] * xs.shape[1])
+
+
+def rnn_loss_unrolled(params, xs, ys, h0):
+    """The same loss as a Python loop, which graphc unrolls while tracing."""
+    wxh, whh, bh, why, by = params
     h = h0
     total = 0.0
-    for t in range(xs.shape[0]):  # unrolled by graphc while tracing
+    for t in range(xs.shape[0]):
         h = np.tanh(xs[t] @ wxh + h @ whh + bh)
         total = total + (ys[t] * log_softmax(h @ why + by)).sum()
     return -total / (xs.shape[0] * xs.shape[1])
-
-
-loss_and_grad = graphc.value_and_grad(rnn_loss)  # gradient w.r.t. params only
 
 
 def init_params(rng, vocab, hidden):
@@ -95,7 +104,9 @@ def generate(params, prompt_ids, n, vocab):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Character-level tanh RNN on a short text.")
     ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--seq", type=int, default=16, help="unroll length T (compile time grows)")
+    ap.add_argument("--seq", type=int, default=16, help="sequence length T per window")
+    ap.add_argument("--unroll", action="store_true",
+                    help="trace a Python loop (unrolled: compile time grows with T)")
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-2)
@@ -113,7 +124,9 @@ def main(argv=None) -> int:
     starts = np.arange(0, len(data) - T - 1, T)
     nb = len(starts) // B
     print(f"text: {TEXT.name}, {len(data)} characters, vocabulary {V}; RNN {V}-{H}-{V} tanh, "
-          f"unroll T={T}, {nb} batches of {B} windows per epoch")
+          f"T={T}, {nb} batches of {B} windows per epoch")
+    # gradient w.r.t. params only
+    loss_and_grad = graphc.value_and_grad(rnn_loss_unrolled if args.unroll else rnn_loss)
 
     rng = np.random.default_rng(args.seed)
     params = init_params(rng, V, H)
@@ -130,7 +143,8 @@ def main(argv=None) -> int:
     compile_s = time.perf_counter() - t0
     stats = loss_and_grad.stats(params, xs, ys, h0)
     nodes = {k: v for k, v in stats.items() if "node" in k}
-    print(f"first call (trace, differentiate, compile T={T} unrolled steps) {compile_s:.2f} s; "
+    how = "unrolled steps" if args.unroll else "steps as one scan loop"
+    print(f"first call (trace, differentiate, compile T={T} {how}) {compile_s:.2f} s; "
           f"{stats['kernels']} kernels; {nodes}")
     print(f"initial loss {float(value0):.4f} (uniform guess: ln {V} = {np.log(V):.4f})")
 

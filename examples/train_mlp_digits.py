@@ -63,6 +63,26 @@ def accuracy(params, x, labels) -> float:
     return float((np.argmax(logits(params, x), axis=1) == labels).mean())
 
 
+def save_plot(history, path: str, title: str) -> None:
+    """The loss curve as a PNG, when matplotlib is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        print("matplotlib is not installed; no plot written", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(range(1, len(history) + 1), history, marker="o", ms=3)
+    ax.set(xlabel="epoch", ylabel="mean training loss", yscale="log", title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"loss curve saved to {path}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Train a 64-H-10 MLP on sklearn's digits.")
     ap.add_argument("--epochs", type=int, default=20)
@@ -124,23 +144,7 @@ def main(argv=None) -> int:
           f"{args.epochs} epochs; training took {train_s:.2f} s")
 
     if args.plot:
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-            from matplotlib.ticker import MaxNLocator
-        except ImportError:
-            print("matplotlib is not installed; no plot written", file=sys.stderr)
-        else:
-            fig, ax = plt.subplots(figsize=(5, 3.5))
-            ax.plot(range(1, len(history) + 1), history, marker="o", ms=3)
-            ax.set(xlabel="epoch", ylabel="mean training loss", yscale="log",
-                   title=f"digits MLP, test accuracy {acc:.3f}")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            fig.tight_layout()
-            fig.savefig(args.plot, dpi=120)
-            print(f"loss curve saved to {args.plot}")
+        save_plot(history, args.plot, f"digits MLP, test accuracy {acc:.3f}")
 
     if acc < args.min_accuracy:
         print(f"FAIL: test accuracy {acc:.4f} is below --min-accuracy {args.min_accuracy}",

@@ -41,8 +41,8 @@ def test_compare_hand_written_agrees_and_times():
 
 def test_rnn_sequence_loss_falls():
     out = run_example("rnn_sequence.py", "--epochs", "25", "--seq", "6", "--generate", "40")
-    assert re.search(r"first call \(trace, differentiate, compile T=6 unrolled steps\) \S+ s",
-                     out), out
+    assert re.search(r"first call \(trace, differentiate, compile T=6 steps as one scan loop\) "
+                     r"\S+ s", out), out
     losses = [float(v) for v in re.findall(r"^epoch\s+\d+\s+loss (\S+)", out, re.M)]
     assert len(losses) == 25 and all(np.isfinite(losses)), out
     initial = float(re.search(r"initial loss (\S+)", out).group(1))
@@ -50,3 +50,20 @@ def test_rnn_sequence_loss_falls():
     assert losses[-1] < 0.8 * initial and losses[-1] < losses[0] - 0.3, out
     m = re.search(r"greedy generation from 'four score and ':\n  (.+)", out)
     assert m and m.group(1).startswith("four score and ") and len(m.group(1)) == 15 + 40, out
+
+
+def test_rnn_sequence_unrolled_equals_scan():
+    a = run_example("rnn_sequence.py", "--epochs", "2", "--seq", "4", "--generate", "5")
+    b = run_example("rnn_sequence.py", "--epochs", "2", "--seq", "4", "--generate", "5",
+                    "--unroll")
+    assert "unrolled steps" in b
+    losses = [re.findall(r"^epoch\s+\d+\s+loss (\S+)", o, re.M) for o in (a, b)]
+    assert losses[0] == losses[1] and len(losses[0]) == 2
+
+
+def test_cnn_digits_trains():
+    out = run_example("train_cnn_digits.py", "--epochs", "3", "--min-accuracy", "0.9",
+                      timeout=300)
+    accs = [float(v) for v in re.findall(r"test acc (\S+)", out)]
+    assert len(accs) == 3 and accs[-1] >= 0.9, out
+    assert re.search(r"final test accuracy 0\.9\d+", out), out

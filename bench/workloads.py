@@ -96,6 +96,20 @@ def make_rnn_loss(T):
     return rnn_loss
 
 
+def rnn_scan_loss(Wx, Wh, b, Wy, by, xs, targets):
+    """The same loss with the loop as graphc.scan (traced once; h_0 = 0 makes the first
+    step's h @ Wh exactly zero, so value and gradients are those of make_rnn_loss)."""
+    import graphc
+
+    def step(h, xt):
+        x, target = xt
+        h = np.tanh(x @ Wx + b + h @ Wh)
+        return h, ((h @ Wy + by - target) ** 2).mean()
+
+    h0 = np.zeros((xs.shape[1], Wh.shape[0]), xs.dtype)
+    return graphc.scan(step, h0, (xs, targets))[1].sum() / xs.shape[0]
+
+
 def rnn(seed=0, T=50, B=32, D=64, H=128, O=16, dtype=np.float32):
     rng = np.random.default_rng(seed)
     r = lambda *shape, scale=1.0: (scale * rng.standard_normal(shape)).astype(dtype)

@@ -198,6 +198,8 @@ def _unary_intrinsic(llvm_name: str, doc: str):
 _rint = _unary_intrinsic("llvm.rint", "Round to nearest even (vroundps/pd).")
 _floor = _unary_intrinsic("llvm.floor", "floor (vroundps/pd).")
 _ceil = _unary_intrinsic("llvm.ceil", "ceil (vroundps/pd).")
+_sqrt = _unary_intrinsic("llvm.sqrt", "IEEE square root (vsqrtps/pd); NaN below -0. A libm call "
+                         "(what math.sqrt becomes without fast-math flags) would not vectorise.")
 
 
 @intrinsic
@@ -1009,7 +1011,7 @@ def _make_asinh(c):
         a = abs(x)
         w = a * a
         # log(a + sqrt(a^2 + 1)) = log1p(a + a^2 / (1 + sqrt(1 + a^2))): no cancellation
-        near = log1p(a + _div(w, ONE + np.sqrt(ONE + w)))
+        near = log1p(a + _div(w, ONE + _sqrt(ONE + w)))
         return _copysign(_select(a > BIG, log(a) + LN2, near), x)
     return impl
 
@@ -1025,7 +1027,7 @@ def _make_acosh(c):
     def impl(x):
         t = x - ONE
         # log(x + sqrt(x^2 - 1)) = log1p(t + sqrt(2t + t^2))
-        near = log1p(t + np.sqrt(_mad(t, t, TWO * t)))
+        near = log1p(t + _sqrt(_mad(t, t, TWO * t)))
         v = _select(x > BIG, log(x) + LN2, near)
         return _select(x >= ONE, v, NAN)     # below 1 (and NaN): NaN
     return impl
@@ -1058,7 +1060,7 @@ def _make_hypot(c):
         big = ax > ay
         a = _select(big, ax, ay)
         r = _div(_select(big, ay, ax), a)    # in [0, 1]
-        v = _select(a == ZERO, ZERO, a * np.sqrt(_mad(r, r, ONE)))
+        v = _select(a == ZERO, ZERO, a * _sqrt(_mad(r, r, ONE)))
         v = _select(np.isnan(x) | np.isnan(y), x + y, v)
         return _select((ax == INF) | (ay == INF), INF, v)
     return impl

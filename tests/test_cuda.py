@@ -95,6 +95,21 @@ def _rng(seed=0):
     return np.random.default_rng(seed)
 
 
+def embed_loss(emb, w, tokens):
+    """Gather with a runtime index argument (and its scatter-add adjoint), einsum, cumsum."""
+    h = np.tanh(np.einsum("bti,ij->btj", emb[tokens], w))
+    return (np.cumsum(h, axis=1) * h).sum() + np.prod(h[:, 0], axis=1).sum()
+
+
+def pick_max(x, y):
+    return np.take(y, np.argmax(x, axis=0), axis=0) + np.log2(np.abs(x[[0, -1, 1]]) + 1)
+
+
+def _embed_args():
+    return (_rng(1).normal(size=(7, 5)).astype(np.float32),
+            _rng(2).normal(size=(5, 3)).astype(np.float32), np.array([[1, 6, 1], [0, -1, 1]]))
+
+
 def with_nans():
     x = _rng().normal(size=(12, 5)).astype(np.float32)
     x[3, 1] = x[10, 4] = np.nan
@@ -108,6 +123,9 @@ MODEL_PROGRAMS = {
     "neuron": lambda: [(lecture_neuron, "value_and_grad", dict(argnums=(0, 1)),
                         (0.5, -0.2, 1.5, 1.0))],
     "chain": lambda: [(chain, "value_and_grad", {}, (_rng().normal(size=40).astype(np.float32),))],
+    "indexing": lambda: [(embed_loss, "value_and_grad", dict(argnums=(0, 1)), _embed_args()),
+                         (pick_max, "jit", {}, tuple(_rng(k).normal(size=(4, 3)).astype(
+                             np.float32) for k in (3, 4)))],
 }
 # Graphs run with SMALL constants: (name, constants, programs).
 SMALL_PROGRAMS = {
@@ -162,6 +180,24 @@ def test_mlp_equals_cpu_target_and_hand_derivation():
         for g, h in zip(grads, hg):
             assert g.dtype == dtype
             np.testing.assert_allclose(g, h, rtol=10 * tol["rtol"], atol=10 * tol["atol"])
+
+
+@needs_cuda
+def test_gather_scatter_einsum_cumsum_equal_cpu_target():
+    for fn, mode, kw, args in MODEL_PROGRAMS["indexing"]():
+        run_both(fn, mode, kw, args)
+
+
+@needs_cuda
+def test_index_out_of_range_raises_and_the_next_call_works():
+    emb, w, tokens = _embed_args()
+    vg = graphc.value_and_grad(embed_loss, argnums=(0, 1), target="cuda")
+    want = vg(emb, w, tokens)
+    bad = tokens.copy()
+    bad[1, 2] = 7
+    with pytest.raises(graphc.OutOfBoundsError, match=r"gather.*size 7.*\(7, 5\)"):
+        vg(emb, w, bad)
+    assert_same(vg(emb, w, tokens), want, F32)  # the flag was reset
 
 
 @needs_cuda

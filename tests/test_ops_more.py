@@ -279,3 +279,30 @@ def test_unsupported_forms_are_named():
         graphc.jit(lambda x: np.split(x, 3, axis=1))(X)
     with pytest.raises(ShapeError, match="einsum"):
         graphc.jit(lambda x: np.einsum("ij,jk->ik", x, x))(X)
+
+
+# --------------------------------------------------------------------- second derivatives
+@pytest.mark.parametrize("fn", [
+    np.tan, np.sinh, np.cosh, np.arcsin, np.arccos, np.arctan, np.arcsinh, np.arctanh,
+    np.exp2, np.log2, np.log10, lambda x: np.arccosh(1.5 + x), lambda x: np.hypot(x, 0.7),
+    lambda x: np.arctan2(0.3, x), lambda x: np.logaddexp(x, 0.2), lambda x: np.mod(x, 0.3) * x,
+], ids=lambda f: getattr(f, "__name__", "lambda"))
+def test_second_derivative_of_scalar_functions(fn):
+    """The VJP rules are IR: grad(grad(f)) equals finite differences of grad(f)."""
+    d1, d2 = graphc.grad(fn), graphc.grad(graphc.grad(fn))
+    x, h = 0.4, 1e-5
+    assert d2(x) == pytest.approx((d1(x + h) - d1(x - h)) / (2 * h), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["prod", "cumsum", "gather", "einsum"])
+def test_hessian_vector_products_of_array_ops(name):
+    fn = {"prod": lambda x: (np.prod(x, axis=1) ** 2).sum(),
+          "cumsum": lambda x: (np.cumsum(x, axis=0) ** 3).sum(),
+          "gather": lambda x: (x[IDX] ** 3).sum(),
+          "einsum": lambda x: (np.einsum("ij,kj->ik", x, x) ** 2).sum()}[name]
+    v = np.random.default_rng(5).normal(size=X.shape)
+    hv = graphc.grad(lambda x: (graphc.grad(fn)(x) * v).sum())(X)
+    g = graphc.grad(fn)
+    h = 1e-6
+    np.testing.assert_allclose(hv, (g(X + h * v) - g(X - h * v)) / (2 * h), rtol=1e-5,
+                               atol=1e-6)

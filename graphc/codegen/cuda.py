@@ -788,11 +788,12 @@ class Runner:
             if self.module.checks:  # index kernels flag a bad index (and read nothing)
                 flags = [b[k].copy_to_host(stream=s) for k, _ in self.module.checks]
                 s.synchronize()
-                for (k, msg), f in zip(self.module.checks, flags):
-                    if f[0]:
-                        b[k].copy_to_device(np.zeros(1, np.int32), stream=s)
-                        s.synchronize()
-                        raise OutOfBoundsError(msg)
+                bad = [(k, msg) for (k, msg), f in zip(self.module.checks, flags) if f[0]]
+                for k, _ in bad:  # every flag back to zero for the next call
+                    b[k].copy_to_device(np.zeros(1, np.int32), stream=s)
+                if bad:
+                    s.synchronize()
+                    raise OutOfBoundsError(bad[0][1])  # the first in program order
             if on_device:
                 return [b[k].reshape(shape) for k, shape in self.module.outputs]
             for dev, stage in self._out_packs:

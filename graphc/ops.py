@@ -20,8 +20,8 @@ An entry holds everything about one primitive:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np

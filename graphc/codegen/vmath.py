@@ -124,7 +124,7 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
 __all__ = ["acosh", "asinh", "atanh", "ceil", "cos", "cosh", "exp", "exp2", "expm1", "floor",
-           "hypot", "log", "log10", "log1p", "log2", "pow", "prefer_512bit_vectors", "sigmoid",
+           "hypot", "log", "log1p", "log2", "log10", "pow", "prefer_512bit_vectors", "sigmoid",
            "sin", "sinh", "tan", "tanh"]
 
 

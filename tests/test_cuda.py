@@ -35,6 +35,8 @@ from test_models import _mlp_data, mlp_hand, mlp_loss  # noqa: E402
 from test_ops import CASES, _setup  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# Subprocesses import graphc from this checkout, not from wherever else it is installed.
+PYPATH = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 F32 = dict(rtol=2e-5, atol=1e-6)
 
 try:
@@ -329,7 +331,7 @@ def test_op_without_cuda_implementation_names_op_and_backend():
 
 @needs_cuda
 def test_bench_script_runs_tiny(tmp_path):
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1" if SIM else "0",
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1" if SIM else "0", "PYTHONPATH": PYPATH,
            "GRAPHC_CACHE_DIR": str(tmp_path / "cache")}
     cmd = [sys.executable, str(ROOT / "bench" / "gpu.py"), "--tiny", "--out", str(tmp_path),
            "--workloads", "mlp256,chain,rnn"]
@@ -344,6 +346,7 @@ def test_every_kernel_compiles_to_ptx_for_sm90():
     """In a process without the simulator: generate every test graph's module (building stops
     with BackendError where there is no GPU) and compile each kernel with compile_ptx."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = PYPATH
     p = subprocess.run([sys.executable, __file__, "--ptx"], env=env, cwd=ROOT,
                        capture_output=True, text=True, timeout=600)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]

@@ -10,14 +10,14 @@ graph simplified and fused, and compiled into one Numba call (CPU) or numba.cuda
 from . import numpy
 from .api import Function, grad, jit, value_and_grad
 from .draw import draw, to_dot
+from .errors import (ArgumentError, BackendError, GraphcError, OutOfBoundsError, ShapeError,
+                     TracerBoolError, UnsupportedError)
 from .loops import scan
 from .transforms import custom_vjp, hessian_vector_product, hvp, jacobian, jvp
-from .errors import (ArgumentError, BackendError, GraphcError, ShapeError, TracerBoolError,
-                     UnsupportedError)
 
 __version__ = "0.1.0"
 
 __all__ = ["grad", "value_and_grad", "jit", "scan", "hvp", "hessian_vector_product",
            "jacobian", "jvp", "custom_vjp", "Function", "numpy", "draw", "to_dot",
-           "GraphcError", "ArgumentError", "BackendError", "ShapeError", "TracerBoolError",
-           "UnsupportedError"]
+           "GraphcError", "ArgumentError", "BackendError", "OutOfBoundsError", "ShapeError",
+           "TracerBoolError", "UnsupportedError"]

@@ -31,3 +31,8 @@ class ArgumentError(GraphcError, ValueError):
 
 class BackendError(GraphcError, RuntimeError):
     """A backend that lacks an op, or a runtime (e.g. CUDA) that is not available."""
+
+
+class OutOfBoundsError(GraphcError, IndexError):
+    """An integer index outside its axis (``x[idx]``, ``np.take``): found while tracing when the
+    indices are constants, otherwise by the compiled code before it reads anything."""

@@ -13,12 +13,17 @@ import numpy as np
 from .trace import Tracer, apply, stack
 
 
+def _traced(v: Any) -> bool:
+    return isinstance(v, Tracer) or (isinstance(v, (list, tuple)) and any(map(_traced, v)))
+
+
 def array(values: Sequence[Any]) -> Any:
-    """``np.array([...])`` for lists that hold traced values: stacks them along a new axis 0."""
-    values = list(values)
-    if not any(isinstance(v, Tracer) for v in values):
+    """``np.array([...])`` for (nested) lists that hold traced values: stacks them along new
+    leading axes."""
+    if not _traced(values):
         return np.array(values)
-    return stack([v if isinstance(v, Tracer) else np.asarray(v) for v in values])
+    return stack([array(v) if isinstance(v, (list, tuple)) else
+                  v if isinstance(v, Tracer) else np.asarray(v) for v in values])
 
 
 def stop_gradient(x: Any) -> Any:

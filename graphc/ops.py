@@ -4,7 +4,10 @@ An entry holds everything about one primitive:
 
 * ``impl(*arrays, **params)``: the NumPy reference implementation (the oracle's semantics).
 * ``kind``: ``elementwise`` (inputs broadcast to the output), ``reduce``, ``matmul``,
-  ``layout`` (views and copies that move data) or ``source`` (inputs and constants).
+  ``layout`` (views and copies that move data), ``cumulative`` (cumsum), ``index`` (gather
+  and its adjoint scatter_add), ``source`` (inputs and constants) or ``control``: ops whose
+  parameters hold graphs or functions (``scan`` and its ``item`` results, registered in
+  ``loops.py``; ``custom_vjp``, in ``transforms.py``).
 * ``vjp(g, out, *inputs, **params)``: the vector-Jacobian product, written with ordinary NumPy
   calls on tracers, so the adjoint is itself IR and can be differentiated again. It returns one
   cotangent per input (``None`` where the input gets none) *before* broadcasting is undone: the
@@ -20,12 +23,13 @@ An entry holds everything about one primitive:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import OutOfBoundsError, ShapeError
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,32 @@ _unary("sqrt", np.sqrt, "sqrt({0})", lambda g, out, x: (g / (2 * out),))
 _unary("sin", np.sin, "sin({0})", lambda g, out, x: (g * np.cos(x),))
 _unary("cos", np.cos, "cos({0})", lambda g, out, x: (-g * np.sin(x),))
 _unary("tanh", np.tanh, "tanh({0})", lambda g, out, x: (g * (1 - out * out),))
+_unary("tan", np.tan, "tan({0})", lambda g, out, x: (g * (1 + out * out),))
+_unary("sinh", np.sinh, "sinh({0})", lambda g, out, x: (g * np.cosh(x),))
+_unary("cosh", np.cosh, "cosh({0})", lambda g, out, x: (g * np.sinh(x),))
+_unary("arcsin", np.arcsin, "asin({0})", lambda g, out, x: (g / np.sqrt((1 - x) * (1 + x)),))
+_unary("arccos", np.arccos, "acos({0})", lambda g, out, x: (-g / np.sqrt((1 - x) * (1 + x)),))
+_unary("arctan", np.arctan, "atan({0})", lambda g, out, x: (g / (1 + x * x),))
+_unary("arcsinh", np.arcsinh, "asinh({0})", lambda g, out, x: (g / np.hypot(x, 1),))
+_unary("arccosh", np.arccosh, "acosh({0})",
+       lambda g, out, x: (g / np.sqrt((x - 1) * (x + 1)),))
+_unary("arctanh", np.arctanh, "atanh({0})", lambda g, out, x: (g / ((1 - x) * (1 + x)),))
+_unary("exp2", np.exp2, "exp2({0})", lambda g, out, x: (g * out * math.log(2),))
+_unary("log2", np.log2, "log2({0})", lambda g, out, x: (g / (x * math.log(2)),))
+_unary("log10", np.log10, "log10({0})", lambda g, out, x: (g / (x * math.log(10)),))
+# Integer inputs never reach these two: the tracer returns them unchanged, as NumPy does.
+_unary("floor", np.floor, "floor({0})", None)
+_unary("ceil", np.ceil, "ceil({0})", None)
+_binary("arctan2", np.arctan2, "atan2({0}, {1})",
+        lambda g, out, y, x: (g * x / (x * x + y * y), -g * y / (x * x + y * y)),
+        dtype=_floating)
+# At hypot(0, 0) the gradient is 0 (a subgradient of the norm), not 0/0.
+_binary("hypot", np.hypot, "hypot({0}, {1})",
+        lambda g, out, x, y: (g * np.where(out > 0, x / out, 0), g * np.where(out > 0, y / out, 0)),
+        dtype=_floating)
+# Python's (and NumPy's) remainder: the sign of the divisor; Numba's % implements the same.
+_binary("remainder", np.remainder, "({0} % {1})",
+        lambda g, out, x, y: (g, -g * np.floor(x / y)))
 _unary("abs", np.abs, "abs({0})", lambda g, out, x: (g * np.sign(x),), dtype=_promote)
 _unary("sign", np.sign, "({T}(1) if {0} > 0 else ({T}(-1) if {0} < 0 else {0}))", None,
        dtype=_promote)
@@ -166,11 +196,15 @@ def _reduce_shape(x, axes, keepdims):
     return shape, x.dtype
 
 
-def _sum_shape(x, axes, keepdims):
+def _sum_dtype(dtype: np.dtype) -> np.dtype:
     # As NumPy: booleans and small integers are summed in the platform's 64-bit integer.
+    return {"b": np.dtype(np.int64), "i": np.dtype(np.int64),
+            "u": np.dtype(np.uint64)}.get(dtype.kind, dtype)
+
+
+def _sum_shape(x, axes, keepdims):
     shape, dtype = _reduce_shape(x, axes, keepdims)
-    return shape, {"b": np.dtype(np.int64), "i": np.dtype(np.int64),
-                   "u": np.dtype(np.uint64)}.get(dtype.kind, dtype)
+    return shape, _sum_dtype(dtype)
 
 
 def _kept(g, x, axes, keepdims):
@@ -192,15 +226,31 @@ def _identity_for(value: float):
     def identity(dtype: np.dtype):
         if dtype.kind in "iu":
             info = np.iinfo(dtype)
-            return {0.0: 0, np.inf: info.max, -np.inf: info.min}[value]
+            return {0.0: 0, 1.0: 1, np.inf: info.max, -np.inf: info.min}[value]
         if dtype.kind == "b":
-            return bool(value == np.inf)
+            return bool(value in (1.0, np.inf))
         return value
     return identity
 
 
 defop("sum", "reduce", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
       vjp=_sum_vjp, shape=_sum_shape, combine="add", identity=_identity_for(0.0))
+defop("prod", "reduce", lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims),
+      vjp=lambda g, out, x, axes, keepdims: _prod_vjp(g, out, x, axes, keepdims),
+      shape=_sum_shape, combine="multiply", identity=_identity_for(1.0))
+
+
+def _prod_vjp(g, out, x, axes, keepdims):
+    # d prod / d x_i is the product of the others: out / x_i where no factor is zero; with one
+    # zero, the product of the others at the zero and 0 elsewhere; with two or more, 0.
+    zero = x == 0
+    zeros = zero.astype(x.dtype).sum(axis=axes, keepdims=True)
+    safe = np.where(zero, 1, x)
+    rest = np.where(zero, np.where(zeros == 1, np.prod(safe, axis=axes, keepdims=True), 0),
+                    np.where(zeros == 0, _kept(out, x, axes, keepdims) / safe, 0))
+    return (_kept(g, x, axes, keepdims) * rest,)
+
+
 defop("max", "reduce", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
       vjp=_extremum_vjp, shape=_reduce_shape, combine="maximum", identity=_identity_for(-np.inf))
 defop("min", "reduce", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
@@ -288,6 +338,82 @@ defop("concatenate", "layout", lambda *xs, axis: np.concatenate(xs, axis=axis),
       shape=_concat_shape, vjp=_concat_vjp)
 
 
+# ---------------------------------------------------------------------------------- scans
+def _cumsum_impl(x, axis, reverse):
+    dtype = _sum_dtype(x.dtype)
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=dtype), axis)
+    return np.cumsum(x, axis=axis, dtype=dtype)
+
+
+def _cumsum_vjp(g, out, x, axis, reverse):
+    from .trace import apply
+
+    return (apply("cumsum", g, axis=axis, reverse=not reverse),)
+
+
+# Running sums along one axis (``reverse``: from the end), in order, as np.cumsum adds. Its
+# adjoint is the running sum in the other direction.
+defop("cumsum", "cumulative", _cumsum_impl, vjp=_cumsum_vjp,
+      shape=lambda x, axis, reverse: (x.shape, _sum_dtype(x.dtype)))
+
+
+# ------------------------------------------------------------------------ gather / scatter
+def _index_dtype(idx) -> None:
+    if idx.dtype.kind not in "iu":
+        raise ShapeError(f"indices must be integers, got dtype {idx.dtype}")
+
+
+def _gather_shape(x, idx, axis):
+    _index_dtype(idx)
+    return x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype
+
+
+def _scatter_shape(g, idx, axis, size):
+    _index_dtype(idx)
+    return g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:], g.dtype
+
+
+def checked_indices(idx: np.ndarray, size: int, what: str) -> np.ndarray:
+    """``idx`` with negative entries counted from the end; OutOfBoundsError if any is outside
+    an axis of length ``size``."""
+    idx = np.asarray(idx)
+    bad = (idx < -size) | (idx >= size)
+    if bad.any():
+        raise OutOfBoundsError(f"{what}: index {int(idx[bad].flat[0])} is out of bounds for "
+                               f"an axis of size {size}")
+    return np.where(idx < 0, idx + size, idx)
+
+
+def _gather_impl(x, idx, axis):
+    return np.take(x, checked_indices(idx, x.shape[axis], "gather"), axis=axis)
+
+
+def _scatter_impl(g, idx, axis, size):
+    out = np.zeros(g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:], g.dtype)
+    np.add.at(out, (slice(None),) * axis + (checked_indices(idx, size, "scatter_add"),), g)
+    return out
+
+
+def _gather_vjp(g, out, x, idx, axis):
+    from .trace import apply
+
+    return apply("scatter_add", g, idx, axis=axis, size=x.shape[axis]), None
+
+
+def _scatter_vjp(g, out, x, idx, axis, size):
+    from .trace import apply
+
+    return apply("gather", g, idx, axis=axis), None
+
+
+# x[idx] along ``axis`` (np.take), and its adjoint: g added into zeros at idx, so that repeated
+# indices accumulate. Negative indices count from the end; others out of range raise
+# OutOfBoundsError, in the reference and in compiled code alike (never a wild read).
+defop("gather", "index", _gather_impl, vjp=_gather_vjp, shape=_gather_shape)
+defop("scatter_add", "index", _scatter_impl, vjp=_scatter_vjp, shape=_scatter_shape)
+
+
 # -------------------------------------------------------------------------------- sources
 defop("input", "source", None,
       shape=lambda index, shape, dtype, weak=False: (tuple(shape), np.dtype(dtype)))
@@ -302,7 +428,7 @@ def markdown() -> str:
     """The supported-primitive table of the README, generated from this table."""
     rows = ["| primitive | kind | NumPy ufunc | derivative |", "| --- | --- | --- | --- |"]
     for op in OPS.values():
-        if op.kind == "source":
+        if op.kind in ("source", "control"):  # control ops are API functions (scan, custom_vjp)
             continue
         uf = f"`np.{op.ufunc.__name__}`" if op.ufunc is not None else ""
         rows.append(f"| `{op.name}` | {op.kind} | {uf} | {'VJP rule' if op.vjp else 'zero'} |")

@@ -232,9 +232,8 @@ def dot(a: Any, b: Any) -> "Tracer":
     a, b = as_tracer(a), as_tracer(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
-    if a.ndim > 2 or b.ndim > 2:
-        raise UnsupportedError("np.dot of arrays with more than 2 dimensions is not supported; "
-                               "use @ (np.matmul) for batched products", user_loc())
+    if a.ndim > 2 or b.ndim > 2:  # sum over a's last axis and b's second-to-last
+        return tensordot(a, b, axes=([a.ndim - 1], [max(b.ndim - 2, 0)]))
     return matmul(a, b)
 
 
@@ -258,14 +257,55 @@ def stack(arrays: Any, axis: int = 0, **unsupported) -> "Tracer":
     return concatenate([expand_dims(p, axis) for p in parts], axis, **unsupported)
 
 
+def _is_array_index(i: Any) -> bool:
+    return isinstance(i, (Tracer, np.ndarray, list)) or (isinstance(i, np.generic)
+                                                         and i.dtype.kind == "b")
+
+
+def _array_getitem(x: "Tracer", index: tuple) -> "Tracer":
+    """``x[..., idx, ...]`` with one integer array among slices and ints: basic indexing of the
+    rest, then a gather on the array's axis (dims moved first where NumPy moves them)."""
+    arrays = [k for k, i in enumerate(index) if _is_array_index(i)]
+    if len(arrays) > 1:
+        raise UnsupportedError("indexing with more than one integer array is not supported; "
+                               "index one axis at a time (np.take)", user_loc())
+    if any(i is None for i in index):
+        raise UnsupportedError("np.newaxis (None) together with an integer-array index is not "
+                               "supported; reshape before or after indexing", user_loc())
+    if sum(i is Ellipsis for i in index) > 1:
+        raise ShapeError("an index can only have a single ellipsis ('...')", user_loc())
+    if any(i is Ellipsis for i in index):
+        k = next(k for k, i in enumerate(index) if i is Ellipsis)
+        index = index[:k] + (slice(None),) * (x.ndim - len(index) + 1) + index[k + 1:]
+    p = next(k for k, i in enumerate(index) if _is_array_index(i))
+    idx = index[p]
+    if p >= x.ndim:
+        raise ShapeError(f"too many indices ({len(index)}) for an array of shape {x.shape}",
+                         user_loc())
+    basic = getitem(x, index[:p] + (slice(None),) + index[p + 1:])
+    axis = sum(1 for i in index[:p] if isinstance(i, slice))
+    out = take(basic, idx, axis=axis)
+    ints = [k for k, i in enumerate(index) if isinstance(i, numbers.Integral)]
+    adv = sorted(ints + [p])
+    nd = np.ndim(idx) if not isinstance(idx, Tracer) else idx.ndim
+    if ints and adv[-1] - adv[0] + 1 != len(adv) and nd:
+        # NumPy: advanced indices separated by a slice put their dimensions first
+        out = moveaxis(out, list(range(axis, axis + nd)), list(range(nd)))
+    return out
+
+
 def getitem(x: "Tracer", index: Any) -> "Tracer":
     index = index if isinstance(index, tuple) else (index,)
     for i in index:
-        if isinstance(i, (Tracer, np.ndarray, list)) or (isinstance(i, np.generic)
-                                                          and i.dtype.kind == "b"):
-            raise UnsupportedError(
-                "indexing with arrays (integer or boolean masks) is not supported yet; "
-                "for masks use np.where(mask, x, 0)", user_loc())
+        if _is_array_index(i):
+            kind = (i.dtype.kind if isinstance(i, (Tracer, np.ndarray, np.generic))
+                    else np.asarray(i).dtype.kind)
+            if kind == "b":
+                raise UnsupportedError(
+                    "boolean mask indexing (x[mask]) has a data-dependent shape, which graphc "
+                    "cannot trace; use np.where(mask, x, 0) (and sum or mean over it)",
+                    user_loc())
+            return _array_getitem(x, index)
         if isinstance(i, (bool, np.bool_)) or not (
                 i is None or i is Ellipsis or isinstance(i, (slice, numbers.Integral))):
             raise UnsupportedError(f"unsupported index {i!r}", user_loc())
@@ -305,6 +345,432 @@ def getitem(x: "Tracer", index: Any) -> "Tracer":
     return out
 
 
+# ------------------------------------------------------------------------- compositions
+# NumPy functions built from primitives, exactly (their gradients follow from the parts).
+def floor_like(name: str) -> Callable[..., "Tracer"]:
+    """np.floor / np.ceil: integers come back unchanged (NumPy 2 keeps their dtype)."""
+    def fn(x):
+        x = as_tracer(x)
+        return x if x.dtype.kind in "biu" else apply(name, x)
+    return fn
+
+
+def reciprocal(x: Any) -> "Tracer":
+    x = as_tracer(x)
+    if x.dtype.kind != "f":
+        raise UnsupportedError(f"np.reciprocal of {x.dtype} (integer division) is not "
+                               "supported; use 1 / x", user_loc())
+    return 1 / x
+
+
+def clip(x: Any, a_min: Any = None, a_max: Any = None, **kw) -> "Tracer":
+    a_min = kw.pop("min", a_min)
+    a_max = kw.pop("max", a_max)
+    _no_extra("clip", kw)
+    out = as_tracer(x)
+    if a_min is not None:
+        out = np.maximum(out, a_min)
+    if a_max is not None:
+        out = np.minimum(out, a_max)
+    return out
+
+
+def logaddexp(x: Any, y: Any) -> "Tracer":
+    """log(e**x + e**y) = max + log1p(e**-|x - y|): no overflow; equal infinities give
+    themselves (their difference is NaN)."""
+    d = x - y
+    out = np.maximum(x, y) + np.log1p(np.exp(-np.abs(d)))
+    return np.where(d == d, out, x + y)
+
+
+def cumsum(x: Any, axis: Any = None, dtype: Any = None, **unsupported) -> "Tracer":
+    _no_extra("cumsum", unsupported)
+    x = as_tracer(x)
+    if dtype is not None:
+        x = x.astype(dtype)
+    if axis is None:
+        x, axis = reshape(x, -1), 0
+    axis = _axes(axis, x.ndim)[0]
+    return apply("cumsum", x, axis=axis, reverse=False)
+
+
+def _arg_extremum(name: str) -> Callable[..., "Tracer"]:
+    def fn(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> "Tracer":
+        _no_extra(f"arg{name}", {"out": out})
+        x = as_tracer(x)
+        shape = x.shape
+        if axis is None:
+            x, ax = reshape(x, -1), 0
+        else:
+            ax = _axes(axis, x.ndim)[0]
+        n = x.shape[ax]
+        if n == 0:
+            raise ShapeError(f"arg{name}: attempt to get arg{name} of an empty sequence",
+                             user_loc())
+        m = reduce(name, x, ax, keepdims=True)
+        iota = Tracer(const(np.arange(n).reshape([n if d == ax else 1 for d in range(x.ndim)])))
+        hit = np.where(x == m, iota, n)
+        if x.dtype.kind == "f":  # NumPy returns the first NaN
+            hit = np.where(x != x, iota, hit)
+        r = reduce("min", hit, ax, keepdims=keepdims)
+        return reshape(r, (1,) * len(shape)) if axis is None and keepdims else r
+    return fn
+
+
+def _atleast(a: Any, nd: int) -> "Tracer":
+    a = as_tracer(a)
+    if a.ndim >= nd:
+        return a
+    if a.ndim == 0:
+        return reshape(a, (1,) * nd)
+    if nd == 2 or a.ndim == 1:  # (n,) -> (1, n) or (1, n, 1)
+        return reshape(a, ((1,) + a.shape + (1,))[:nd])
+    return reshape(a, a.shape + (1,))
+
+
+def atleast(nd: int) -> Callable[..., Any]:
+    def fn(*arys):
+        out = [_atleast(a, nd) for a in arys]
+        return out[0] if len(out) == 1 else out
+    return fn
+
+
+def vstack(tup: Any, **kw) -> "Tracer":
+    return concatenate([_atleast(a, 2) for a in tup], 0, **kw)
+
+
+def hstack(tup: Any, **kw) -> "Tracer":
+    parts = [_atleast(a, 1) for a in tup]
+    return concatenate(parts, 0 if parts[0].ndim == 1 else 1, **kw)
+
+
+def dstack(tup: Any) -> "Tracer":
+    return concatenate([_atleast(a, 3) for a in tup], 2)
+
+
+def column_stack(tup: Any) -> "Tracer":
+    parts = [as_tracer(a) for a in tup]
+    return concatenate([reshape(a, (a.size, 1)) if a.ndim < 2 else a for a in parts], 1)
+
+
+def _split(equal: bool) -> Callable[..., list]:
+    def fn(x: Any, indices_or_sections: Any, axis: int = 0) -> list:
+        x = as_tracer(x)
+        axis = _axes(axis, x.ndim)[0]
+        n = x.shape[axis]
+        if isinstance(indices_or_sections, numbers.Integral):
+            k = int(indices_or_sections)
+            if k <= 0:
+                raise ShapeError("number sections must be larger than 0.", user_loc())
+            if equal and n % k:
+                raise ShapeError(f"array split does not result in an equal division: {n} into "
+                                 f"{k}", user_loc())
+            sizes = [n // k + 1] * (n % k) + [n // k] * (k - n % k)
+            cuts = [int(c) for c in np.cumsum([0] + sizes)]
+            bounds = list(zip(cuts[:-1], cuts[1:]))
+        else:
+            points = [int(i) for i in indices_or_sections]
+            bounds = list(zip([0] + points, points + [n]))
+        lead = (slice(None),) * axis
+        return [getitem(x, lead + (slice(a, b),)) for a, b in bounds]
+    return fn
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> "Tracer":
+    x = as_tracer(x)
+    src = _axes_in_order((source,) if isinstance(source, numbers.Integral) else source, x.ndim)
+    dst = _axes_in_order((destination,) if isinstance(destination, numbers.Integral)
+                         else destination, x.ndim)
+    if len(src) != len(dst):
+        raise ShapeError("moveaxis: source and destination must have the same number of "
+                         "elements", user_loc())
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, a in sorted(zip(dst, src)):
+        order.insert(d, a)
+    return transpose(x, order)
+
+
+def flip(x: Any, axis: Any = None) -> "Tracer":
+    x = as_tracer(x)
+    axes = _axes(axis, x.ndim)
+    return getitem(x, tuple(slice(None, None, -1) if d in axes else slice(None)
+                            for d in range(x.ndim)))
+
+
+def tile(x: Any, reps: Any) -> "Tracer":
+    x = as_tracer(x)
+    reps = (int(reps),) if isinstance(reps, numbers.Integral) else tuple(int(r) for r in reps)
+    d = max(x.ndim, len(reps))
+    shape = (1,) * (d - x.ndim) + x.shape
+    reps = (1,) * (d - len(reps)) + reps
+    spread = broadcast_to(reshape(x, [v for s in shape for v in (1, s)]),
+                          [v for r, s in zip(reps, shape) for v in (r, s)])
+    return reshape(spread, [r * s for r, s in zip(reps, shape)])
+
+
+def repeat(x: Any, repeats: Any, axis: Any = None) -> "Tracer":
+    x = as_tracer(x)
+    if axis is None:
+        x, axis = reshape(x, -1), 0
+    axis = _axes(axis, x.ndim)[0]
+    if isinstance(repeats, Tracer):
+        raise UnsupportedError("np.repeat with traced repeat counts has a data-dependent "
+                               "shape; pass the counts as a constant", user_loc())
+    n = x.shape[axis]
+    if isinstance(repeats, numbers.Integral) or np.size(repeats) == 1:
+        r = int(np.reshape(repeats, -1)[0])
+        s = x.shape
+        spread = broadcast_to(reshape(x, s[:axis + 1] + (1,) + s[axis + 1:]),
+                              s[:axis + 1] + (r,) + s[axis + 1:])
+        return reshape(spread, s[:axis] + (n * r,) + s[axis + 1:])
+    counts = np.broadcast_to(np.asarray(repeats), (n,))
+    return take(x, np.repeat(np.arange(n), counts), axis=axis)
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0,
+        **unsupported) -> "Tracer":
+    _no_extra("pad", unsupported)
+    from .ops import _unslice
+
+    if mode != "constant":
+        raise UnsupportedError(f"np.pad: mode={mode!r} is not supported (only 'constant')",
+                               user_loc())
+    x = as_tracer(x)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64).reshape(-1, 2)
+                             if np.size(pad_width) > 1 else np.asarray(pad_width, np.int64),
+                             (x.ndim, 2))
+    if (widths < 0).any():
+        raise ShapeError("np.pad: negative pad widths", user_loc())
+    if np.size(constant_values) != 1:
+        raise UnsupportedError("np.pad: only one constant value for all sides is supported",
+                               user_loc())
+    shape = tuple(int(s + b + a) for s, (b, a) in zip(x.shape, widths))
+    index = tuple((int(b), int(b + s), 1) for s, (b, _) in zip(x.shape, widths))
+    if shape == x.shape:
+        return x
+    out = _unslice(x, shape, index)
+    c = np.reshape(constant_values, -1)[0]
+    if c != 0:
+        inside = np.zeros(shape, bool)
+        inside[tuple(slice(*i) for i in index)] = True
+        out = np.where(inside, out, c.item() if isinstance(c, np.generic) else c)
+    return out
+
+
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> "Tracer":
+    """The diagonal as a strided slice of the flattened (axis1, axis2) plane, last axis."""
+    x = as_tracer(x)
+    if x.ndim < 2:
+        raise ShapeError(f"diagonal requires an array of at least two dimensions, got shape "
+                         f"{x.shape}", user_loc())
+    a1, a2 = _axes_in_order((axis1, axis2), x.ndim)
+    if a1 == a2:
+        raise ShapeError("diagonal: axis1 and axis2 cannot be the same", user_loc())
+    n, m, k = x.shape[a1], x.shape[a2], int(offset)
+    t = transpose(x, [d for d in range(x.ndim) if d not in (a1, a2)] + [a1, a2])
+    length = max(0, min(n, m - k) if k >= 0 else min(n + k, m))
+    start = k if k >= 0 else -k * m
+    flat = reshape(t, t.shape[:-2] + (n * m,))
+    stop = start + (length - 1) * (m + 1) + 1 if length else start
+    return getitem(flat, (slice(None),) * (t.ndim - 2) + (slice(start, stop, m + 1),))
+
+
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, **unsupported) -> "Tracer":
+    _no_extra("trace", unsupported)
+    return reduce("sum", diagonal(x, offset, axis1, axis2), -1)
+
+
+def diag(v: Any, k: int = 0) -> "Tracer":
+    from .ops import _unslice
+
+    v = as_tracer(v)
+    if v.ndim == 2:
+        return diagonal(v, k)
+    if v.ndim != 1:
+        raise ShapeError(f"np.diag: input must be 1-D or 2-D, got shape {v.shape}", user_loc())
+    n = v.shape[0] + abs(int(k))
+    start = k if k >= 0 else -k * n
+    flat = _unslice(v, (n * n,), ((start, start + (v.shape[0] - 1) * (n + 1) + 1, n + 1),))
+    return reshape(flat, (n, n))
+
+
+def _triangle(lower: bool) -> Callable[..., "Tracer"]:
+    def fn(x: Any, k: int = 0) -> "Tracer":
+        x = as_tracer(x)
+        if x.ndim < 2:
+            raise ShapeError(f"{'tril' if lower else 'triu'}: input must be at least 2-D, got "
+                             f"shape {x.shape}", user_loc())
+        n, m = x.shape[-2:]
+        keep = np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
+        return np.where(keep, x, 0)
+    return fn
+
+
+def outer(a: Any, b: Any, out: Any = None) -> "Tracer":
+    _no_extra("outer", {"out": out})
+    a, b = reshape(as_tracer(a), -1), reshape(as_tracer(b), -1)
+    return reshape(a, (a.size, 1)) * reshape(b, (1, b.size))
+
+
+def inner(a: Any, b: Any) -> "Tracer":
+    a, b = as_tracer(a), as_tracer(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return tensordot(a, b, axes=([a.ndim - 1], [b.ndim - 1]))
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def tensordot(a: Any, b: Any, axes: Any = 2) -> "Tracer":
+    a, b = as_tracer(a), as_tracer(b)
+    if isinstance(axes, numbers.Integral):
+        ax_a, ax_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
+    else:
+        ax_a, ax_b = ([x] if isinstance(x, numbers.Integral) else list(x) for x in axes)
+    ax_a, ax_b = _axes_in_order(ax_a, a.ndim), _axes_in_order(ax_b, b.ndim)
+    if len(ax_a) != len(ax_b) or any(a.shape[i] != b.shape[j] for i, j in zip(ax_a, ax_b)):
+        raise ShapeError(f"tensordot: shape mismatch for sum: {a.shape} axes {ax_a} and "
+                         f"{b.shape} axes {ax_b}", user_loc())
+    la = _LETTERS[:a.ndim]
+    lb = list(_LETTERS[a.ndim:a.ndim + b.ndim])
+    for i, j in zip(ax_a, ax_b):
+        lb[j] = la[i]
+    out = [c for d, c in enumerate(la) if d not in ax_a] + \
+        [c for d, c in enumerate(lb) if d not in ax_b]
+    return einsum(f"{la},{''.join(lb)}->{''.join(out)}", a, b)
+
+
+def einsum(subscripts: Any, *operands: Any, optimize: Any = None, **unsupported) -> "Tracer":
+    """np.einsum by pairwise contraction, left to right: repeated labels within an operand
+    take a diagonal, labels needed nowhere later are summed, and each pair is either a
+    (batched) matmul or a broadcast multiply and sum (vectors, outer products, no
+    contraction). ``optimize`` is accepted and ignored."""
+    _no_extra("einsum", unsupported)
+    if not isinstance(subscripts, str):
+        raise UnsupportedError("einsum: only the subscripts-string form is supported",
+                               user_loc())
+    spec = subscripts.replace(" ", "")
+    if "." in spec:
+        raise UnsupportedError("einsum: ellipsis ('...') is not supported", user_loc())
+    ins, arrow, out = spec.partition("->")
+    terms = ins.split(",")
+    ops = [as_tracer(o) for o in operands]
+    if len(terms) != len(ops):
+        raise ShapeError(f"einsum: {len(terms)} operand subscripts for {len(ops)} operands",
+                         user_loc())
+    letters = ins.replace(",", "")
+    if not arrow:
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    size: dict[str, int] = {}
+    for t, lab in zip(ops, terms):
+        if not all(c in _LETTERS for c in lab) or len(lab) != t.ndim:
+            raise ShapeError(f"einsum: subscripts {lab!r} do not fit an operand of shape "
+                             f"{t.shape}", user_loc())
+        for c, s in zip(lab, t.shape):
+            if size.setdefault(c, s) != s:
+                raise ShapeError(f"einsum: label {c!r} has sizes {size[c]} and {s} in "
+                                 f"{subscripts!r}", user_loc())
+    if len(set(out)) != len(out) or any(c not in size for c in out):
+        raise ShapeError(f"einsum: bad output subscripts {out!r} in {subscripts!r}", user_loc())
+    cur = []
+    for t, lab in zip(ops, terms):
+        for c in lab:
+            while lab.count(c) > 1:
+                i = lab.index(c)
+                j = lab.index(c, i + 1)
+                t = diagonal(t, 0, i, j)
+                lab = lab[:i] + lab[i + 1:j] + lab[j + 1:] + c
+        cur.append((t, lab))
+
+    def summed(t: "Tracer", lab: str, keep: set) -> tuple["Tracer", str]:
+        axes = [d for d, c in enumerate(lab) if c not in keep]
+        return (reduce("sum", t, tuple(axes)) if axes else t,
+                "".join(c for c in lab if c in keep))
+
+    later = [set(out)]
+    for _, lab in reversed(cur[1:]):
+        later.insert(0, later[0] | set(lab))
+    t, lab = summed(*cur[0], later[0])
+    for k, (u, ulab) in enumerate(cur[1:]):
+        keep = later[k + 1] if k + 1 < len(later) else set(out)
+        u, ulab = summed(u, ulab, keep | set(lab))
+        t, lab = _contract(t, lab, u, ulab, keep, size)
+    return transpose(t, [lab.index(c) for c in out])
+
+
+def _contract(a, la, b, lb, keep, size):
+    batch = [c for c in la if c in lb and c in keep]
+    summed = [c for c in la if c in lb and c not in keep]
+    fa = [c for c in la if c not in lb]
+    fb = [c for c in lb if c not in la]
+
+    def prod(labels):
+        return int(np.prod([size[c] for c in labels], dtype=np.int64))
+
+    bshape = tuple(size[c] for c in batch)
+    dtype = np.result_type(a.dtype, b.dtype)
+    if dtype.kind == "f" and summed and prod(fa) > 1 and prod(fb) > 1:
+        at = reshape(transpose(a, [la.index(c) for c in batch + fa + summed]),
+                     bshape + (prod(fa), prod(summed)))
+        bt = reshape(transpose(b, [lb.index(c) for c in batch + summed + fb]),
+                     bshape + (prod(summed), prod(fb)))
+        r = matmul(at, bt)
+        return reshape(r, bshape + tuple(size[c] for c in fa + fb)), "".join(batch + fa + fb)
+    order = batch + fa + fb + summed
+
+    def aligned(t, lab):
+        mine = [c for c in order if c in lab]
+        t = transpose(t, [lab.index(c) for c in mine])
+        return reshape(t, tuple(size[c] if c in lab else 1 for c in order))
+
+    r = aligned(a, la) * aligned(b, lb)
+    n = len(order) - len(summed)
+    return (reduce("sum", r, tuple(range(n, len(order)))) if summed else r), "".join(order[:n])
+
+
+def take(x: Any, indices: Any, axis: Any = None, out: Any = None, mode: Any = None) -> "Tracer":
+    """np.take: a gather along ``axis``; its adjoint adds into the taken places (repeated
+    indices accumulate). Constant indices are checked here; others by the compiled code."""
+    _no_extra("take", {"out": out})
+    x = as_tracer(x)
+    if axis is None:
+        x, axis = reshape(x, -1), 0
+    axis = _axes(axis, x.ndim)[0]
+    n = x.shape[axis]
+    if isinstance(indices, numbers.Integral) and not isinstance(indices, (bool, np.bool_)):
+        indices = np.asarray(indices)
+    if not isinstance(indices, Tracer):
+        indices = np.asarray(indices)
+        if indices.dtype.kind not in "iu":
+            if indices.size or indices.dtype.kind == "b":
+                raise UnsupportedError(f"indices must be integers, got dtype {indices.dtype}",
+                                       user_loc())
+            indices = indices.astype(np.int64)
+    elif indices.dtype.kind not in "iu":
+        raise UnsupportedError(f"indices must be integers, got dtype {indices.dtype}",
+                               user_loc())
+    if mode == "clip":
+        indices = np.clip(indices, 0, n - 1)
+    elif mode == "wrap":
+        indices = np.remainder(indices, n)
+    elif mode not in (None, "raise"):
+        raise UnsupportedError(f"np.take: mode={mode!r} is not supported", user_loc())
+    if not isinstance(indices, Tracer):
+        from .ops import checked_indices
+
+        try:
+            indices = checked_indices(indices, n, "index").astype(np.int64)
+        except GraphcError as e:
+            raise type(e)(f"{e.args[0]} (axis {axis} of an array of shape {x.shape})",
+                          user_loc()) from None
+    if indices.ndim == 0:
+        r = apply("gather", x, reshape(indices, (1,)) if isinstance(indices, Tracer)
+                  else indices.reshape(1), axis=axis)
+        return reshape(r, x.shape[:axis] + x.shape[axis + 1:])
+    return apply("gather", x, indices, axis=axis)
+
+
 def _no_extra(name: str, kwargs: dict) -> None:
     extra = [k for k, v in kwargs.items() if v is not None]
     if extra:
@@ -331,9 +797,24 @@ FUNCTIONS: dict[Callable, Callable] = {
         const(0, dtype or as_tracer(x).dtype), as_tracer(x).shape),
     np.ones_like: lambda x, dtype=None: broadcast_to(
         const(1, dtype or as_tracer(x).dtype), as_tracer(x).shape),
-    np.clip: lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
+    np.clip: clip,
     np.square: lambda x: x * x,
-    np.reciprocal: lambda x: 1 / x,
+    np.reciprocal: reciprocal,
+    np.floor: floor_like("floor"), np.ceil: floor_like("ceil"),
+    np.logaddexp: logaddexp,
+    np.prod: lambda x, axis=None, keepdims=False, **kw: reduce("prod", x, axis, keepdims, **kw),
+    np.cumsum: cumsum,
+    np.argmax: _arg_extremum("max"), np.argmin: _arg_extremum("min"),
+    np.atleast_1d: atleast(1), np.atleast_2d: atleast(2), np.atleast_3d: atleast(3),
+    np.vstack: vstack, np.hstack: hstack, np.dstack: dstack, np.column_stack: column_stack,
+    np.split: _split(True), np.array_split: _split(False),
+    np.moveaxis: moveaxis, np.flip: flip, np.fliplr: lambda x: flip(x, 1),
+    np.flipud: lambda x: flip(x, 0),
+    np.tile: tile, np.repeat: repeat, np.pad: pad,
+    np.diagonal: diagonal, np.trace: trace, np.diag: diag,
+    np.tril: _triangle(True), np.triu: _triangle(False),
+    np.outer: outer, np.inner: inner, np.tensordot: tensordot, np.einsum: einsum,
+    np.take: take,
     np.positive: lambda x: x,
     np.true_divide: _ufunc_call("divide"),
 }
@@ -414,6 +895,8 @@ class Tracer:
     def __rmul__(self, o): return apply("multiply", o, self)
     def __truediv__(self, o): return apply("divide", self, o)
     def __rtruediv__(self, o): return apply("divide", o, self)
+    def __mod__(self, o): return apply("remainder", self, o)
+    def __rmod__(self, o): return apply("remainder", o, self)
     def __pow__(self, o): return apply("power", self, o)
     def __rpow__(self, o): return apply("power", o, self)
     def __matmul__(self, o): return matmul(self, o)
@@ -443,7 +926,18 @@ class Tracer:
     def ravel(self): return reshape(self, -1)
     def flatten(self): return reshape(self, -1)
     def dot(self, o): return dot(self, o)
-    def clip(self, lo, hi): return np.minimum(np.maximum(self, lo), hi)
+    def clip(self, lo=None, hi=None, **kw): return clip(self, lo, hi, **kw)
+    def prod(self, axis=None, keepdims=False, **kw):
+        return reduce("prod", self, axis, keepdims, **kw)
+    def cumsum(self, axis=None, dtype=None): return cumsum(self, axis, dtype)
+    def argmax(self, axis=None, keepdims=False): return _arg_extremum("max")(self, axis,
+                                                                             keepdims=keepdims)
+    def argmin(self, axis=None, keepdims=False): return _arg_extremum("min")(self, axis,
+                                                                             keepdims=keepdims)
+    def take(self, indices, axis=None, mode=None): return take(self, indices, axis, mode=mode)
+    def repeat(self, repeats, axis=None): return repeat(self, repeats, axis)
+    def diagonal(self, offset=0, axis1=0, axis2=1): return diagonal(self, offset, axis1, axis2)
+    def trace(self, offset=0, axis1=0, axis2=1): return trace(self, offset, axis1, axis2)
 
     def astype(self, dtype, **unsupported):
         _no_extra("astype", unsupported)

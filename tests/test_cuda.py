@@ -37,6 +37,8 @@ from test_ops import CASES, _setup  # noqa: E402
 import test_nn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# Subprocesses import graphc from this checkout, not from wherever else it is installed.
+PYPATH = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 F32 = dict(rtol=2e-5, atol=1e-6)
 
 try:
@@ -121,6 +123,21 @@ def _rng(seed=0):
     return np.random.default_rng(seed)
 
 
+def embed_loss(emb, w, tokens):
+    """Gather with a runtime index argument (and its scatter-add adjoint), einsum, cumsum."""
+    h = np.tanh(np.einsum("bti,ij->btj", emb[tokens], w))
+    return (np.cumsum(h, axis=1) * h).sum() + np.prod(h[:, 0], axis=1).sum()
+
+
+def pick_max(x, y):
+    return np.take(y, np.argmax(x, axis=0), axis=0) + np.log2(np.abs(x[[0, -1, 1]]) + 1)
+
+
+def _embed_args():
+    return (_rng(1).normal(size=(7, 5)).astype(np.float32),
+            _rng(2).normal(size=(5, 3)).astype(np.float32), np.array([[1, 6, 1], [0, -1, 1]]))
+
+
 def with_nans():
     x = _rng().normal(size=(12, 5)).astype(np.float32)
     x[3, 1] = x[10, 4] = np.nan
@@ -147,6 +164,9 @@ MODEL_PROGRAMS = {
         (lambda x: (np.tanh(x) ** 3).sum() * x[0], "hvp", {},
          (_rng(6).normal(size=5), _rng(7).normal(size=5))),
         (lambda x: np.sin(x[:3] * x[1:]), "jacobian", {}, (_rng(8).normal(size=4),))],
+    "indexing": lambda: [(embed_loss, "value_and_grad", dict(argnums=(0, 1)), _embed_args()),
+                         (pick_max, "jit", {}, tuple(_rng(k).normal(size=(4, 3)).astype(
+                             np.float32) for k in (3, 4)))],
 }
 # Graphs run with SMALL constants: (name, constants, programs).
 SMALL_PROGRAMS = {
@@ -232,6 +252,24 @@ def test_scan_equals_cpu_target():
     assert len({len(r.kernels) for r in runs}) == 1
     per_step = (runs[1].launches - runs[0].launches) / len(xs)
     assert per_step >= 2 and runs[2].launches - runs[1].launches == per_step * len(xs)
+
+
+@needs_cuda
+def test_gather_scatter_einsum_cumsum_equal_cpu_target():
+    for fn, mode, kw, args in MODEL_PROGRAMS["indexing"]():
+        run_both(fn, mode, kw, args)
+
+
+@needs_cuda
+def test_index_out_of_range_raises_and_the_next_call_works():
+    emb, w, tokens = _embed_args()
+    vg = graphc.value_and_grad(embed_loss, argnums=(0, 1), target="cuda")
+    want = vg(emb, w, tokens)
+    bad = tokens.copy()
+    bad[1, 2] = 7
+    with pytest.raises(graphc.OutOfBoundsError, match=r"gather.*size 7.*\(7, 5\)"):
+        vg(emb, w, bad)
+    assert_same(vg(emb, w, tokens), want, F32)  # the flag was reset
 
 
 @needs_cuda
@@ -363,7 +401,7 @@ def test_op_without_cuda_implementation_names_op_and_backend():
 
 @needs_cuda
 def test_bench_script_runs_tiny(tmp_path):
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1" if SIM else "0",
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1" if SIM else "0", "PYTHONPATH": PYPATH,
            "GRAPHC_CACHE_DIR": str(tmp_path / "cache")}
     cmd = [sys.executable, str(ROOT / "bench" / "gpu.py"), "--tiny", "--out", str(tmp_path),
            "--workloads", "mlp256,chain,rnn"]
@@ -378,6 +416,7 @@ def test_every_kernel_compiles_to_ptx_for_sm90():
     """In a process without the simulator: generate every test graph's module (building stops
     with BackendError where there is no GPU) and compile each kernel with compile_ptx."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = PYPATH
     p = subprocess.run([sys.executable, __file__, "--ptx"], env=env, cwd=ROOT,
                        capture_output=True, text=True, timeout=600)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]

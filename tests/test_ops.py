@@ -16,8 +16,15 @@ from graphc.ops import OPS
 from graphc.trace import apply
 
 # op -> list of (input specs, params). A spec is (shape, domain): domain "real", "pos" (> 0.1),
-# "unit" (inside (-0.9, 0.9)), "bool" (data, not differentiated).
-R, P, B = "real", "pos", "bool"
+# "unit" (inside (-0.9, 0.9)), "gt1" (> 1.1), "bool" (data, not differentiated), or ("index", n)
+# (integers in [-n, n): indices into an axis of length n, negative ones included; data).
+R, P, B, U, G = "real", "pos", "bool", "unit", "gt1"
+
+
+def I(n):  # noqa: E743 - reads as the domain it is
+    return ("index", n)
+
+
 SAMPLES: dict[str, list[tuple[list, dict]]] = {
     "add": [([((3, 4), R), ((4,), R)], {})],
     "subtract": [([((3, 1), R), ((1, 5), R)], {})],
@@ -36,6 +43,31 @@ SAMPLES: dict[str, list[tuple[list, dict]]] = {
     "cos": [([((3, 4), R)], {})],
     "tanh": [([((3, 4), R)], {})],
     "sigmoid": [([((3, 4), R)], {})],
+    "tan": [([((3, 4), U)], {})],
+    "sinh": [([((3, 4), R)], {})],
+    "cosh": [([((3, 4), R)], {})],
+    "arcsin": [([((3, 4), U)], {})],
+    "arccos": [([((3, 4), U)], {})],
+    "arctan": [([((3, 4), R)], {})],
+    "arcsinh": [([((3, 4), R)], {})],
+    "arccosh": [([((3, 4), G)], {})],
+    "arctanh": [([((3, 4), U)], {})],
+    "exp2": [([((3, 4), R)], {})],
+    "log2": [([((3, 4), P)], {})],
+    "log10": [([((3, 4), P)], {})],
+    "floor": [([((3, 4), R)], {})],
+    "ceil": [([((3, 4), R)], {})],
+    "arctan2": [([((3, 4), R), ((4,), R)], {})],
+    "hypot": [([((3, 4), R), ((3, 1), R)], {})],
+    "remainder": [([((3, 4), R), ((4,), P)], {})],
+    "prod": [([((3, 4, 5), R)], {"axes": (1,), "keepdims": False}),
+             ([((3, 4), R)], {"axes": (0, 1), "keepdims": True})],
+    "cumsum": [([((3, 4), R)], {"axis": 1, "reverse": False}),
+               ([((2, 3, 4), R)], {"axis": 0, "reverse": True})],
+    "gather": [([((5, 3), R), ((2, 4), I(5))], {"axis": 0}),
+               ([((3, 5, 2), R), ((4,), I(5))], {"axis": 1})],
+    "scatter_add": [([((2, 4, 3), R), ((4,), I(5))], {"axis": 1, "size": 5}),
+                    ([((2, 3, 4), R), ((2, 3), I(4))], {"axis": 0, "size": 4})],
     "abs": [([((3, 4), R)], {})],
     "sign": [([((3, 4), R)], {})],
     "where": [([((3, 4), B), ((3, 4), R), ((4,), R)], {})],
@@ -69,9 +101,16 @@ CASES = [pytest.param(name, specs, params, id=f"{name}-{k}")
          for name, cases in SAMPLES.items() for k, (specs, params) in enumerate(cases)]
 
 
+def _is_data(domain) -> bool:
+    return domain == B or isinstance(domain, tuple)
+
+
 def _differentiable(name, specs, params):
-    args = [np.ones(shape, bool if d == B else float) for shape, d in specs]
-    return any(d != B for _, d in specs) and OPS[name].impl(*args, **params).dtype != bool
+    args = [np.ones(shape, bool if d == B else int if _is_data(d) else float)
+            for shape, d in specs]
+    with np.errstate(all="ignore"):
+        return any(not _is_data(d) for _, d in specs) and \
+            OPS[name].impl(*args, **params).dtype != bool
 
 
 # Comparisons (boolean output) have no VJP to check; their forward is compared below.
@@ -88,16 +127,22 @@ def _draw(spec, rng, dtype):
     shape, domain = spec
     if domain == B:
         return rng.random(shape) > 0.5
+    if isinstance(domain, tuple):
+        return rng.integers(-domain[1], domain[1], size=shape)
     x = rng.normal(size=shape)
     if domain == P:
         x = 0.1 + np.abs(x)
+    elif domain == U:
+        x = rng.uniform(-0.9, 0.9, size=shape)
+    elif domain == G:
+        x = 1.1 + np.abs(x)
     return x.astype(dtype)
 
 
 def _setup(name, specs, params, dtype, seed=0):
     rng = np.random.default_rng(seed)
     args = [_draw(s, rng, dtype) for s in specs]
-    diff = tuple(k for k, s in enumerate(specs) if s[1] != B)
+    diff = tuple(k for k, s in enumerate(specs) if not _is_data(s[1]))
     out = OPS[name].impl(*args, **params)
     u = rng.normal(size=np.shape(out)).astype(dtype)
 

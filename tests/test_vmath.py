@@ -387,3 +387,64 @@ def test_prefer_512bit_vectors():
     k(a, out)
     assert_ulps("tanh", np.float32, a, out, reference("tanh", a))
     assert '"prefer-vector-width"="512"' in k.inspect_llvm(k.signatures[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# the functions added for NumPy's wider ufunc set (tan, hyperbolics, exp2/log2/log10, hypot)
+# ---------------------------------------------------------------------------------------------
+
+# Measured maxima (module docstring) plus a small margin.
+MORE_BOUND = {"tan": 3.5, "sinh": 3.0, "cosh": 2.0, "exp2": 1.5, "log2": 1.0, "log10": 1.0,
+              "asinh": 2.5, "acosh": 2.5, "atanh": 2.5, "hypot": 2.5, "floor": 0.0,
+              "ceil": 0.0}
+MORE = list(MORE_BOUND)
+NUMPY_NAME = {"asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh"}
+
+
+@functools.cache
+def more_kernel():
+    """One loop per function, as graphc emits them."""
+    lines = ["def run(x, y, out):"]
+    for k, f in enumerate(MORE):
+        args = "x[i], y[i]" if f == "hypot" else "x[i]"
+        lines += ["    for i in range(x.size):", f"        out[{k}, i] = vmath.{f}({args})"]
+    ns = {"vmath": vmath}
+    exec("\n".join(lines), ns)  # noqa: S102 - fixed template
+    return njit(error_model="numpy", fastmath=GRAPHC_FASTMATH)(ns["run"])
+
+
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda d: d.__name__)
+def test_more_functions_accuracy_and_special_values(dt):
+    rng = np.random.default_rng(4)
+    x = np.concatenate([wide_samples(dt), rng.uniform(-1, 1, N).astype(dt),
+                        rng.uniform(-30, 30, N).astype(dt),
+                        (1 + np.abs(rng.normal(0, 1e-3, N))).astype(dt), special_values(dt)])
+    y = rng.permutation(x)
+    out = np.empty((len(MORE), x.size), dt)
+    more_kernel()(x, y, out)
+    hi = np.float64 if dt is np.float32 else np.longdouble
+    for k, name in enumerate(MORE):
+        with np.errstate(all="ignore"):
+            fn = getattr(np, NUMPY_NAME.get(name, name))
+            ref = fn(x.astype(hi), y.astype(hi)) if name == "hypot" else fn(x.astype(hi))
+        mask = np.abs(x) <= SINCOS_RANGE[dt] if name == "tan" else None
+        limit = MORE_BOUND[name] + (0 if dt is np.float32 or _EXTENDED_LD or name in
+                                    ("floor", "ceil") else 1.0)
+        assert_ulps(name, dt, x, out[k], ref, limit=limit, mask=mask)
+
+
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda d: d.__name__)
+def test_more_functions_vectorise(dt):
+    x = np.ones(4, dt)
+    k = more_kernel()
+    k(x, x, np.empty((len(MORE), 4), dt))
+    want = types.float32 if dt is np.float32 else types.float64
+    llvm_ir = k.inspect_llvm(next(s for s in k.signatures if s[0].dtype == want))
+    elem = "float" if dt is np.float32 else "double"
+    assert re.search(rf"<(4|8|16) x {elem}>", llvm_ir), "no vector types in the kernel"
+    assert _vector_loops(llvm_ir) >= len(MORE), _vector_loops(llvm_ir)
+    calls = set(re.findall(r"call [^@]*@([\w.$]+)\(", llvm_ir))
+    assert {c for c in calls if not c.startswith(("llvm.", "NRT_", "Py"))} <= {
+        c for c in calls if "run" in c}, calls
+    if dt is np.float32:
+        assert "double" not in llvm_ir

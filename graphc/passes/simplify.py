@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import GraphcError
 from ..ir import Graph, Node, rebuild
 from ..ops import OPS
 
@@ -148,7 +149,8 @@ RULES: dict[str, Callable[[Node], Node | None]] = {
     "multiply": _mul, "add": _add, "subtract": _sub, "divide": _div, "power": _pow,
     "negative": _neg, "identity": _passthrough, "stop_gradient": _passthrough,
     "cast": _passthrough, "broadcast_to": _passthrough, "transpose": _transpose,
-    "reshape": _reshape, "sum": _reduce, "max": _reduce, "min": _reduce, "where": _where,
+    "reshape": _reshape, "sum": _reduce, "prod": _reduce, "max": _reduce, "min": _reduce,
+    "where": _where,
     "custom_vjp": lambda n: n.inputs[0],  # its other inputs only fed the backward rule
 }
 
@@ -158,8 +160,11 @@ def _fold(n: Node) -> Node | None:
         return None
     if n.size > max(_FOLD_LIMIT, *(i.size for i in n.inputs)):
         return None
-    with np.errstate(all="ignore"):
-        value = OPS[n.op].impl(*(i.params["value"] for i in n.inputs), **n.params)
+    try:
+        with np.errstate(all="ignore"):
+            value = OPS[n.op].impl(*(i.params["value"] for i in n.inputs), **n.params)
+    except GraphcError as e:  # e.g. a folded index out of range: name the user's line
+        raise type(e)(e.args[0], n.loc) from None
     value = np.array(np.asarray(value, n.dtype).reshape(n.shape), order="C")
     return rebuild(n, (), op="const", params={"value": value})
 

@@ -1,0 +1,308 @@
+"""The NumPy functions graphc builds from primitives (compositions), and integer indexing.
+
+Each case runs plain NumPy code three ways: as NumPy itself (the value to match), compiled by
+graphc, and through graphc's reference interpreter (the oracle); differentiable cases also
+check the gradient against central finite differences of the NumPy function in float64 (a
+random direction v and output covector u: compare <u, J v>).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import OutOfBoundsError, ShapeError, UnsupportedError
+from graphc.api import flatten
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(3, 4))
+SQ = RNG.normal(size=(4, 4))
+V3 = RNG.normal(size=3)
+V4 = RNG.normal(size=4)
+B3 = RNG.normal(size=(2, 3, 4))
+B4 = RNG.normal(size=(2, 4, 5))
+POS = 0.5 + np.abs(RNG.normal(size=(3, 4)))
+IDX = np.array([2, -1, 0, 2, 2])  # repeated and negative indices
+IDX2 = np.array([[1, 1], [-4, 3]])
+
+# name -> (function, arguments, argnums differentiated: () for data-only results)
+CASES = {
+    # elementwise compositions
+    "square": (lambda x: np.square(x), (X,), (0,)),
+    "reciprocal": (lambda x: np.reciprocal(x), (POS,), (0,)),
+    "clip": (lambda x: np.clip(x, -0.5, 0.7), (X,), (0,)),
+    "clip-one-sided": (lambda x: np.clip(x, None, 0.2) + x.clip(min=-0.1), (X,), (0,)),
+    "logaddexp": (lambda x, y: np.logaddexp(x, y), (X, X[::-1] * 3), (0, 1)),
+    "mod-operator": (lambda x, y: x % y + np.mod(x, 0.7), (X * 3, POS), (0, 1)),
+    "remainder-negative-divisor": (lambda x: np.remainder(x, -0.6), (X * 3,), (0,)),
+    # reductions and scans
+    "prod-axis": (lambda x: np.prod(x, axis=1), (X,), (0,)),
+    "prod-all-keepdims": (lambda x: x.prod(keepdims=True), (X[:, :2],), (0,)),
+    "prod-zeros": (lambda x: np.prod(x, axis=1),
+                   (np.array([[1.5, 0.0, 2.0], [0.0, 3.0, 0.0], [1.1, -2.0, 0.5]]),), (0,)),
+    "cumsum-axis": (lambda x: np.cumsum(x, axis=1), (X,), (0,)),
+    "cumsum-flat": (lambda x: x.cumsum(), (B3,), (0,)),
+    "cumsum-axis0-3d": (lambda x: np.cumsum(x, axis=-2) * x, (B3,), (0,)),
+    "argmax": (lambda x: np.argmax(x, axis=1), (X,), ()),
+    "argmin-flat": (lambda x: np.argmin(x), (X,), ()),
+    "argmax-keepdims": (lambda x: x.argmax(axis=0, keepdims=True), (X,), ()),
+    "argmax-nan": (lambda x: np.argmax(x, axis=1),
+                   (np.array([[1.0, np.nan, 3.0, np.nan], [0.0, 2.0, 2.0, 1.0]]),), ()),
+    "argmin-int": (lambda x: np.argmin(x, axis=0), (np.array([[3, 1], [1, 1], [0, 5]]),), ()),
+    "argmax-gathers": (lambda x, y: np.take(x, np.argmax(y, axis=0), axis=0), (X, -X),
+                       (0,)),
+    # joining and splitting
+    "stack": (lambda x, y: np.stack([x, y, x], axis=1), (X, X * 2), (0, 1)),
+    "vstack": (lambda x, v: np.vstack([x, v, x]), (X, V4), (0, 1)),
+    "hstack": (lambda x, y: np.hstack([x, y]), (X, X[:, :2]), (0, 1)),
+    "hstack-1d": (lambda v, w: np.hstack([v, w, v]), (V3, V4), (0, 1)),
+    "dstack": (lambda x: np.dstack([x, x * 2]), (X,), (0,)),
+    "column_stack": (lambda v, w: np.column_stack([v, w]), (V3, X[:, :2]), (0, 1)),
+    "split-sections": (lambda x: [p * k for k, p in enumerate(np.split(x, 2, axis=1))], (X,),
+                       (0,)),
+    "split-indices": (lambda x: np.split(x, [1, 3], axis=1), (X,), (0,)),
+    "array_split": (lambda x: np.array_split(x, 3, axis=1), (X,), (0,)),
+    # moving axes
+    "transpose-axes": (lambda x: np.transpose(x, (1, 2, 0)) + x.transpose(1, 2, 0), (B3,), (0,)),
+    "swapaxes": (lambda x: np.swapaxes(x, 0, 2), (B3,), (0,)),
+    "moveaxis": (lambda x: np.moveaxis(x, [0, 1], [-1, 0]), (B3,), (0,)),
+    "flip": (lambda x: np.flip(x, axis=(0, 2)) + np.flip(x), (B3,), (0,)),
+    "fliplr-flipud": (lambda x: np.fliplr(x) * np.flipud(x), (X,), (0,)),
+    # repetition and padding
+    "tile": (lambda x: np.tile(x, (2, 1, 3)), (X,), (0,)),
+    "tile-int": (lambda v: np.tile(v, 3), (V3,), (0,)),
+    "repeat": (lambda x: np.repeat(x, 2, axis=1), (X,), (0,)),
+    "repeat-flat": (lambda x: x.repeat(3), (X[:2],), (0,)),
+    "repeat-counts": (lambda x: np.repeat(x, [2, 0, 1], axis=0), (X,), (0,)),
+    "pad-zero": (lambda x: np.pad(x, ((1, 2), (0, 3))), (X,), (0,)),
+    "pad-constant": (lambda x: np.pad(x, 1, constant_values=-2.5), (X,), (0,)),
+    # diagonals and triangles
+    "diag-matrix": (lambda v: np.diag(v, -1), (V3,), (0,)),
+    "diag-vector": (lambda x: np.diag(x, 1), (X,), (0,)),
+    "diagonal-batched": (lambda x: np.diagonal(x, offset=-1, axis1=1, axis2=2), (B3,), (0,)),
+    "trace": (lambda x: np.trace(x) + x.trace(offset=1), (SQ,), (0,)),
+    "tril-triu": (lambda x: np.tril(x, -1) + 2 * np.triu(x, 1), (B3,), (0,)),
+    # products
+    "outer": (lambda v, w: np.outer(v, w), (V3, V4), (0, 1)),
+    "inner": (lambda x, v: np.inner(x, v), (X, V4), (0, 1)),
+    "inner-matrices": (lambda x, y: np.inner(x, y), (X, SQ), (0, 1)),
+    "tensordot-int": (lambda a, b: np.tensordot(a, b, axes=1), (B3, B4.transpose(1, 0, 2)),
+                      (0, 1)),
+    "tensordot-pairs": (lambda a, b: np.tensordot(a, b, axes=([0, 2], [0, 1])), (B3, B4),
+                        (0, 1)),
+    "dot-nd": (lambda a, b: np.dot(a, b), (B3, B4[0]), (0, 1)),
+    # indexing
+    "index-const": (lambda x: x[IDX], (X,), (0,)),
+    "index-columns": (lambda x: x[:, IDX], (X,), (0,)),
+    "index-2d-array": (lambda x: x[IDX2] * 2, (X.T,), (0,)),
+    "index-list": (lambda x: x[[0, 0, -1]], (X,), (0,)),
+    "index-int-and-array": (lambda x: x[1, IDX], (B3,), (0,)),
+    "index-separated": (lambda x: x[0, :, IDX[:3]], (B3,), (0,)),
+    "index-ellipsis": (lambda x: x[..., IDX2], (B3,), (0,)),
+    "index-traced": (lambda x, i: x[i] * x[:, i[:2]].sum(), (X, np.array([2, 0, 2])), (0,)),
+    "take-axis": (lambda x: np.take(x, IDX2, axis=1), (X,), (0,)),
+    "take-flat": (lambda x: np.take(x, [11, 0, -12, 5]), (X,), (0,)),
+    "take-scalar": (lambda x: x.take(2, axis=1), (X,), (0,)),
+    "take-clip-wrap": (lambda x: np.take(x, [7, -9], axis=1, mode="clip")
+                       + np.take(x, [7, -9], axis=1, mode="wrap"), (X,), (0,)),
+    "where-mask": (lambda x: np.where(x > 0, x, 0).sum() / np.where(x > 0, 1.0, 0.0).sum(),
+                   (X,), (0,)),
+}
+EINSUM = {
+    "bij,bjk->bik": (B3, B4[:, :, :3].transpose(0, 1, 2)),
+    "ij,jk->ik": (X, SQ),
+    "ij->ji": (X,),
+    "ii->": (SQ,),
+    "ii->i": (SQ,),
+    "i,i->": (V4, V4[::-1]),
+    "ij,ij->i": (X, X * 2),
+    "bi,bi->b": (X, X[::-1]),
+    "bij->bji": (B3,),
+    "ij,j->i": (X, V4),
+    "i,j->ij": (V3, V4),
+    "ij->": (X,),
+    "ij,jk": (X, SQ),
+    "ij,jk,kl->il": (X, SQ, SQ.T),
+    "bij,bkj->bik": (B3, B3[:, :2] * 3),
+    "ijk,ikl->jl": (B3, B4),
+}
+for _spec, _args in EINSUM.items():
+    CASES[f"einsum[{_spec}]"] = ((lambda *xs, s=_spec: np.einsum(s, *xs)), _args,
+                                 tuple(range(len(_args))))
+
+
+def _floats(tree):
+    return [x for x in flatten(tree)[0]
+            if (x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype).kind == "f"]
+
+
+def _assert_tree(got, want, **tol):
+    g, w = flatten(got)[0], flatten(want)[0]
+    assert len(g) == len(w)
+    for a, b in zip(g, w):
+        assert np.shape(a) == np.shape(b)
+        assert np.asarray(a).dtype == np.asarray(b).dtype, (np.asarray(a).dtype, np.asarray(b).dtype)
+        np.testing.assert_allclose(a, b, **tol)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_value_reference_and_gradient(name):
+    fn, args, diff = CASES[name]
+    tol = dict(rtol=1e-10, atol=1e-12)
+    want = fn(*args)
+    f = graphc.jit(fn)
+    _assert_tree(f(*args), want, **tol)
+    _assert_tree(f.reference(*args), want, **tol)
+    if not diff:
+        return
+    us = [np.random.default_rng(1).normal(size=np.shape(o)) for o in _floats(want)]
+
+    def loss(*xs):
+        return sum((o * u).sum() for o, u in zip(_floats(fn(*xs)), us))
+
+    vg = graphc.value_and_grad(loss, argnums=diff)
+    (v, g), (rv, rg) = vg(*args), vg.reference(*args)
+    np.testing.assert_allclose(v, rv, **tol)
+    _assert_tree(g, rg, **tol)
+    rng = np.random.default_rng(2)
+    vs = {k: rng.normal(size=np.shape(args[k])) for k in diff}
+
+    def at(t):
+        return loss(*(a + t * vs[k] if k in vs else a for k, a in enumerate(args)))
+
+    eps = 1e-6
+    fd = (at(eps) - at(-eps)) / (2 * eps)
+    ad = sum(float(np.sum(gk * vs[k])) for gk, k in zip(g, diff))
+    assert ad == pytest.approx(fd, rel=1e-6, abs=1e-8)
+
+
+def test_gather_adjoint_accumulates_repeated_indices():
+    w = np.arange(15.0).reshape(5, 3)
+    idx = np.array([4, 1, 4, -1, 0, 4])
+    g = graphc.grad(lambda w, i: (w[i] * np.arange(6.0)[:, None]).sum())(w, idx)
+    want = np.zeros((5, 3))
+    np.add.at(want, idx, np.arange(6.0)[:, None] * np.ones((1, 3)))
+    np.testing.assert_array_equal(g, want)  # row 4: 0 + 2 + 3 (the -1) + 5
+    assert g[4, 0] == 10 and g[2].sum() == 0
+
+
+def test_embedding_lookup_float32():
+    emb = np.random.default_rng(3).normal(size=(10, 4)).astype(np.float32)
+    tokens = np.array([[1, 9, 1], [0, 1, 9]])
+    vg = graphc.value_and_grad(lambda e, t: np.tanh(e[t]).sum())
+    (v, g), (rv, rg) = vg(emb, tokens), vg.reference(emb, tokens)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, rg, rtol=2e-6, atol=1e-6)
+    assert v == pytest.approx(rv, rel=1e-6)
+
+
+def test_transcendentals_keep_float32_and_match_numpy():
+    x = np.linspace(-0.9, 0.9, 64, dtype=np.float32)
+    fns = [np.tan, np.sinh, np.cosh, np.arcsin, np.arccos, np.arctan, np.arcsinh,
+           np.arctanh, np.exp2, np.floor, np.ceil, lambda x: np.arccosh(2 + x),
+           lambda x: np.log2(x + 1), lambda x: np.log10(x + 1), lambda x: np.hypot(x, 0.5),
+           lambda x: np.arctan2(x, -0.5), lambda x: np.mod(x, 0.25)]
+    for fn in fns:
+        got = graphc.jit(fn)(x)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, fn(x), rtol=4e-7, atol=1e-7)
+
+
+def test_floor_and_ceil_of_integers_are_identity():
+    k = np.array([3, -2, 7])
+    assert graphc.jit(lambda k: np.floor(k) + np.ceil(k))(k).dtype == k.dtype
+    g = graphc.grad(lambda x: (np.floor(x) * x + np.ceil(x)).sum())(np.array([1.5, -0.5]))
+    np.testing.assert_array_equal(g, [1.0, -1.0])  # floor and ceil contribute zero
+
+
+def test_graphc_numpy_array_of_tracers():
+    def f(a, b):
+        m = graphc.numpy.array([[a, b], [b * 2, 1.0]])
+        return (m @ m).sum()
+
+    v, g = graphc.value_and_grad(f, argnums=(0, 1))(0.5, -1.5)
+    m = np.array([[0.5, -1.5], [-3.0, 1.0]])
+    assert v == pytest.approx((m @ m).sum())
+    h = 1e-6
+    fd = [(f(0.5 + h, -1.5) - f(0.5 - h, -1.5)) / (2 * h),
+          (f(0.5, -1.5 + h) - f(0.5, -1.5 - h)) / (2 * h)]
+    assert g == pytest.approx(fd, rel=1e-6)
+
+
+# ------------------------------------------------------------------------------ errors
+def _line(fn, text):
+    src, start = inspect.getsourcelines(fn)
+    return f"test_ops_more.py:{start + next(k for k, ln in enumerate(src) if text in ln)}"
+
+
+def test_constant_index_out_of_range_is_found_while_tracing():
+    def f(x):
+        return x[[0, 3]].sum()
+
+    with pytest.raises(OutOfBoundsError, match=r"index 3 is out of bounds.*size 3") as err:
+        graphc.grad(f)(X)
+    assert _line(f, "x[[0, 3]]") in str(err.value)
+    with pytest.raises(OutOfBoundsError, match="-5"):
+        graphc.jit(lambda x: np.take(x, [-5], axis=1))(X)
+
+
+@pytest.mark.parametrize("bad", [4, -5, 100])
+def test_index_argument_out_of_range_raises_before_reading(bad):
+    def f(x, i):
+        return (x[:, i] ** 2).sum()
+
+    vg = graphc.value_and_grad(f)
+    vg(SQ, np.array([0, 3, -4]))  # fine
+    with pytest.raises(OutOfBoundsError, match=rf"gather.*size 4.*\(4, 4\).*: {bad}") as err:
+        vg(SQ, np.array([0, bad, 1]))
+    assert _line(f, "x[:, i]") in str(err.value)
+
+
+def test_boolean_mask_indexing_says_use_where():
+    with pytest.raises(UnsupportedError, match=r"np\.where"):
+        graphc.jit(lambda x: x[x > 0])(X)
+    with pytest.raises(UnsupportedError, match="mask"):
+        graphc.jit(lambda x: x[np.array([True, False, True])])(X)
+
+
+def test_unsupported_forms_are_named():
+    with pytest.raises(UnsupportedError, match="more than one integer array"):
+        graphc.jit(lambda x: x[[0, 1], [1, 2]])(X)
+    with pytest.raises(UnsupportedError, match="ellipsis"):
+        graphc.jit(lambda x: np.einsum("...i->i", x))(X)
+    with pytest.raises(UnsupportedError, match="mode"):
+        graphc.jit(lambda x: np.pad(x, 1, mode="reflect"))(X)
+    with pytest.raises(ShapeError, match="equal division"):
+        graphc.jit(lambda x: np.split(x, 3, axis=1))(X)
+    with pytest.raises(ShapeError, match="einsum"):
+        graphc.jit(lambda x: np.einsum("ij,jk->ik", x, x))(X)
+
+
+# --------------------------------------------------------------------- second derivatives
+@pytest.mark.parametrize("fn", [
+    np.tan, np.sinh, np.cosh, np.arcsin, np.arccos, np.arctan, np.arcsinh, np.arctanh,
+    np.exp2, np.log2, np.log10, lambda x: np.arccosh(1.5 + x), lambda x: np.hypot(x, 0.7),
+    lambda x: np.arctan2(0.3, x), lambda x: np.logaddexp(x, 0.2), lambda x: np.mod(x, 0.3) * x,
+], ids=lambda f: getattr(f, "__name__", "lambda"))
+def test_second_derivative_of_scalar_functions(fn):
+    """The VJP rules are IR: grad(grad(f)) equals finite differences of grad(f)."""
+    d1, d2 = graphc.grad(fn), graphc.grad(graphc.grad(fn))
+    x, h = 0.4, 1e-5
+    assert d2(x) == pytest.approx((d1(x + h) - d1(x - h)) / (2 * h), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["prod", "cumsum", "gather", "einsum"])
+def test_hessian_vector_products_of_array_ops(name):
+    fn = {"prod": lambda x: (np.prod(x, axis=1) ** 2).sum(),
+          "cumsum": lambda x: (np.cumsum(x, axis=0) ** 3).sum(),
+          "gather": lambda x: (x[IDX] ** 3).sum(),
+          "einsum": lambda x: (np.einsum("ij,kj->ik", x, x) ** 2).sum()}[name]
+    v = np.random.default_rng(5).normal(size=X.shape)
+    hv = graphc.grad(lambda x: (graphc.grad(fn)(x) * v).sum())(X)
+    g = graphc.grad(fn)
+    h = 1e-6
+    np.testing.assert_allclose(hv, (g(X + h * v) - g(X - h * v)) / (2 * h), rtol=1e-5,
+                               atol=1e-6)

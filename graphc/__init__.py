@@ -7,7 +7,7 @@ The function is traced into a DAG, its adjoint derived symbolically in the same 
 graph simplified and fused, and compiled into one Numba call (CPU) or numba.cuda kernels.
 """
 
-from . import numpy
+from . import cache, numpy
 from .api import Function, grad, jit, value_and_grad
 from .draw import draw, to_dot
 from .errors import (ArgumentError, BackendError, GraphcError, ShapeError, TracerBoolError,
@@ -15,5 +15,5 @@ from .errors import (ArgumentError, BackendError, GraphcError, ShapeError, Trace
 
 __version__ = "0.1.0"
 
-__all__ = ["grad", "value_and_grad", "jit", "Function", "numpy", "draw", "to_dot", "GraphcError", "ArgumentError",
+__all__ = ["grad", "value_and_grad", "jit", "Function", "cache", "numpy", "draw", "to_dot", "GraphcError", "ArgumentError",
            "BackendError", "ShapeError", "TracerBoolError", "UnsupportedError"]

@@ -10,10 +10,10 @@ graph simplified and fused, and compiled into one Numba call (CPU) or numba.cuda
 from . import cache, numpy
 from .api import Function, grad, jit, value_and_grad
 from .draw import draw, to_dot
-from .errors import (ArgumentError, BackendError, GraphcError, ShapeError, TracerBoolError,
-                     UnsupportedError)
+from .errors import (ArgumentError, BackendError, GraphcError, ShapeError, TraceError,
+                     TracerBoolError, UnsupportedError)
 
 __version__ = "0.1.0"
 
 __all__ = ["grad", "value_and_grad", "jit", "Function", "cache", "numpy", "draw", "to_dot", "GraphcError", "ArgumentError",
-           "BackendError", "ShapeError", "TracerBoolError", "UnsupportedError"]
+           "BackendError", "ShapeError", "TraceError", "TracerBoolError", "UnsupportedError"]

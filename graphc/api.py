@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import adjoint, reference
-from .errors import ArgumentError, GraphcError, ShapeError, UnsupportedError
+from .errors import ArgumentError, GraphcError, ShapeError, TraceError, UnsupportedError
 from .ir import Graph, Node, SourceLoc
 from .passes import optimize
 from .trace import Tracer, as_tracer, make_node
@@ -422,6 +422,13 @@ class Function:
         token = _tracing.set(True)
         try:
             result = self._transform(args, inline=False)
+        except GraphcError:
+            raise
+        except Exception as e:  # the user's code, on arguments it did not expect
+            kinds = ", ".join(f"{np.dtype(s[2]).name}{list(s[1])}" for s in specs)
+            raise TraceError(f"{getattr(self.fn, '__name__', 'f')} raised {type(e).__name__}: "
+                             f"{e} while traced with argument leaves ({kinds})",
+                             _fn_loc(self.fn)) from e
         finally:
             _tracing.reset(token)
         out_leaves, out_tree = flatten(result)

@@ -31,3 +31,8 @@ class ArgumentError(GraphcError, ValueError):
 
 class BackendError(GraphcError, RuntimeError):
     """A backend that lacks an op, or a runtime (e.g. CUDA) that is not available."""
+
+
+class TraceError(GraphcError, RuntimeError):
+    """The traced function itself raised (often: arguments of a structure it does not expect,
+    such as a list where it indexes a dict). The original exception is the ``__cause__``."""

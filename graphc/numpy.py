@@ -60,4 +60,4 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-__all__ = ["array", "stop_gradient", "sigmoid", "softplus", "logsumexp", "log_softmax", "softmax"]
+__all__ = ["array", "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus", "stop_gradient"]

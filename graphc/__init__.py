@@ -7,17 +7,17 @@ The function is traced into a DAG, its adjoint derived symbolically in the same 
 graph simplified and fused, and compiled into one Numba call (CPU) or numba.cuda kernels.
 """
 
-from . import numpy
+from . import cache, numpy
 from .api import Function, grad, jit, value_and_grad
 from .draw import draw, to_dot
 from .errors import (ArgumentError, BackendError, GraphcError, OutOfBoundsError, ShapeError,
-                     TracerBoolError, UnsupportedError)
+                     TraceError, TracerBoolError, UnsupportedError)
 from .loops import scan
 from .transforms import custom_vjp, hessian_vector_product, hvp, jacobian, jvp
 
 __version__ = "0.1.0"
 
 __all__ = ["grad", "value_and_grad", "jit", "scan", "hvp", "hessian_vector_product",
-           "jacobian", "jvp", "custom_vjp", "Function", "numpy", "draw", "to_dot",
+           "jacobian", "jvp", "custom_vjp", "Function", "cache", "numpy", "draw", "to_dot",
            "GraphcError", "ArgumentError", "BackendError", "OutOfBoundsError", "ShapeError",
-           "TracerBoolError", "UnsupportedError"]
+           "TraceError", "TracerBoolError", "UnsupportedError"]

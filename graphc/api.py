@@ -8,8 +8,11 @@ graphc transform), traces itself into the caller's graph instead, so transforms 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
+import threading
 import time
+from collections import OrderedDict
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -17,7 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import adjoint, reference
-from .errors import ArgumentError, GraphcError
+from .errors import ArgumentError, GraphcError, ShapeError, TraceError, UnsupportedError
 from .ir import Graph, Node, SourceLoc
 from .passes import optimize
 from .trace import Tracer, as_tracer, make_node
@@ -25,6 +28,15 @@ from .trace import Tracer, as_tracer, make_node
 # True while a transform traces: a graphc function called then (even on constants, with
 # outer tracers in its closure) joins the trace rather than compiling on its own.
 _tracing: ContextVar[bool] = ContextVar("graphc_tracing", default=False)
+
+# How many compiled signatures one Function keeps in memory; the least recently used goes first
+# (it comes back from the disk cache when called again). ``grad(f, max_entries=...)`` sets it
+# for one function.
+MAX_ENTRIES = int(os.environ.get("GRAPHC_MAX_ENTRIES", "64"))
+
+# The dtypes compiled code takes (Numba has no float16 or long double on the CPU).
+_DTYPES = {np.dtype(c) for c in "?bhilqBHILQfd"}
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 
 # ------------------------------------------------------------------------------ pytrees
 _LEAF = "*"
@@ -75,7 +87,7 @@ def _quick_key(args: tuple) -> tuple | None:
         t = type(a)
         if t is np.ndarray:
             key.append((a.shape, a.dtype))
-        elif t is float or t is int or t is bool:
+        elif t is float or t is bool or (t is int and _INT64[0] <= a <= _INT64[1]):
             key.append(t)
         else:
             return None
@@ -85,6 +97,14 @@ def _quick_key(args: tuple) -> tuple | None:
 def _leaf_spec(x: Any) -> tuple:
     """What a compiled entry specialises on for one leaf: kind, shape, dtype."""
     if isinstance(x, np.ndarray):
+        if isinstance(x, (np.ma.MaskedArray, np.matrix)):
+            # Their operators mean something else (masks, matrix products): refuse rather
+            # than compute plain-array results that differ from NumPy's.
+            raise ArgumentError(f"{type(x).__name__} arguments are not supported; pass a plain "
+                                "array (np.asarray(x), or x.filled() for a masked array)")
+        if x.dtype.newbyteorder("=") not in _DTYPES:
+            raise ArgumentError(f"argument of dtype {x.dtype} is not supported: graphc compiles "
+                                "bool, (unsigned) integer, float32 and float64 arrays")
         return ("a", x.shape, x.dtype.newbyteorder("=").str)
     cai = getattr(x, "__cuda_array_interface__", None)
     if cai is not None:  # a GPU array (Numba, CuPy, PyTorch): the cuda target takes it as is
@@ -95,10 +115,12 @@ def _leaf_spec(x: Any) -> tuple:
     if isinstance(x, bool):
         return ("w", (), "|b1")
     if isinstance(x, int):
+        if not _INT64[0] <= x <= _INT64[1]:
+            raise ArgumentError(f"the Python integer {x} does not fit in int64")
         return ("w", (), "<i8")
     if isinstance(x, float):
         return ("w", (), "<f8")
-    if isinstance(x, np.generic):
+    if isinstance(x, np.generic) and x.dtype in _DTYPES:
         return ("s", (), x.dtype.str)
     raise ArgumentError(f"unsupported argument of type {type(x).__name__}: graphc takes NumPy "
                         "arrays, Python/NumPy scalars, and tuples/lists/dicts of them")
@@ -106,7 +128,7 @@ def _leaf_spec(x: Any) -> tuple:
 
 def _input_node(k: int, spec: tuple) -> Node:
     dtype = np.dtype(spec[2])
-    if dtype.kind not in "biuf":
+    if dtype not in _DTYPES:
         raise ArgumentError(f"argument leaf {k} has dtype {dtype}, which graphc does not support")
     return make_node("input", [], index=k, shape=spec[1], dtype=dtype, weak=spec[0] == "w")
 
@@ -129,6 +151,7 @@ class Entry:
     out_tree: Any
     stats: dict = field(default_factory=dict)
     unpack: Callable[[Sequence[Any]], Any] | None = None  # flat results -> result structure
+    key: Any = None  # the signature it was built for
 
     def __post_init__(self):
         self.unpack = _unpacker(self.out_tree, [o.dtype for o in self.graph.outputs],
@@ -159,7 +182,9 @@ def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int]) -> Callable:
 
 def _as_c_array(x: Any) -> Any:
     """An argument leaf as the entry takes it: C-contiguous arrays, 0-d values as scalars."""
-    if type(x) is np.ndarray:
+    if isinstance(x, np.ndarray):
+        if type(x) is not np.ndarray:  # a subclass (np.memmap, ...): its plain array
+            x = x.view(np.ndarray)
         if not x.dtype.isnative:
             x = x.astype(x.dtype.newbyteorder("="))
         if not x.ndim:
@@ -211,6 +236,41 @@ def _build_cpu(graph: Graph, steps: list, name: str) -> tuple[Callable, str, int
     return run, module.source, module.n_kernels
 
 
+def _check_graph(graph: Graph) -> None:
+    """What NumPy refuses, and dtypes compiled code cannot hold, as errors before codegen:
+    compiled code would return the reduction's identity or fail inside Numba instead."""
+    for n in graph.nodes():
+        if n.dtype.newbyteorder("=") not in _DTYPES:
+            raise UnsupportedError(f"{n.op} makes a value of dtype {n.dtype}, which graphc "
+                                   "cannot compile (use float32 or float64)", n.loc)
+        if n.op in ("max", "min") and any(n.inputs[0].shape[a] == 0 for a in n.params["axes"]):
+            raise ShapeError(f"{n.op} of a zero-size array: the reduction has no identity "
+                             f"(shape {n.inputs[0].shape}, axes {n.params['axes']})", n.loc)
+
+
+def _weak_int_bounds(graph: Graph) -> list[tuple[int, int, int]]:
+    """(leaf, low, high) for each Python int argument that meets a narrower integer array: the
+    value must fit that dtype (NumPy raises OverflowError; compiled code would wrap around)."""
+    out = []
+    for n in graph.nodes():
+        x = n.inputs[0] if n.op == "cast" else None
+        if (x is not None and x.op == "input" and x.params.get("weak") and x.dtype.kind == "i"
+                and n.dtype.kind in "iu"):
+            info = np.iinfo(n.dtype)
+            out.append((x.params["index"], int(info.min), int(info.max)))
+    return out
+
+
+def _checked(run: Callable, bounds: list[tuple[int, int, int]]) -> Callable:
+    def checked(leaves: Sequence[Any]) -> Sequence[Any]:
+        for k, lo, hi in bounds:
+            if not lo <= leaves[k] <= hi:
+                raise ArgumentError(f"argument leaf {k}: the Python integer {leaves[k]} is out "
+                                    f"of bounds for the integer array it meets ({lo}..{hi})")
+        return run(leaves)
+    return checked
+
+
 def _to_host(x: Any) -> np.ndarray:
     return x.copy_to_host() if hasattr(x, "copy_to_host") else np.asarray(x)
 
@@ -219,7 +279,7 @@ class Function:
     """A graphc transform of a Python function (see ``grad``, ``value_and_grad``, ``jit``)."""
 
     def __init__(self, fn: Callable, mode: str, argnums: int | Sequence[int] = 0,
-                 has_aux: bool = False, target: str = "cpu"):
+                 has_aux: bool = False, target: str = "cpu", max_entries: int | None = None):
         if target not in ("cpu", "cuda"):
             raise ArgumentError(f"unknown target {target!r}: use 'cpu' or 'cuda'")
         if not isinstance(argnums, int) and not (
@@ -227,8 +287,12 @@ class Function:
             raise ArgumentError(f"argnums must be an int or a tuple of ints, got {argnums!r}")
         self.fn, self.mode, self.argnums, self.has_aux, self.target = (
             fn, mode, argnums, has_aux, target)
-        self._entries: dict[Any, Entry] = {}
+        if max_entries is not None and (not isinstance(max_entries, int) or max_entries < 1):
+            raise ArgumentError(f"max_entries must be a positive int, got {max_entries!r}")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Any, Entry] = OrderedDict()  # least recently used first
         self._quick: dict[Any, Entry] = {}
+        self._lock = threading.RLock()  # guards the two caches; compiled calls run unlocked
         functools.update_wrapper(self, fn, updated=())  # never adopt a wrapped Function's state
 
     # -- calling
@@ -243,7 +307,9 @@ class Function:
             return self._transform(args, inline=True)
         entry = self._entry(leaves, tree)
         if key is not None:
-            self._quick[key] = entry
+            with self._lock:
+                if key not in self._quick and entry is self._entries.get(entry.key):
+                    self._quick[key] = entry
         if "first_call_s" not in entry.stats:  # Numba compiles (or loads its cache) here
             t0 = time.perf_counter()
             out = entry.run(leaves)
@@ -254,17 +320,28 @@ class Function:
     def _entry(self, leaves: list[Any], tree: Any) -> Entry:
         specs = tuple(_leaf_spec(x) for x in leaves)
         key = (tree, specs)
-        entry = self._entries.get(key)
-        if entry is None:
+        with self._lock:  # one build per signature, however many threads ask at once
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry
             why = _retrace_reason(next(reversed(self._entries), None), key)
             try:
                 entry = self._build(tree, specs)
             except GraphcError as e:
                 raise _from_user_frame(e) from None
+            entry.key = key
             entry.stats["retrace"] = why
             if why and os.environ.get("GRAPHC_DEBUG"):
                 print(f"graphc: retracing {getattr(self.fn, '__name__', 'f')}: {why}")
             self._entries[key] = entry
+            limit = self.max_entries or MAX_ENTRIES
+            if len(self._entries) > limit:
+                while len(self._entries) > limit:
+                    self._entries.popitem(last=False)
+                # Quick keys of evicted entries go too; live ones come back on their next call
+                # (which also marks them recently used).
+                self._quick = {}
         return entry
 
     def _argnums(self, nargs: int) -> tuple[int, ...]:
@@ -331,17 +408,33 @@ class Function:
         if self.target == "cpu" and any(s[0] == "d" for s in specs):
             raise ArgumentError("an argument is a CUDA device array; use target='cuda', or copy "
                                 "it to the host first", _fn_loc(self.fn))
+        if tree[0] == "t":  # a wrong number of arguments is the caller's error, not a trace's
+            try:
+                inspect.signature(self.fn).bind(*tree[1:])
+            except TypeError as e:
+                raise ArgumentError(f"{getattr(self.fn, '__name__', 'f')}: {e}",
+                                    _fn_loc(self.fn)) from None
+            except ValueError:  # no signature to check against (a builtin)
+                pass
         t0 = time.perf_counter()
         inputs = [_input_node(k, s) for k, s in enumerate(specs)]
         args = unflatten(tree, [Tracer(n) for n in inputs])
         token = _tracing.set(True)
         try:
             result = self._transform(args, inline=False)
+        except GraphcError:
+            raise
+        except Exception as e:  # the user's code, on arguments it did not expect
+            kinds = ", ".join(f"{np.dtype(s[2]).name}{list(s[1])}" for s in specs)
+            raise TraceError(f"{getattr(self.fn, '__name__', 'f')} raised {type(e).__name__}: "
+                             f"{e} while traced with argument leaves ({kinds})",
+                             _fn_loc(self.fn)) from e
         finally:
             _tracing.reset(token)
         out_leaves, out_tree = flatten(result)
         outputs = [as_tracer(x).node for x in out_leaves]
         graph = Graph(inputs, outputs, name=getattr(self.fn, "__name__", "f"))
+        _check_graph(graph)
         t1 = time.perf_counter()
         optimized, steps, stats = optimize(graph)
         t2 = time.perf_counter()
@@ -351,6 +444,9 @@ class Function:
             run, source, stats["kernels"] = cuda.build(optimized, steps, graph.name)
         else:
             run, source, stats["kernels"] = _build_cpu(optimized, steps, graph.name)
+        bounds = _weak_int_bounds(graph)
+        if bounds:
+            run = _checked(run, bounds)
         stats.update(trace_s=t1 - t0, optimize_s=t2 - t1, codegen_s=time.perf_counter() - t2)
         entry = Entry(graph, optimized, steps, source, run, out_tree, stats)
         if os.environ.get("GRAPHC_DEBUG"):
@@ -402,12 +498,12 @@ def _count(tree: Any) -> int:
 # ------------------------------------------------------------------------ public API
 def _decorator(mode: str):
     def transform(fn: Callable | None = None, *, argnums: int | Sequence[int] = 0,
-                  has_aux: bool = False, target: str = "cpu"):
+                  has_aux: bool = False, target: str = "cpu", max_entries: int | None = None):
         if fn is None:
-            return lambda f: Function(f, mode, argnums, has_aux, target)
+            return lambda f: Function(f, mode, argnums, has_aux, target, max_entries)
         if not callable(fn):
             raise ArgumentError(f"graphc.{mode} expects a function, got {type(fn).__name__}")
-        return Function(fn, mode, argnums, has_aux, target)
+        return Function(fn, mode, argnums, has_aux, target, max_entries)
     return transform
 
 
@@ -415,7 +511,9 @@ grad = _decorator("grad")
 grad.__doc__ = """Gradient of a scalar-valued function w.r.t. argument(s) ``argnums``.
 
 ``graphc.grad(f)(*args)`` returns the gradient in the structure of ``args[argnums]`` (a tuple
-of them when ``argnums`` is a tuple). Forward and backward run in one compiled call."""
+of them when ``argnums`` is a tuple). Forward and backward run in one compiled call.
+``max_entries`` bounds the compiled signatures kept in memory (default ``MAX_ENTRIES``, 64,
+or ``$GRAPHC_MAX_ENTRIES``); the least recently used is dropped first."""
 value_and_grad = _decorator("value_and_grad")
 value_and_grad.__doc__ = """Like ``grad`` but returns ``(value, gradient)``; with
 ``has_aux=True`` the function returns ``(value, aux)`` and this returns ``((value, aux), grad)``."""

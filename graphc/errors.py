@@ -36,3 +36,8 @@ class BackendError(GraphcError, RuntimeError):
 class OutOfBoundsError(GraphcError, IndexError):
     """An integer index outside its axis (``x[idx]``, ``np.take``): found while tracing when the
     indices are constants, otherwise by the compiled code before it reads anything."""
+
+
+class TraceError(GraphcError, RuntimeError):
+    """The traced function itself raised (often: arguments of a structure it does not expect,
+    such as a list where it indexes a dict). The original exception is the ``__cause__``."""

@@ -40,6 +40,12 @@ def sigmoid(x: Any) -> Any:
     return OPS["sigmoid"].impl(np.asarray(x))
 
 
+def softplus(x: Any) -> Any:
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): exp never sees a positive argument,
+    so neither the value nor its gradient (sigmoid(x)) overflows."""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """log(sum(exp(x))) shifted by the max, so it neither overflows nor underflows."""
     m = stop_gradient(np.max(x, axis=axis, keepdims=True))
@@ -59,4 +65,4 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-__all__ = ["array", "stop_gradient", "sigmoid", "logsumexp", "log_softmax", "softmax"]
+__all__ = ["array", "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus", "stop_gradient"]

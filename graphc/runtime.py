@@ -1,39 +1,88 @@
 """Generated modules live as real files in a cache directory, so tracebacks, ``inspect`` and
-Numba's own ``cache=True`` work, and a new process finds yesterday's compiled code."""
+Numba's own ``cache=True`` work, and a new process finds yesterday's compiled code. What guards
+that directory (privacy, checksums, size) is in ``graphc.cache``."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import sys
 import tempfile
+import threading
+import warnings
 from types import ModuleType
 
-from .codegen.cpu import module_key
+from . import cache
+
+_lock = threading.Lock()
 
 
 def cache_dir() -> str:
     """``$GRAPHC_CACHE_DIR``, else ``$XDG_CACHE_HOME/graphc``, else ``~/.cache/graphc``."""
-    path = os.environ.get("GRAPHC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "graphc")
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    return path
+    return cache.directory()
+
+
+def _write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a reader sees the old file or the whole new one,
+    never a part (a writer killed midway leaves only a temporary file)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=os.path.basename(path),
+                               suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def load(source: str, prefix: str = "cpu") -> ModuleType:
-    """Write ``source`` under its content hash (atomically) and import it."""
-    name = f"graphc_{prefix}_{module_key(source)}"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = os.path.join(cache_dir(), name + ".py")
-    if not os.path.exists(path) or open(path).read() != source:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(source)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[name] = module
-    return module
+    """Write ``source`` under its content hash (atomically), check it, and import it."""
+    name = cache.module_name(source, prefix)
+    with _lock:
+        if name in sys.modules:
+            return sys.modules[name]
+        directory = cache.directory()
+        path = os.path.join(directory, name + ".py")
+        data = source.encode()
+        written = False
+        try:
+            cache.check_private(path)
+            with open(path, "rb") as f:
+                old = f.read()
+            if old != data:
+                warnings.warn(f"graphc: cache file {path} does not match its content hash "
+                              f"(sha256 {hashlib.sha256(old).hexdigest()[:12]}...); rewriting "
+                              "it and recompiling", cache.CacheWarning, stacklevel=2)
+                _drop_numba_files(directory, name)
+                _write(path, data)
+                written = True
+        except FileNotFoundError:
+            _write(path, data)
+            written = True
+        cache.check_private(path)
+        cache.touch(path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        cache.guard(module)
+        sys.modules[name] = module
+        if written:
+            cache.evict(keep={n for n in sys.modules if n.startswith(cache.PREFIX)})
+        return module
+
+
+def _drop_numba_files(directory: str, name: str) -> None:
+    pycache = os.path.join(directory, "__pycache__")
+    for f in os.listdir(pycache):
+        if f.startswith(name + "."):
+            try:
+                os.unlink(os.path.join(pycache, f))
+            except OSError:
+                pass

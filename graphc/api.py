@@ -240,6 +240,9 @@ def _check_graph(graph: Graph) -> None:
     """What NumPy refuses, and dtypes compiled code cannot hold, as errors before codegen:
     compiled code would return the reduction's identity or fail inside Numba instead."""
     for n in graph.nodes():
+        if n.op == "scan":  # a tuple of results; its body is a graph of its own
+            _check_graph(n.params["body"].graph)
+            continue
         if n.dtype.newbyteorder("=") not in _DTYPES:
             raise UnsupportedError(f"{n.op} makes a value of dtype {n.dtype}, which graphc "
                                    "cannot compile (use float32 or float64)", n.loc)

@@ -22,6 +22,12 @@ from .ops import defop
 from .trace import Tracer, apply, as_tracer, const
 
 
+def _named(fn: Callable, like: Callable) -> Callable:
+    """``fn`` under ``like``'s name (not functools.wraps: ``fn`` takes other arguments)."""
+    fn.__name__ = fn.__qualname__ = getattr(like, "__name__", "f")
+    return fn
+
+
 def _nums(argnums: int | Sequence[int]) -> tuple[int, ...]:
     return (argnums,) if isinstance(argnums, int) else tuple(argnums)
 
@@ -49,12 +55,11 @@ def hvp(f: Callable, argnums: int | Sequence[int] = 0, target: str = "cpu") -> F
     <grad f, v>, compiled as one graph."""
     inner = grad(f, argnums=argnums)
 
-    @functools.wraps(f)
     def directional(*args):
         *args, v = args
         return _vdot(inner(*args), v)
 
-    return grad(directional, argnums=argnums, target=target)
+    return grad(_named(directional, f), argnums=argnums, target=target)
 
 
 hessian_vector_product = hvp
@@ -66,7 +71,6 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, target: str = "cpu")
     pass per output element, all in one compiled graph: meant for small outputs."""
     nums = _nums(argnums)
 
-    @functools.wraps(f)
     def jac(*args):
         args = list(args)
         wrt, trees = [], []
@@ -98,7 +102,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, target: str = "cpu")
             out.append(stacked.reshape(y.shape + w.shape))
         return out[0] if isinstance(argnums, int) else tuple(out)
 
-    return jit(jac, target=target)
+    return jit(_named(jac, f), target=target)
 
 
 _JVPS: OrderedDict[tuple[Callable, str], Function] = OrderedDict()  # the latest 64 (f, target)
@@ -117,7 +121,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], target: st
         return _jvp_traced(f, primals, tangents)
     key = (f, target)
     if key not in _JVPS:
-        _JVPS[key] = jit(functools.wraps(f)(lambda p, t: _jvp_traced(f, p, t)), target=target)
+        _JVPS[key] = jit(_named(lambda p, t: _jvp_traced(f, p, t), f), target=target)
         if len(_JVPS) > 64:
             _JVPS.popitem(last=False)
     _JVPS.move_to_end(key)

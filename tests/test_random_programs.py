@@ -7,7 +7,7 @@ slices. Its loss weighs every value it made with fixed random covectors. Each pr
 and gradient, compiled, must equal the reference interpreter's, and the gradient must match
 central finite differences; a sample of them also runs on the CUDA simulator.
 
-The default run is deterministic and short; GRAPHC_LONG_TESTS=1 draws many more, randomly.
+The default run is deterministic and short; GRAPHC_LONG_FUZZ=1 draws many more, randomly.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import graphc
 from graphc.ops import OPS
 from graphc.trace import Tracer, apply
 
-LONG = bool(os.environ.get("GRAPHC_LONG_TESTS"))
+LONG = bool(os.environ.get("GRAPHC_LONG_FUZZ"))
 EXAMPLES = 400 if LONG else 20
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG,
                     suppress_health_check=list(HealthCheck), database=None)

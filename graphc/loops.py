@@ -119,16 +119,11 @@ def trace_body(fn: Callable, carry_specs: list[tuple], x_specs: list[tuple], nam
 
 # ------------------------------------------------------------------------- the scan node
 def _node(body: Body, operands: list[Node], length: int, reverse: bool) -> list[Node]:
-    """A scan node over ``operands`` (init, xs, captured) and its results: the final carry,
-    the stacked ys and the stacked carries at the start of each step (read by the adjoint)."""
-    g = body.graph
+    """A scan node over ``operands`` (init, xs, captured) and its results (see ``_item_type``)."""
     scan = Node("scan", tuple(operands), {"body": body, "length": length, "reverse": reverse},
                 (), OBJECT, user_loc())
-    carry = g.outputs[:body.n_carry]
-    shapes = [(c.shape, c.dtype) for c in carry]
-    shapes += [((length,) + y.shape, y.dtype) for y in g.outputs[body.n_carry:]]
-    shapes += [((length,) + c.shape, c.dtype) for c in carry]
-    return [Node("item", (scan,), {"index": k}, s, d, scan.loc) for k, (s, d) in enumerate(shapes)]
+    return [Node("item", (scan,), {"index": k}, *_item_type(scan, k), scan.loc)
+            for k in range(2 * body.n_carry + len(body.graph.outputs) - body.n_carry)]
 
 
 def _scan_impl(*arrays, body: Body, length: int, reverse: bool) -> tuple:
@@ -139,7 +134,7 @@ def _scan_impl(*arrays, body: Body, length: int, reverse: bool) -> tuple:
     carry = list(arrays[:nc])
     xs, captured = arrays[nc:nc + nx], list(arrays[nc + nx:])
     outs = body.graph.outputs
-    ys = [np.empty((length,) + y.shape, y.dtype) for y in outs[nc:]]
+    ys = [np.empty((length,) + y.shape, y.dtype) for y in outs[nc:]]  # and residuals
     saved = [np.empty((length,) + c.shape, c.dtype) for c in outs[:nc]]
     for t in (range(length - 1, -1, -1) if reverse else range(length)):
         for s, c in zip(saved, carry):
@@ -148,7 +143,7 @@ def _scan_impl(*arrays, body: Body, length: int, reverse: bool) -> tuple:
         carry = res[:nc]
         for y, r in zip(ys, res[nc:]):
             y[t] = r
-    return tuple(carry) + tuple(ys) + tuple(saved)
+    return tuple(carry) + tuple(saved) + tuple(ys)
 
 
 def _scan_shape(*inputs, body, length, reverse):
@@ -181,8 +176,8 @@ def _scan_vjp(cts: dict[int, Tracer], out: Node, *inputs: Node, body: Body, leng
     fc = [k for k in range(nc) if _floating(init[k])]  # carries that have cotangents
     fx = [k for k in range(nx) if _floating(xs[k]) and active[nc + k]]
     fcap = [k for k in range(len(caps)) if _floating(caps[k]) and active[nc + nx + k]]
-    fy = [k for k in range(ny) if nc + k in cts]  # ys whose cotangent is given
-    fs = [j for j, k in enumerate(fc) if nc + ny + k in cts]  # saved carries read (2nd order)
+    fy = [k for k in range(ny) if 2 * nc + k in cts]  # ys whose cotangent is given
+    fs = [j for j, k in enumerate(fc) if nc + k in cts]  # saved carries read (2nd order)
 
     def item(k: int) -> Node:  # CSE merges it with the forward's own item node, if any
         return Node("item", (out,), {"index": k}, *_item_type(out, k), out.loc)
@@ -190,18 +185,18 @@ def _scan_vjp(cts: dict[int, Tracer], out: Node, *inputs: Node, body: Body, leng
     def zeros(n: Node) -> Tracer:
         return broadcast_to(Tracer(const(0, n.dtype)), n.shape)
 
-    saved = [Tracer(item(nc + ny + k)) for k in range(nc)]
+    saved = [Tracer(item(nc + k)) for k in range(nc)]
     cbar0 = [cts[k] if k in cts else zeros(init[k]) for k in fc]
     capbar0 = [zeros(caps[k]) for k in fcap]
-    bxs = [Tracer(x) for x in xs] + saved + [cts[nc + k] for k in fy] + [
-        cts[nc + ny + fc[j]] for j in fs]
+    bxs = [Tracer(x) for x in xs] + saved + [cts[2 * nc + k] for k in fy] + [
+        cts[nc + fc[j]] for j in fs]
 
     def step(carry: list[Tracer], x: list[Tracer]):
         cbar, capbar = carry[:len(fc)], carry[len(fc):]
         x_t, c_t = x[:nx], x[nx:nx + nc]
         ybar, sbar = x[nx + nc:nx + nc + len(fy)], x[nx + nc + len(fy):]
         outs = inline(body.graph, [t.node for t in c_t + x_t] + list(caps))
-        new_c, ys = outs[:nc], outs[nc:]
+        new_c, ys = outs[:nc], outs[nc:nc + ny]
         wrt = [c_t[k].node for k in fc] + [x_t[k].node for k in fx]
         wrt_caps = [inputs[nc + nx + k] for k in fcap]
         grads = vjp([new_c[k] for k in fc] + [ys[k] for k in fy],
@@ -224,20 +219,21 @@ def _scan_vjp(cts: dict[int, Tracer], out: Node, *inputs: Node, body: Body, leng
     for j, k in enumerate(fcap):
         parts[nc + nx + k] = Tracer(res[len(fc) + j])
     for j, k in enumerate(fx):
-        parts[nc + k] = Tracer(res[bbody.n_carry + j])
+        parts[nc + k] = Tracer(res[2 * bbody.n_carry + j])
     return parts
 
 
 def _item_type(scan: Node, k: int) -> tuple[tuple[int, ...], np.dtype]:
+    """A scan's results, by index: the final carry (``n_carry`` of them), the carries at the
+    start of each step, stacked (``n_carry``; the adjoint reads them), then each other output
+    of the body stacked over the steps: the ys, then residuals that adjoints appended."""
     body, length = scan.params["body"], scan.params["length"]
     nc = body.n_carry
     outs = body.graph.outputs
     if k < nc:
         return outs[k].shape, outs[k].dtype
-    if k < len(outs):
-        return (length,) + outs[k].shape, outs[k].dtype
-    c = outs[k - len(outs)]
-    return (length,) + c.shape, c.dtype
+    o = outs[k - nc]  # a saved carry is its carry output's type; outs[nc:] follow them
+    return (length,) + o.shape, o.dtype
 
 
 defop("scan", "control", _scan_impl, shape=_scan_shape, vjp=_scan_vjp)
@@ -309,7 +305,7 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
     res = _node(body, [t.node for t in c_in + x_in] + captured, T, reverse)
     nc = len(c_in)
     carry = unflatten(c_tree, [Tracer(n) for n in res[:nc]])
-    ys = unflatten(y_tree, [Tracer(n) for n in res[nc:nc + body.n_y]])
+    ys = unflatten(y_tree, [Tracer(n) for n in res[2 * nc:2 * nc + body.n_y]])
     return carry, ys
 
 

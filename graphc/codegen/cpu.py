@@ -427,7 +427,7 @@ class _Writer:
                 body.append(f"{v(n)} = {v(n.inputs[0])}_{n.params['index']}")
                 layout[n.id] = "C"
                 if n.params["index"] >= n.inputs[0].params["body"].n_carry or \
-                        n.inputs[0].params["length"]:
+                        n.inputs[0].params["length"]:  # a stacked result, or a body's
                     fresh.add(n.id)
                 continue
             if n.op not in STATEMENTS:
@@ -489,23 +489,23 @@ class _Writer:
         for k, x in enumerate(caps):
             capnames.append(f"{s}c{k}")
             lines.append(f"{capnames[-1]} = {c_array(x)}")
-        ys = [f"{s}_{nc + k}" for k in range(ny)]
-        saved = [f"{s}_{nc + ny + k}" for k in range(nc)]
-        for k, y in enumerate(ys + saved):
+        saved = [f"{s}_{nc + k}" for k in range(nc)]  # result indices: see loops._item_type
+        ys = [f"{s}_{2 * nc + k}" for k in range(ny)]
+        for k, y in enumerate(saved + ys):
             if nc + k in read:
-                o = outs[nc + k] if k < ny else outs[k - ny]
+                o = outs[k]
                 lines.append(f"{y} = np.empty({(T,) + o.shape}, {type_name(o.dtype)})")
         order = f"range({T} - 1, -1, -1)" if n.params["reverse"] else f"range({T})"
         lines.append(f"for t in {order}:")
         for k, c in enumerate(carry):
-            if nc + ny + k in read:
+            if nc + k in read:
                 lines.append(f"    {saved[k]}[t] = {c}")
         results = carry + [f"{s}y{k}" for k in range(ny)]
         args = carry + [f"{x}[t]" for x in xnames] + capnames + [
             const_name(c, f"{s}k{j}") for j, c in enumerate(consts)]
         lines.append(f"    {', '.join(results)}, = {fname}({', '.join(args)})")
         for k in range(ny):
-            if nc + k in read:
+            if 2 * nc + k in read:
                 lines.append(f"    {ys[k]}[t] = {s}y{k}")
         return "\n".join(lines), consts
 

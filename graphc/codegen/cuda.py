@@ -547,16 +547,17 @@ class _Gen:
         graph, steps, _ = body.optimized()
         nc, nx = body.n_carry, body.n_x
         outs = graph.outputs
-        ny = len(outs) - nc
         t = f"t{len(self.counts) - 1}"
         carry = []
         for k, x in enumerate(n.inputs[:nc]):
             carry.append(View(self.slot("tmp", x.dtype, x.size), 0, x.shape, _cstrides(x.shape)))
             self.copy(self.view(x), x.dtype, carry[-1].slot, f"scan carry {k}")
         read = self.read.get(n.id, set())
+        # Results: carries, then stacked: the starting carries and the other outputs (the
+        # order of loops._item_type).
         stacked = [View(self.slot("tmp", o.dtype, T * o.size), 0, (T,) + o.shape,
                         _cstrides((T,) + o.shape)) if nc + k in read else None
-                   for k, o in enumerate(outs[nc:] + outs[:nc])]
+                   for k, o in enumerate(outs)]
         self.results[n.id] = carry + stacked
         ins = list(carry)
         for x in n.inputs[nc:nc + nx]:
@@ -572,11 +573,11 @@ class _Gen:
         self.indent += "    "
         self.counts.append(0)
         for k, o in enumerate(outs[:nc]):  # the starting carries, for the adjoint
-            if stacked[ny + k] is not None:
-                self.copy(carry[k], o.dtype, stacked[ny + k].slot, "scan saves carry",
+            if stacked[k] is not None:
+                self.copy(carry[k], o.dtype, stacked[k].slot, "scan saves carry",
                           f"{t} * {o.size}")
         self.steps(steps)
-        for k, o in enumerate(outs[nc:]):
+        for k, o in enumerate(outs[nc:], nc):
             if stacked[k] is not None:
                 self.copy(self.view(o), o.dtype, stacked[k].slot, "scan y", f"{t} * {o.size}")
         for k, o in enumerate(outs[:nc]):

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ArgumentError, ShapeError
-from .ir import Graph, Node, _adjoint_of, next_id, rebuild, user_loc
+from .ir import Graph, Node, next_id, rebuild, toposort, user_loc
 from .ops import defop
 from .trace import Tracer, as_tracer, broadcast_to, const
 
@@ -170,9 +170,9 @@ def _scan_vjp(cts: dict[int, Tracer], out: Node, *inputs: Node, body: Body, leng
     ``active`` says which inputs need one (the carry's flows through every step anyway)."""
     from .adjoint import vjp
 
-    nc, nx, ny = body.n_carry, body.n_x, body.n_y
+    nc, nx = body.n_carry, body.n_x
+    ny = len(body.graph.outputs) - nc  # the ys, and residuals (read by an adjoint's adjoint)
     init, xs, caps = inputs[:nc], inputs[nc:nc + nx], inputs[nc + nx:]
-    g_outs = body.graph.outputs
     fc = [k for k in range(nc) if _floating(init[k])]  # carries that have cotangents
     fx = [k for k in range(nx) if _floating(xs[k]) and active[nc + k]]
     fcap = [k for k in range(len(caps)) if _floating(caps[k]) and active[nc + nx + k]]
@@ -196,7 +196,7 @@ def _scan_vjp(cts: dict[int, Tracer], out: Node, *inputs: Node, body: Body, leng
         x_t, c_t = x[:nx], x[nx:nx + nc]
         ybar, sbar = x[nx + nc:nx + nc + len(fy)], x[nx + nc + len(fy):]
         outs = inline(body.graph, [t.node for t in c_t + x_t] + list(caps))
-        new_c, ys = outs[:nc], outs[nc:nc + ny]
+        new_c, ys = outs[:nc], outs[nc:]
         wrt = [c_t[k].node for k in fc] + [x_t[k].node for k in fx]
         wrt_caps = [inputs[nc + nx + k] for k in fcap]
         grads = vjp([new_c[k] for k in fc] + [ys[k] for k in fy],
@@ -211,8 +211,13 @@ def _scan_vjp(cts: dict[int, Tracer], out: Node, *inputs: Node, body: Body, leng
         (caps[k].shape, caps[k].dtype) for k in fcap]
     x_specs = [(t.shape[1:], t.dtype) for t in bxs]
     bbody, captured, _ = trace_body(step, carry_specs, x_specs, body.graph.name + "_adjoint")
-    res = _node(bbody, [t.node for t in cbar0 + capbar0] + [t.node for t in bxs] + captured,
-                length, not reverse)
+    xs_ops, cap_ops = [t.node for t in bxs], list(captured)
+    plan = _residuals(body, bbody, cap_ops, caps)
+    if plan is not None:  # the forward saves what the backward would recompute
+        bbody, keep_x, keep_cap, res_items = plan
+        xs_ops = [x for x, k in zip(xs_ops, keep_x) if k] + [item(r) for r in res_items]
+        cap_ops = [c for c, k in zip(cap_ops, keep_cap) if k]
+    res = _node(bbody, [t.node for t in cbar0 + capbar0] + xs_ops + cap_ops, length, not reverse)
     parts: list[Tracer | None] = [None] * len(inputs)
     for j, k in enumerate(fc):
         parts[k] = Tracer(res[j])
@@ -221,6 +226,87 @@ def _scan_vjp(cts: dict[int, Tracer], out: Node, *inputs: Node, body: Body, leng
     for j, k in enumerate(fx):
         parts[nc + k] = Tracer(res[2 * bbody.n_carry + j])
     return parts
+
+
+_VIEWS = {"transpose", "reshape", "slice", "broadcast_to", "identity"}
+
+
+def _residuals(fwd: Body, bwd: Body, captured: list[Node], caps: tuple[Node, ...]):
+    """Residuals: the per-step values of the forward that the backward body reads.
+
+    ``bwd`` recomputes the step from its starting carry and x; here every value of that
+    recomputation which the cotangent side reads (tanh(a), 1 - h*h, ...) becomes an extra
+    output of the forward body, stacked over the steps, and an x input of the backward body,
+    which then no longer recomputes anything that depends on the step. Values that depend
+    only on captured inputs (a transposed weight) stay in the backward body: they are the same
+    at every step. Returns ``(new backward body, x inputs kept, captured inputs kept, result
+    indices of the residuals on the forward scan)``, or None when there is nothing to save.
+    """
+    nc, nx = fwd.n_carry, fwd.n_x
+    G, F = bwd.graph, fwd.graph
+    ncar, nbx = bwd.n_carry, bwd.n_x
+    xin = G.inputs[ncar:ncar + nbx]
+    capin = G.inputs[ncar + nbx:]
+    step_in = {i.id for i in xin[:nx + nc]}  # x_t, then the carry c_t
+    cot, var = {i.id for i in G.inputs[:ncar]} | {i.id for i in xin[nx + nc:]}, set(step_in)
+    for n in G.nodes():
+        if any(i.id in cot for i in n.inputs):
+            cot.add(n.id)
+        elif any(i.id in var for i in n.inputs):
+            var.add(n.id)
+    R, seen = [], set()
+
+    def need(i: Node) -> None:  # a view of step values is recomputed, not stacked
+        if i.id in var and i.id not in step_in and i.id not in seen:
+            seen.add(i.id)
+            if i.op in _VIEWS:
+                for j in i.inputs:
+                    need(j)
+            else:
+                R.append(i)
+
+    for n in G.nodes():
+        if n.id in cot:
+            for i in n.inputs:
+                need(i)
+    for o in G.outputs:
+        need(o)
+    if not R:
+        return None
+    # The same values over the forward body's inputs: x_t, c_t and the captured weights.
+    new = {x.id: F.inputs[nc + k] for k, x in enumerate(xin[:nx])}
+    new.update({c.id: F.inputs[k] for k, c in enumerate(xin[nx:nx + nc])})
+    for i, outer in zip(capin, captured):
+        j = next((j for j, c in enumerate(caps) if c is outer), None)
+        if j is not None:
+            new[i.id] = F.inputs[nc + nx + j]
+    for n in G.nodes():
+        if n.id in new or n.id in cot or n.op == "input":
+            continue
+        if n.op == "const":
+            new[n.id] = n
+        elif all(i.id in new for i in n.inputs):
+            new[n.id] = rebuild(n, tuple(new[i.id] for i in n.inputs))
+    if any(r.id not in new for r in R):
+        return None
+    base = len(F.outputs)
+    F.outputs.extend(new[r.id] for r in R)
+    fwd._optimized = None
+    # The backward body reads them as x inputs instead.
+    res_in = [Node("input", (), {"index": -1, "shape": r.shape, "dtype": r.dtype}, r.shape,
+                   r.dtype, None, False) for r in R]
+    sub = {r.id: i for r, i in zip(R, res_in)}
+    for n in G.nodes():
+        if n.id not in sub and any(i.id in sub for i in n.inputs):
+            sub[n.id] = rebuild(n, tuple(sub.get(i.id, i) for i in n.inputs))
+    outs = [sub.get(o.id, o) for o in G.outputs]
+    live = {n.id for n in toposort(outs)}
+    keep_x = [x.id in live for x in xin]
+    keep_cap = [c.id in live for c in capin]
+    inputs = list(G.inputs[:ncar]) + [x for x, k in zip(xin, keep_x) if k] + res_in + [
+        c for c, k in zip(capin, keep_cap) if k]
+    body = Body(Graph(inputs, outs, G.name), ncar, sum(keep_x) + len(R), bwd.n_y)
+    return body, keep_x, keep_cap, [nc + base + j for j in range(len(R))]
 
 
 def _item_type(scan: Node, k: int) -> tuple[tuple[int, ...], np.dtype]:

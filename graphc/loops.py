@@ -7,10 +7,10 @@ read through ``item`` nodes. Values the step closes over (weights) become extra 
 node, so the body is a closed graph that the backends compile once, whatever the length.
 
 The adjoint of a scan is another scan, run in the opposite direction, whose body is the step's
-own adjoint: the forward scan also records the carry at the start of every step, and the
-backward body recomputes that step from it before applying the chain rule. The captured
-weights' cotangents are summed over the steps in the backward carry. Because the backward body
-is ordinary IR again, a scan can be differentiated twice.
+own adjoint. The per-step forward values that adjoint reads (``tanh(a)``, ``1 - h*h``, ...) are
+saved by the forward scan as extra stacked outputs, its residuals, rather than recomputed; the
+captured weights' cotangents are summed over the steps in the backward carry. Because the
+backward body is ordinary IR again, a scan can be differentiated twice.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def _node(body: Body, operands: list[Node], length: int, reverse: bool) -> list[
     scan = Node("scan", tuple(operands), {"body": body, "length": length, "reverse": reverse},
                 (), OBJECT, user_loc())
     return [Node("item", (scan,), {"index": k}, *_item_type(scan, k), scan.loc)
-            for k in range(2 * body.n_carry + len(body.graph.outputs) - body.n_carry)]
+            for k in range(body.n_carry + len(body.graph.outputs))]
 
 
 def _scan_impl(*arrays, body: Body, length: int, reverse: bool) -> tuple:
@@ -171,7 +171,8 @@ def _scan_vjp(cts: dict[int, Tracer], out: Node, *inputs: Node, body: Body, leng
     from .adjoint import vjp
 
     nc, nx = body.n_carry, body.n_x
-    ny = len(body.graph.outputs) - nc  # the ys, and residuals (read by an adjoint's adjoint)
+    ny = len(body.graph.outputs) - nc  # stacked outputs: the ys, then residuals (which an
+    # adjoint of this adjoint gives cotangents)
     init, xs, caps = inputs[:nc], inputs[nc:nc + nx], inputs[nc + nx:]
     fc = [k for k in range(nc) if _floating(init[k])]  # carries that have cotangents
     fx = [k for k in range(nx) if _floating(xs[k]) and active[nc + k]]

@@ -2,8 +2,9 @@
 
 The module holds one loop-nest kernel per distinct fusion group (identical kernels, as in an
 unrolled loop, are written once) and one ``entry`` function that runs every step in order:
-the forward and the backward pass in a single compiled call. Shapes are static per signature,
-so loop bounds are literals.
+the forward and the backward pass in a single compiled call. A ``graphc.scan`` becomes a loop
+in the entry around one more function, its body, compiled once whatever the length. Shapes
+are static per signature, so loop bounds are literals.
 """
 
 from __future__ import annotations

@@ -37,18 +37,21 @@ from bench import workloads  # noqa: E402
 
 F = 4  # bytes per float32
 
-# name -> (workload, full sizes, tiny sizes)
+# name -> (workload, full sizes, tiny sizes[, the loss graphc runs instead of the workload's])
 WORKLOADS = {
     "mlp256": ("mlp", dict(B=256), dict(B=4, D=6, H=5, C=3)),
     "mlp4096": ("mlp", dict(B=4096), dict(B=8, D=6, H=5, C=3)),
     "chain": ("chain", dict(N=2 ** 24), dict(N=64)),
     "rnn": ("rnn", dict(T=50, B=32, D=64, H=128), dict(T=3, B=2, D=3, H=4, O=2)),
+    "rnn-scan": ("rnn", dict(T=50, B=32, D=64, H=128), dict(T=3, B=2, D=3, H=4, O=2),
+                 workloads.rnn_scan_loss),
 }
 DESCRIPTIONS = {
     "mlp256": "MLP {D}-{H}-{C}, batch {B}",
     "mlp4096": "MLP {D}-{H}-{C}, batch {B}",
     "chain": "sum(sin(x)·exp(−x²)+tanh(x)·x), N={N}",
     "rnn": "tanh RNN T={T} B={B} D={D} H={H} O={O}",
+    "rnn-scan": "the same RNN with graphc.scan (a host loop of T steps)",
 }
 
 
@@ -200,11 +203,12 @@ def rate(x, s):
 
 
 def run(name, tiny, reps, budget):
-    wl, full, small = WORKLOADS[name]
+    wl, full, small, *override = WORKLOADS[name]
     data = workloads.WORKLOADS[wl](**(small if tiny else full))
     row = {"name": name, "what": DESCRIPTIONS[name].format(**sizes(data))}
+    loss = override[0] if override else data.loss
     ref = graphc.value_and_grad(data.loss, argnums=data.argnums)(*data.args)
-    vg = graphc.value_and_grad(data.loss, argnums=data.argnums, target="cuda")
+    vg = graphc.value_and_grad(loss, argnums=data.argnums, target="cuda")
     t = time.perf_counter()
     out = vg(*data.args)
     row["first_call"] = time.perf_counter() - t

@@ -404,11 +404,12 @@ def test_bench_script_runs_tiny(tmp_path):
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1" if SIM else "0", "PYTHONPATH": PYPATH,
            "GRAPHC_CACHE_DIR": str(tmp_path / "cache")}
     cmd = [sys.executable, str(ROOT / "bench" / "gpu.py"), "--tiny", "--out", str(tmp_path),
-           "--workloads", "mlp256,chain,rnn"]
+           "--workloads", "mlp256,chain,rnn,rnn-scan"]
     p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     text = (tmp_path / "RESULTS-gpu.md").read_text()
     assert "mlp" in text and "chain" in text and "rnn" in text and "FAILED" not in text
+    assert "graphc.scan" in text
 
 
 # ------------------------------------------------------------------------ PTX for sm_90

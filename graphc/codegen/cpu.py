@@ -364,10 +364,13 @@ class _Writer:
         self.functions: list[str] = []  # scan bodies, callees before callers
         self.bodies: dict[int, tuple[str, list[Node]]] = {}  # body id -> (name, its consts)
 
-    def function(self, graph: Graph, steps: list[Step], fname: str) -> tuple[str, list[Node]]:
-        """The source of ``fname(inputs..., consts...)`` computing ``graph``'s outputs, and
-        the array constants it takes after the inputs."""
+    def function(self, graph: Graph, steps: list[Step], fname: str, n_carry: int = 0
+                 ) -> tuple[str, list[Node], set[int]]:
+        """The source of ``fname(inputs..., consts...)`` computing ``graph``'s outputs, the
+        array constants it takes after the inputs, and (for a scan body with ``n_carry``
+        carries) the carries it updates in place."""
         nodes = graph.nodes()
+        inplace = _inplace_carries(graph, steps, n_carry)
         local = {n.id: f"v{k}" for k, n in enumerate(nodes)}
 
         def v(n: Node) -> str:
@@ -399,7 +402,9 @@ class _Writer:
                 for o in step.outputs:
                     layout[o.id] = "C"
                     fresh.add(o.id)
-                    if o.ndim:
+                    if o.id in inplace:  # the carry's own buffer (the caller made it private)
+                        body.append(f"{v(o)} = {v(inplace[o.id])}")
+                    elif o.ndim:
                         body.append(f"{v(o)} = np.empty({o.shape}, {type_name(o.dtype)})")
                 kname = self.kernels.setdefault(text, (f"k{len(self.kernels)}", parallel))[0]
                 call = f"{kname}({', '.join(v(a) for a in args)})"
@@ -454,7 +459,7 @@ class _Writer:
         for line in "\n".join(body).split("\n"):
             src.append(f"    {line}")
         src.append(f"    return ({', '.join(rets)},)\n")
-        return "\n".join(src), consts
+        return "\n".join(src), consts, {graph.outputs.index(o) for o in nodes if o.id in inplace}
 
     def scan(self, n: Node, v, layout, read: set[int], const_name) -> tuple[str, list[Node]]:
         """A loop calling the body's function once per step. Returns the text and the array
@@ -464,11 +469,11 @@ class _Writer:
         if id(body) not in self.bodies:
             graph, steps, _ = body.optimized()
             fname = f"body{len(self.bodies)}"
-            self.bodies[id(body)] = (fname, [])  # reserve the name: bodies may nest
-            text, consts = self.function(graph, steps, fname)
+            self.bodies[id(body)] = (fname, [], set())  # reserve the name: bodies may nest
+            text, consts, inplace = self.function(graph, steps, fname, body.n_carry)
             self.functions.append(text)
-            self.bodies[id(body)] = (fname, consts)
-        fname, consts = self.bodies[id(body)]
+            self.bodies[id(body)] = (fname, consts, inplace)
+        fname, consts, inplace = self.bodies[id(body)]
         T, nc, nx = n.params["length"], body.n_carry, body.n_x
         outs = body.graph.outputs
         ny = len(outs) - nc
@@ -480,8 +485,9 @@ class _Writer:
 
         init, xs, caps = n.inputs[:nc], n.inputs[nc:nc + nx], n.inputs[nc + nx:]
         carry = [f"{s}_{k}" for k in range(nc)]
-        for c, x in zip(carry, init):
-            lines.append(f"{c} = {c_array(x)}")
+        for k, (c, x) in enumerate(zip(carry, init)):
+            # A carry the body updates in place starts as a private copy.
+            lines.append(f"{c} = {c_array(x)}" + (".copy()" if k in inplace else ""))
         xnames = []
         for k, x in enumerate(xs):
             xnames.append(f"{s}x{k}")
@@ -511,10 +517,32 @@ class _Writer:
         return "\n".join(lines), consts
 
 
+def _inplace_carries(graph: Graph, steps: list[Step], n_carry: int) -> dict[int, Node]:
+    """Carries a scan body can update in place (an accumulator such as a weight's gradient,
+    ``acc + g``): output node id -> its carry input. The output must be written by an
+    elementwise loop over exactly the carry's shape that is the only reader of the carry
+    input; every iteration reads its element before writing it, so the loop may write into
+    the input's buffer."""
+    users = graph.users()
+    out: dict[int, Node] = {}
+    for step in steps:
+        if not isinstance(step, Group) or step.reduce is not None:
+            continue
+        members = {m.id for m in step.members}
+        for k in range(n_carry):
+            i, o = graph.inputs[k], graph.outputs[k]
+            if (o.id in members and o in step.outputs and o.ndim and i in step.inputs
+                    and i.shape == o.shape == step.domain and i.dtype == o.dtype
+                    and graph.outputs.count(o) == 1 and i not in graph.outputs
+                    and all(u.id in members for u in users[i.id])):
+                out[o.id] = i
+    return out
+
+
 def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     """The module source for ``graph`` fused into ``steps``."""
     w = _Writer()
-    entry, consts = w.function(graph, steps, "entry")
+    entry, consts, _ = w.function(graph, steps, "entry")
     src = [HEADER.format(name=name, versions=VERSIONS)]
     for text, (kname, parallel) in w.kernels.items():
         flags = KERNEL_FLAGS + (", parallel=True" if parallel else "")

@@ -21,7 +21,7 @@ import numpy as np
 
 import graphc
 from graphc import nn
-from train_mlp_digits import load_data, save_plot
+from train_mlp_digits import load_data, save_plot, sgd_epoch
 
 
 def forward(params, x):
@@ -80,15 +80,10 @@ def main(argv=None) -> int:
     history = []
     for epoch in range(1, args.epochs + 1):
         t_epoch = time.perf_counter()
-        order = rng.permutation(n)
-        total = 0.0
-        for i in range(nb):
-            idx = order[i * args.batch:(i + 1) * args.batch]
-            value, grads = loss_and_grad(params, x_tr[idx], l_tr[idx])
-            total += float(value)
-            velocity = tuple(mu * v - lr * g for v, g in zip(velocity, grads))
-            params = tuple(p + v for p, v in zip(params, velocity))
-        history.append(total / nb)
+        params, velocity, mean_loss = sgd_epoch(loss_and_grad, params, velocity, x_tr, l_tr,
+                                                rng.permutation(n)[:nb * args.batch], args.batch,
+                                                lr, mu)
+        history.append(mean_loss)
         print(f"epoch {epoch:3d}  loss {history[-1]:.4f}  "
               f"train acc {accuracy(params, x_tr, l_tr):.4f}  "
               f"test acc {accuracy(params, x_te, l_te):.4f}  "

@@ -63,6 +63,19 @@ def accuracy(params, x, labels) -> float:
     return float((np.argmax(logits(params, x), axis=1) == labels).mean())
 
 
+def sgd_epoch(loss_and_grad, params, velocity, x, y, order, batch: int, lr, mu):
+    """One epoch of minibatch SGD with momentum over the examples ``order`` (whole batches):
+    returns the new parameters and velocities and the mean loss."""
+    total, nb = 0.0, len(order) // batch
+    for i in range(nb):
+        idx = order[i * batch:(i + 1) * batch]
+        value, grads = loss_and_grad(params, x[idx], y[idx])
+        total += float(value)
+        velocity = tuple(mu * v - lr * g for v, g in zip(velocity, grads))
+        params = tuple(p + v for p, v in zip(params, velocity))
+    return params, velocity, total / nb
+
+
 def save_plot(history, path: str, title: str) -> None:
     """The loss curve as a PNG, when matplotlib is installed."""
     try:
@@ -124,15 +137,10 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         t_epoch = time.perf_counter()
-        order = rng.permutation(n)
-        total = 0.0
-        for i in range(nb):
-            idx = order[i * args.batch:(i + 1) * args.batch]
-            value, grads = loss_and_grad(params, x_tr[idx], y_tr[idx])
-            total += float(value)
-            velocity = tuple(mu * v - lr * g for v, g in zip(velocity, grads))
-            params = tuple(p + v for p, v in zip(params, velocity))
-        history.append(total / nb)
+        params, velocity, mean_loss = sgd_epoch(loss_and_grad, params, velocity, x_tr, y_tr,
+                                                rng.permutation(n)[:nb * args.batch], args.batch,
+                                                lr, mu)
+        history.append(mean_loss)
         print(f"epoch {epoch:3d}  loss {history[-1]:.4f}  "
               f"train acc {accuracy(params, x_tr, l_tr):.4f}  "
               f"test acc {accuracy(params, x_te, l_te):.4f}  "

@@ -17,7 +17,7 @@ import numpy as np
 from . import adjoint
 from .api import Function, _tracing, flatten, grad, jit, unflatten
 from .errors import ArgumentError, ShapeError
-from .ir import Node, user_loc
+from .ir import user_loc
 from .ops import defop
 from .trace import Tracer, apply, as_tracer, const
 
@@ -73,9 +73,9 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, target: str = "cpu")
 
     def jac(*args):
         args = list(args)
-        wrt, trees = [], []
+        wrt = []
         for a in nums:
-            leaves, tree = flatten(args[a])
+            leaves, _ = flatten(args[a])
             if len(leaves) != 1:
                 raise ArgumentError("jacobian: differentiate w.r.t. array arguments, not "
                                     "pytrees", user_loc())

@@ -21,7 +21,7 @@ import numpy as np
 
 import graphc
 from graphc import nn
-from train_mlp_digits import load_data, save_plot, sgd_epoch
+from train_mlp_digits import load_data, save_plot, train
 
 
 def forward(params, x):
@@ -70,24 +70,14 @@ def main(argv=None) -> int:
 
     rng = np.random.default_rng(args.seed)
     params = init_params(rng, args.filters, dtype)
-    velocity = tuple(np.zeros_like(p) for p in params)
     lr, mu = dtype(args.lr), dtype(args.momentum)
 
     t0 = time.perf_counter()
     loss_and_grad(params, x_tr[:args.batch], l_tr[:args.batch])
     print(f"compiled in {time.perf_counter() - t0:.2f} s")
 
-    history = []
-    for epoch in range(1, args.epochs + 1):
-        t_epoch = time.perf_counter()
-        params, velocity, mean_loss = sgd_epoch(loss_and_grad, params, velocity, x_tr, l_tr,
-                                                rng.permutation(n)[:nb * args.batch], args.batch,
-                                                lr, mu)
-        history.append(mean_loss)
-        print(f"epoch {epoch:3d}  loss {history[-1]:.4f}  "
-              f"train acc {accuracy(params, x_tr, l_tr):.4f}  "
-              f"test acc {accuracy(params, x_te, l_te):.4f}  "
-              f"({time.perf_counter() - t_epoch:.3f} s)")
+    params, history = train(loss_and_grad, params, x_tr, l_tr, l_tr, (x_te, l_te), accuracy,
+                            args.epochs, args.batch, lr, mu, rng)
 
     acc = accuracy(params, x_te, l_te)
     print(f"final test accuracy {acc:.4f} ({round(acc * len(x_te))}/{len(x_te)}) after "

@@ -63,17 +63,30 @@ def accuracy(params, x, labels) -> float:
     return float((np.argmax(logits(params, x), axis=1) == labels).mean())
 
 
-def sgd_epoch(loss_and_grad, params, velocity, x, y, order, batch: int, lr, mu):
-    """One epoch of minibatch SGD with momentum over the examples ``order`` (whole batches):
-    returns the new parameters and velocities and the mean loss."""
-    total, nb = 0.0, len(order) // batch
-    for i in range(nb):
-        idx = order[i * batch:(i + 1) * batch]
-        value, grads = loss_and_grad(params, x[idx], y[idx])
-        total += float(value)
-        velocity = tuple(mu * v - lr * g for v, g in zip(velocity, grads))
-        params = tuple(p + v for p, v in zip(params, velocity))
-    return params, velocity, total / nb
+def train(loss_and_grad, params, x, y, labels, test, accuracy, epochs: int, batch: int, lr,
+          mu, rng):
+    """Minibatch SGD with momentum over whole batches of a fresh shuffle each epoch (a ragged
+    last batch would be a new shape, hence a second compile). ``y`` holds the loss's targets,
+    ``labels`` the classes ``accuracy(params, x, labels)`` compares with, ``test`` is
+    ``(x, labels)``. Prints the loss and accuracies per epoch; returns the parameters and the
+    mean training loss of each epoch."""
+    velocity = tuple(np.zeros_like(p) for p in params)
+    nb, history = len(x) // batch, []
+    for epoch in range(1, epochs + 1):
+        t_epoch = time.perf_counter()
+        order, total = rng.permutation(len(x)), 0.0
+        for i in range(nb):
+            idx = order[i * batch:(i + 1) * batch]
+            value, grads = loss_and_grad(params, x[idx], y[idx])
+            total += float(value)
+            velocity = tuple(mu * v - lr * g for v, g in zip(velocity, grads))
+            params = tuple(p + v for p, v in zip(params, velocity))
+        history.append(total / nb)
+        print(f"epoch {epoch:3d}  loss {history[-1]:.4f}  "
+              f"train acc {accuracy(params, x, labels):.4f}  "
+              f"test acc {accuracy(params, *test):.4f}  "
+              f"({time.perf_counter() - t_epoch:.3f} s)")
+    return params, history
 
 
 def save_plot(history, path: str, title: str) -> None:
@@ -114,15 +127,12 @@ def main(argv=None) -> int:
     x_tr, l_tr, x_te, l_te = load_data(args.seed, dtype)
     y_tr = np.eye(10, dtype=dtype)[l_tr]  # one-hot targets
     n, d = x_tr.shape
-    # whole minibatches only: a ragged last batch would be a new shape, hence a second compile
-    # (graphc specialises on shapes); each epoch's shuffle leaves out a different remainder
-    nb = n // args.batch
+    nb = n // args.batch  # whole minibatches only (see train)
     print(f"digits: {n} train / {len(x_te)} test images, {d} features, {dtype.__name__}; "
           f"network {d}-{args.hidden}-10 tanh; {nb} minibatches of {args.batch} per epoch")
 
     rng = np.random.default_rng(args.seed)
     params = init_params(rng, (d, args.hidden, 10), dtype)
-    velocity = tuple(np.zeros_like(p) for p in params)
     lr, mu = dtype(args.lr), dtype(args.momentum)
 
     t0 = time.perf_counter()
@@ -133,18 +143,9 @@ def main(argv=None) -> int:
           f"({loss_and_grad.stats(params, x_tr[:args.batch], y_tr[:args.batch])['kernels']} "
           "kernels in the gradient)")
 
-    history = []  # mean training loss per epoch
     t_start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        t_epoch = time.perf_counter()
-        params, velocity, mean_loss = sgd_epoch(loss_and_grad, params, velocity, x_tr, y_tr,
-                                                rng.permutation(n)[:nb * args.batch], args.batch,
-                                                lr, mu)
-        history.append(mean_loss)
-        print(f"epoch {epoch:3d}  loss {history[-1]:.4f}  "
-              f"train acc {accuracy(params, x_tr, l_tr):.4f}  "
-              f"test acc {accuracy(params, x_te, l_te):.4f}  "
-              f"({time.perf_counter() - t_epoch:.3f} s)")
+    params, history = train(loss_and_grad, params, x_tr, y_tr, l_tr, (x_te, l_te), accuracy,
+                            args.epochs, args.batch, lr, mu, rng)
     train_s = time.perf_counter() - t_start
 
     acc = accuracy(params, x_te, l_te)

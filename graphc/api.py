@@ -230,10 +230,21 @@ def _build_cpu(graph: Graph, steps: list, name: str) -> tuple[Callable, str, int
     fn = runtime.load(module.source).entry
     consts = [c.params["value"] for c in module.const_args]
 
-    def run(leaves: Sequence[Any]) -> Sequence[Any]:
-        return fn(*map(_as_c_array, leaves), *consts)
+    if not module.workspace_bytes:
+        def run(leaves: Sequence[Any]) -> Sequence[Any]:
+            return fn(*map(_as_c_array, leaves), *consts)
 
-    return run, module.source, module.n_kernels
+        return run, module.source, module.n_kernels
+    pool = runtime.Workspaces(module.workspace_bytes)
+
+    def run_in_workspace(leaves: Sequence[Any]) -> Sequence[Any]:
+        ws = pool.take()
+        try:
+            return fn(*map(_as_c_array, leaves), *consts, ws)
+        finally:
+            pool.give(ws)
+
+    return run_in_workspace, module.source, module.n_kernels
 
 
 def _check_graph(graph: Graph) -> None:

@@ -86,3 +86,28 @@ def _drop_numba_files(directory: str, name: str) -> None:
                 os.unlink(os.path.join(pycache, f))
             except OSError:
                 pass
+
+
+class Workspaces:
+    """The scratch buffers of one compiled entry, kept across calls so that a call allocates
+    only its results. Each call takes a buffer for itself (threads calling at once get
+    different ones) and gives it back; there are as many as calls ever ran at once."""
+
+    ALIGN = 64
+
+    def __init__(self, nbytes: int):
+        self.nbytes = nbytes
+        self._free: list = []  # list.pop and list.append are atomic: no lock needed
+
+    def take(self):
+        try:
+            return self._free.pop()
+        except IndexError:
+            import numpy as np
+
+            raw = np.empty(self.nbytes + self.ALIGN, np.uint8)
+            start = -raw.ctypes.data % self.ALIGN
+            return raw[start:start + self.nbytes]
+
+    def give(self, ws) -> None:
+        self._free.append(ws)

@@ -174,6 +174,51 @@ def test_float32_stays_float32():
     assert "float64" not in src
 
 
+def test_intermediates_live_in_a_reused_workspace_and_results_are_fresh():
+    def loss(w, x):
+        h = np.tanh(x @ w)
+        return np.sum(h * h + np.exp(-h))
+
+    vg = graphc.value_and_grad(loss, argnums=(0, 1))
+    rng = np.random.default_rng(0)
+    w, x1, x2 = rng.normal(size=(6, 3)), rng.normal(size=(5, 6)), rng.normal(size=(5, 6))
+    assert "ws[" in vg.source(w, x1)  # the intermediates are views into the workspace
+    v1, g1 = vg(w, x1)
+    kept = [g.copy() for g in g1]
+    v2, g2 = vg(w, x2)
+    for a, b, c in zip(g1, kept, g2):  # the second call reused the workspace, not the results
+        np.testing.assert_array_equal(a, b)
+        assert not np.shares_memory(a, c)
+    for x, v, g in ((x1, v1, g1), (x2, v2, g2)):
+        rv, rg = vg.reference(w, x)
+        np.testing.assert_allclose(v, rv, rtol=1e-12)
+        for a, b in zip(g, rg):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_workspace_plan_never_overlaps_buffers_alive_at_once():
+    from types import SimpleNamespace
+
+    from graphc.codegen.cpu import plan_workspace
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        bufs = {}
+        for i in range(int(rng.integers(1, 30))):
+            b = int(rng.integers(0, 20))
+            node = SimpleNamespace(size=int(rng.choice([1, 7, 64, 100])),
+                                   dtype=np.dtype(rng.choice(["f4", "f8", "?"])))
+            bufs[i] = (node, b, b + int(rng.integers(0, 6)))
+        offsets, total = plan_workspace(bufs)
+        spans = {i: (offsets[i], offsets[i] + n.size * n.dtype.itemsize)
+                 for i, (n, _, _) in bufs.items()}
+        assert all(s % 64 == 0 and e <= total for s, e in spans.values())
+        for i, (_, bi, ei) in bufs.items():
+            for j, (_, bj, ej) in bufs.items():
+                if i < j and bi <= ej and bj <= ei:  # alive at the same step
+                    assert spans[i][1] <= spans[j][0] or spans[j][1] <= spans[i][0]
+
+
 def test_threads_calling_one_function_get_their_own_results():
     import threading
 

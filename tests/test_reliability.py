@@ -368,11 +368,15 @@ def _chain(steps):
 def test_long_unrolled_loop_traces_and_optimises_in_linear_time():
     # stats() builds the entry (trace, passes, codegen, import) without Numba compiling it.
     w, x = np.full(16, 0.5), np.random.default_rng(0).normal(size=(8, 16))
-    s = {steps: graphc.grad(_chain(steps)).stats(w, x) for steps in (500, 2000)}
+    phases = ("trace_s", "optimize_s", "codegen_s")
+    s = {}
+    for steps in (500, 2000):  # the fastest of 3 builds: a shared machine's noise only adds
+        runs = [graphc.grad(_chain(steps)).stats(w, x) for _ in range(3)]
+        s[steps] = dict(runs[0], **{p: min(r[p] for r in runs) for p in phases})
     assert s[2000]["nodes_before"] > 20_000
     assert 3.5 < s[2000]["nodes_before"] / s[500]["nodes_before"] < 4.5
     # 4x the nodes: about 4x the time (2x allowed for noise), far from a quadratic pass's 16x
-    for phase in ("trace_s", "optimize_s", "codegen_s"):
+    for phase in phases:
         assert s[2000][phase] < 8 * s[500][phase] + 0.05, (phase, s)
 
 

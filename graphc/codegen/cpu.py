@@ -10,6 +10,7 @@ are static per signature, so loop bounds are literals.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,14 +36,9 @@ from graphc.codegen.vmath import (exp, log, log1p, expm1, sin, cos, tanh, pow, t
 from graphc.errors import OutOfBoundsError
 
 
-# Matrix products go through these small functions (compiled once per operand type) rather
+# Matrix products go through this small function (compiled once per operand type) rather
 # than np.dot written inline: Numba expands each inline np.dot into a large block of checks
 # and calls, which made long entries slow to compile.
-@njit(error_model="numpy", cache=True)
-def dot(a, b):
-    return np.dot(a, b)
-
-
 @njit(error_model="numpy", cache=True)
 def dot_into(a, b, out):
     np.dot(a, b, out)
@@ -115,6 +111,7 @@ class Module:
     source: str
     const_args: list[Node]  # constants the entry takes after the graph inputs
     n_kernels: int
+    workspace_bytes: int  # the size of the scratch buffer the entry takes last (0: none)
 
 
 # Loops over at least this many elements run on Numba's threads (prange); below it the
@@ -207,6 +204,12 @@ def kernel(group: Group, contiguous: set[int]) -> tuple[str, list[Node], list[No
     return "\n".join(lines) + "\n", params + arrays_out, returned, parallel
 
 
+def alloc(n: Node, v) -> str:
+    """The statement giving ``n`` a new buffer. It is a placeholder: ``_Writer.function`` makes
+    it a view into the call's workspace (see ``plan_workspace``) or an ``np.empty``."""
+    return f"{v(n)} = @ALLOC{n.id}@"
+
+
 # Ops emitted as statements of the entry function. Keys are this backend's capabilities.
 def _matmul(n: Node, v, layout) -> str:
     a, b = n.inputs
@@ -228,8 +231,8 @@ def _matmul(n: Node, v, layout) -> str:
         return ref + suffix
 
     if not bs:
-        return f"{v(n)} = dot({operand(a, [])}, {operand(b, [])})"
-    lines = [f"{v(n)} = np.empty({n.shape}, {type_name(n.dtype)})"]
+        return f"{alloc(n, v)}\ndot_into({operand(a, [])}, {operand(b, [])}, {v(n)})"
+    lines = [alloc(n, v)]
     ind = ""
     for d, s in enumerate(bs):
         lines.append(f"{ind}for b{d} in range({s}):")
@@ -277,7 +280,7 @@ def _unslice(n: Node, v, layout) -> str:
 
 def _concatenate(n: Node, v, layout) -> str:
     axis = n.params["axis"]
-    lines = [f"{v(n)} = np.empty({n.shape}, {type_name(n.dtype)})"]
+    lines = [alloc(n, v)]
     start = 0
     for x in n.inputs:
         stop = start + x.shape[axis]
@@ -305,7 +308,7 @@ def _c(n: Node, v, layout) -> str:
 def _cumsum(n: Node, v, layout) -> str:
     x, axis = n.inputs[0], n.params["axis"]
     s3 = _split3(x.shape, axis)
-    return (f"{v(n)} = np.empty({n.shape}, {type_name(n.dtype)})\n"
+    return (f"{alloc(n, v)}\n"
             f"cumsum({_c(x, v, layout)}.reshape({s3}), {v(n)}.reshape({s3}), "
             f"{n.params['reverse']})")
 
@@ -327,7 +330,7 @@ def _gather(n: Node, v, layout) -> str:
     axis = n.params["axis"]
     xs, os_ = _split3(x.shape, axis), _split3(n.shape, axis, idx.ndim)
     return "\n".join(_checked(n, idx, x.shape[axis], v, layout) + [
-        f"{v(n)} = np.empty({n.shape}, {type_name(n.dtype)})",
+        alloc(n, v),
         f"gather({_c(x, v, layout)}.reshape({xs}), {v(n)}_i, {v(n)}.reshape({os_}))"])
 
 
@@ -336,7 +339,7 @@ def _scatter_add(n: Node, v, layout) -> str:
     axis = n.params["axis"]
     gs, os_ = _split3(g.shape, axis, idx.ndim), _split3(n.shape, axis)
     return "\n".join(_checked(n, idx, n.params["size"], v, layout) + [
-        f"{v(n)} = np.empty({n.shape}, {type_name(n.dtype)})",
+        alloc(n, v),
         f"scatter_add({_c(g, v, layout)}.reshape({gs}), {v(n)}_i, {v(n)}.reshape({os_}))"])
 
 
@@ -364,12 +367,16 @@ class _Writer:
         self.functions: list[str] = []  # scan bodies, callees before callers
         self.bodies: dict[int, tuple[str, list[Node]]] = {}  # body id -> (name, its consts)
 
-    def function(self, graph: Graph, steps: list[Step], fname: str, n_carry: int = 0
-                 ) -> tuple[str, list[Node], set[int]]:
-        """The source of ``fname(inputs..., consts...)`` computing ``graph``'s outputs, the
-        array constants it takes after the inputs, and (for a scan body with ``n_carry``
-        carries) the carries it updates in place."""
+    def function(self, graph: Graph, steps: list[Step], fname: str, n_carry: int = 0,
+                 workspace: bool = False) -> tuple[str, list[Node], set[int], int]:
+        """The source of ``fname(inputs..., consts..., [ws])`` computing ``graph``'s outputs,
+        the array constants it takes after the inputs, (for a scan body with ``n_carry``
+        carries) the carries it updates in place, and the bytes of the workspace ``ws`` it
+        takes last (0: no ``ws``). With ``workspace``, the buffers of intermediate values are
+        views into ``ws`` at offsets planned from their lifetimes, so a caller that keeps
+        ``ws`` across calls allocates nothing per call but the results."""
         nodes = graph.nodes()
+        nodes_by_id = {n.id: n for n in nodes}
         inplace = _inplace_carries(graph, steps, n_carry)
         local = {n.id: f"v{k}" for k, n in enumerate(nodes)}
 
@@ -395,8 +402,26 @@ class _Writer:
         for n in graph.inputs:
             layout[n.id] = "C"
         fresh: set[int] = set()  # results that are new arrays (never an input or constant)
-        for step in steps:
+        # Lifetimes, in step numbers, of the buffers allocated here. A view (reshape, slice,
+        # transpose, a scan's results) keeps alive every buffer its inputs use.
+        roots: dict[int, frozenset[int]] = {}  # node id -> the allocated buffers it may use
+        born: dict[int, int] = {}
+        last: dict[int, int] = {}
+
+        def read(xs: list[Node], at: int) -> None:
+            for x in xs:
+                for r in roots.get(x.id, ()):
+                    last[r] = at
+
+        def own(n: Node, at: int) -> None:
+            roots[n.id] = frozenset((n.id,))
+            born[n.id] = last[n.id] = at
+
+        for at, step in enumerate(steps):
             if isinstance(step, Group):
+                read(step.inputs, at)
+                for o in step.outputs:
+                    own(o, at)
                 text, args, returned, parallel = kernel(
                     step, {k for k, lay in layout.items() if lay == "C"})
                 for o in step.outputs:
@@ -405,7 +430,7 @@ class _Writer:
                     if o.id in inplace:  # the carry's own buffer (the caller made it private)
                         body.append(f"{v(o)} = {v(inplace[o.id])}")
                     elif o.ndim:
-                        body.append(f"{v(o)} = np.empty({o.shape}, {type_name(o.dtype)})")
+                        body.append(alloc(o, v))
                 kname = self.kernels.setdefault(text, (f"k{len(self.kernels)}", parallel))[0]
                 call = f"{kname}({', '.join(v(a) for a in args)})"
                 if returned:
@@ -424,6 +449,11 @@ class _Writer:
                 layout[n.id] = "C"
                 continue
             used.update(i.id for i in n.inputs)
+            read(n.inputs, at)
+            if n.op in FRESH:
+                own(n, at)
+            else:
+                roots[n.id] = frozenset().union(*(roots.get(i.id, ()) for i in n.inputs))
             if n.op == "scan":
                 text, extra = self.scan(n, v, layout, items.get(n.id, set()), const_name)
                 used.update(c.id for c in extra)
@@ -447,6 +477,21 @@ class _Writer:
             if n.op in FRESH:
                 fresh.add(n.id)
             body.append(f"{text}  # {where(n)}" if "\n" not in text else f"# {where(n)}\n{text}")
+        read(graph.outputs, len(steps))
+        output_ids = {o.id for o in graph.outputs}
+        planned = {i: (nodes_by_id[i], born[i], last[i]) for i in born
+                   if workspace and i not in output_ids and nodes_by_id[i].size}
+        offsets, ws_bytes = plan_workspace(planned)
+
+        def buffer(m: re.Match) -> str:
+            n = nodes_by_id[int(m.group(1))]
+            if n.id not in offsets:
+                return f"np.empty({n.shape}, {type_name(n.dtype)})"
+            start = offsets[n.id]
+            return (f"ws[{start}:{start + _nbytes(n)}].view({type_name(n.dtype)})"
+                    f".reshape({n.shape})")
+
+        text = re.sub(r"@ALLOC(\d+)@", buffer, "\n".join(body))
         # Results are fresh arrays: never hand back an input, a constant or a view of either.
         rets, returned_ids = [], set()
         for o in graph.outputs:
@@ -454,12 +499,13 @@ class _Writer:
             rets.append(f"{v(o)}.copy()" if copy else v(o))
             returned_ids.add(o.id)
         consts = [c for c in consts if c.id in used]
-        params = [v(n) for n in graph.inputs] + [v(c) for c in consts]
+        params = [v(n) for n in graph.inputs] + [v(c) for c in consts] + (["ws"] if offsets else [])
         src = [f"\n@njit({ENTRY_FLAGS})\ndef {fname}({', '.join(params)}):"]
-        for line in "\n".join(body).split("\n"):
+        for line in text.split("\n"):
             src.append(f"    {line}")
         src.append(f"    return ({', '.join(rets)},)\n")
-        return "\n".join(src), consts, {graph.outputs.index(o) for o in nodes if o.id in inplace}
+        return ("\n".join(src), consts,
+                {graph.outputs.index(o) for o in nodes if o.id in inplace}, ws_bytes)
 
     def scan(self, n: Node, v, layout, read: set[int], const_name) -> tuple[str, list[Node]]:
         """A loop calling the body's function once per step. Returns the text and the array
@@ -470,7 +516,7 @@ class _Writer:
             graph, steps, _ = body.optimized()
             fname = f"body{len(self.bodies)}"
             self.bodies[id(body)] = (fname, [], set())  # reserve the name: bodies may nest
-            text, consts, inplace = self.function(graph, steps, fname, body.n_carry)
+            text, consts, inplace, _ = self.function(graph, steps, fname, body.n_carry)
             self.functions.append(text)
             self.bodies[id(body)] = (fname, consts, inplace)
         fname, consts, inplace = self.bodies[id(body)]
@@ -539,16 +585,49 @@ def _inplace_carries(graph: Graph, steps: list[Step], n_carry: int) -> dict[int,
     return out
 
 
+def _nbytes(n: Node) -> int:
+    return n.size * n.dtype.itemsize
+
+
+ALIGN = 64  # bytes: a cache line, and more than any SIMD load needs
+
+
+def plan_workspace(buffers: dict[int, tuple[Node, int, int]]) -> tuple[dict[int, int], int]:
+    """Offsets in one workspace for buffers given as id -> (node, first step, last step):
+    two buffers share bytes only when their lifetimes do not overlap. A linear scan in step
+    order: a new buffer takes the block of a dead one of the same size (the common case: the
+    same shapes recur through a forward and its backward), else a new block at the end.
+    Returns the offsets and the workspace's size."""
+    born: dict[int, list[int]] = {}
+    dies: dict[int, list[int]] = {}
+    for i, (_, b, e) in buffers.items():
+        born.setdefault(b, []).append(i)
+        dies.setdefault(e, []).append(i)
+    free: dict[int, list[int]] = {}  # block size -> offsets of free blocks
+    offsets: dict[int, int] = {}
+    end = 0
+    for at in sorted(born.keys() | dies.keys()):
+        for i in born.get(at, ()):
+            size = -(-_nbytes(buffers[i][0]) // ALIGN) * ALIGN
+            if free.get(size):
+                offsets[i] = free[size].pop()
+            else:
+                offsets[i], end = end, end + size
+        for i in dies.get(at, ()):  # after the births: a step's inputs and outputs never meet
+            free.setdefault(-(-_nbytes(buffers[i][0]) // ALIGN) * ALIGN, []).append(offsets[i])
+    return offsets, end
+
+
 def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     """The module source for ``graph`` fused into ``steps``."""
     w = _Writer()
-    entry, consts, _ = w.function(graph, steps, "entry")
+    entry, consts, _, ws_bytes = w.function(graph, steps, "entry", workspace=True)
     src = [HEADER.format(name=name, versions=VERSIONS)]
     for text, (kname, parallel) in w.kernels.items():
         flags = KERNEL_FLAGS + (", parallel=True" if parallel else "")
         src.append(f"\n@njit({flags})\n" + text.replace("NAME", kname, 1))
     src += w.functions + [entry]
-    return Module("\n".join(src), consts, len(w.kernels))
+    return Module("\n".join(src), consts, len(w.kernels), ws_bytes)
 
 
 def module_key(source: str) -> str:

@@ -230,12 +230,12 @@ def _build_cpu(graph: Graph, steps: list, name: str) -> tuple[Callable, str, int
     fn = runtime.load(module.source).entry
     consts = [c.params["value"] for c in module.const_args]
 
-    if not module.workspace_bytes:
+    if not module.workspace.views:
         def run(leaves: Sequence[Any]) -> Sequence[Any]:
             return fn(*map(_as_c_array, leaves), *consts)
 
         return run, module.source, module.n_kernels
-    pool = runtime.Workspaces(module.workspace_bytes)
+    pool = runtime.Workspaces(module.workspace)
 
     def run_in_workspace(leaves: Sequence[Any]) -> Sequence[Any]:
         ws = pool.take()

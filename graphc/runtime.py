@@ -89,25 +89,27 @@ def _drop_numba_files(directory: str, name: str) -> None:
 
 
 class Workspaces:
-    """The scratch buffers of one compiled entry, kept across calls so that a call allocates
-    only its results. Each call takes a buffer for itself (threads calling at once get
-    different ones) and gives it back; there are as many as calls ever ran at once."""
+    """The scratch memory of one compiled entry (a ``codegen.cpu.Workspace``), kept across
+    calls so that a call allocates only its results. Each call takes one set of buffers for
+    itself (threads calling at once get different ones) and gives it back: there are as many
+    sets as calls ever ran at once."""
 
     ALIGN = 64
 
-    def __init__(self, nbytes: int):
-        self.nbytes = nbytes
+    def __init__(self, plan):
+        self.plan = plan
         self._free: list = []  # list.pop and list.append are atomic: no lock needed
 
-    def take(self):
+    def take(self) -> tuple:
         try:
             return self._free.pop()
         except IndexError:
             import numpy as np
 
-            raw = np.empty(self.nbytes + self.ALIGN, np.uint8)
-            start = -raw.ctypes.data % self.ALIGN
-            return raw[start:start + self.nbytes]
+            raw = np.empty(self.plan.nbytes + self.ALIGN, np.uint8)
+            base = -raw.ctypes.data % self.ALIGN
+            return tuple(raw[base + at:base + at + np.dtype(dt).itemsize * int(np.prod(shape))]
+                         .view(dt).reshape(shape) for at, dt, shape in self.plan.views)
 
-    def give(self, ws) -> None:
+    def give(self, ws: tuple) -> None:
         self._free.append(ws)

@@ -107,11 +107,19 @@ VERSIONS = _versions()
 
 
 @dataclass
+class Workspace:
+    """The scratch memory an entry takes as its last argument ``ws``: a tuple of typed views
+    (offset, dtype, shape) into one buffer of ``nbytes``. No views: no ``ws`` argument."""
+    nbytes: int
+    views: list[tuple[int, str, tuple[int, ...]]]
+
+
+@dataclass
 class Module:
     source: str
     const_args: list[Node]  # constants the entry takes after the graph inputs
     n_kernels: int
-    workspace_bytes: int  # the size of the scratch buffer the entry takes last (0: none)
+    workspace: Workspace
 
 
 # Loops over at least this many elements run on Numba's threads (prange); below it the
@@ -368,13 +376,13 @@ class _Writer:
         self.bodies: dict[int, tuple[str, list[Node]]] = {}  # body id -> (name, its consts)
 
     def function(self, graph: Graph, steps: list[Step], fname: str, n_carry: int = 0,
-                 workspace: bool = False) -> tuple[str, list[Node], set[int], int]:
+                 workspace: bool = False) -> tuple[str, list[Node], set[int], Workspace]:
         """The source of ``fname(inputs..., consts..., [ws])`` computing ``graph``'s outputs,
         the array constants it takes after the inputs, (for a scan body with ``n_carry``
-        carries) the carries it updates in place, and the bytes of the workspace ``ws`` it
-        takes last (0: no ``ws``). With ``workspace``, the buffers of intermediate values are
-        views into ``ws`` at offsets planned from their lifetimes, so a caller that keeps
-        ``ws`` across calls allocates nothing per call but the results."""
+        carries) the carries it updates in place, and the workspace it takes last. With
+        ``workspace``, the buffers of intermediate values are views into one scratch buffer
+        at offsets planned from their lifetimes, so a caller that keeps the buffer across
+        calls allocates nothing per call but the results."""
         nodes = graph.nodes()
         nodes_by_id = {n.id: n for n in nodes}
         inplace = _inplace_carries(graph, steps, n_carry)
@@ -482,14 +490,16 @@ class _Writer:
         planned = {i: (nodes_by_id[i], born[i], last[i]) for i in born
                    if workspace and i not in output_ids and nodes_by_id[i].size}
         offsets, ws_bytes = plan_workspace(planned)
+        views: dict[tuple, int] = {}  # (offset, dtype, shape) -> its index in the ws tuple
 
         def buffer(m: re.Match) -> str:
             n = nodes_by_id[int(m.group(1))]
             if n.id not in offsets:
                 return f"np.empty({n.shape}, {type_name(n.dtype)})"
-            start = offsets[n.id]
-            return (f"ws[{start}:{start + _nbytes(n)}].view({type_name(n.dtype)})"
-                    f".reshape({n.shape})")
+            # The caller makes the typed views once per workspace: carving them here (slice,
+            # view, reshape) doubled the entry's compile time.
+            k = views.setdefault((offsets[n.id], n.dtype.str, n.shape), len(views))
+            return f"ws[{k}]"
 
         text = re.sub(r"@ALLOC(\d+)@", buffer, "\n".join(body))
         # Results are fresh arrays: never hand back an input, a constant or a view of either.
@@ -499,13 +509,14 @@ class _Writer:
             rets.append(f"{v(o)}.copy()" if copy else v(o))
             returned_ids.add(o.id)
         consts = [c for c in consts if c.id in used]
-        params = [v(n) for n in graph.inputs] + [v(c) for c in consts] + (["ws"] if offsets else [])
+        params = [v(n) for n in graph.inputs] + [v(c) for c in consts] + (["ws"] if views else [])
         src = [f"\n@njit({ENTRY_FLAGS})\ndef {fname}({', '.join(params)}):"]
         for line in text.split("\n"):
             src.append(f"    {line}")
         src.append(f"    return ({', '.join(rets)},)\n")
         return ("\n".join(src), consts,
-                {graph.outputs.index(o) for o in nodes if o.id in inplace}, ws_bytes)
+                {graph.outputs.index(o) for o in nodes if o.id in inplace},
+                Workspace(ws_bytes, list(views)))
 
     def scan(self, n: Node, v, layout, read: set[int], const_name) -> tuple[str, list[Node]]:
         """A loop calling the body's function once per step. Returns the text and the array
@@ -621,13 +632,13 @@ def plan_workspace(buffers: dict[int, tuple[Node, int, int]]) -> tuple[dict[int,
 def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     """The module source for ``graph`` fused into ``steps``."""
     w = _Writer()
-    entry, consts, _, ws_bytes = w.function(graph, steps, "entry", workspace=True)
+    entry, consts, _, ws = w.function(graph, steps, "entry", workspace=True)
     src = [HEADER.format(name=name, versions=VERSIONS)]
     for text, (kname, parallel) in w.kernels.items():
         flags = KERNEL_FLAGS + (", parallel=True" if parallel else "")
         src.append(f"\n@njit({flags})\n" + text.replace("NAME", kname, 1))
     src += w.functions + [entry]
-    return Module("\n".join(src), consts, len(w.kernels), ws_bytes)
+    return Module("\n".join(src), consts, len(w.kernels), ws)
 
 
 def module_key(source: str) -> str:

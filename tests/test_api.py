@@ -196,6 +196,29 @@ def test_intermediates_live_in_a_reused_workspace_and_results_are_fresh():
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+def test_loop_nests_run_once_are_pasted_and_repeated_ones_shared():
+    def once(w, x):
+        return np.sum(np.tanh(x @ w) ** 2)
+
+    def unrolled(w, x):
+        h = x
+        for _ in range(4):
+            h = np.tanh(h @ w)
+        return np.sum(h * h)
+
+    rng = np.random.default_rng(0)
+    w, x = rng.normal(size=(6, 6)) / 3, rng.normal(size=(5, 6))
+    f, g = graphc.value_and_grad(once), graphc.value_and_grad(unrolled)
+    assert "def k0(" not in f.source(w, x) and "for i0 in range(" in f.source(w, x)
+    src = g.source(w, x)
+    assert "def k0(" in src and src.count("k0(") >= 3  # one definition, called per step
+    for fn in (f, g):
+        v, gw = fn(w, x)
+        rv, rgw = fn.reference(w, x)
+        np.testing.assert_allclose(v, rv, rtol=1e-12)
+        np.testing.assert_allclose(gw, rgw, rtol=1e-10, atol=1e-12)
+
+
 def test_workspace_plan_never_overlaps_buffers_alive_at_once():
     from types import SimpleNamespace
 

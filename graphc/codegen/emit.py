@@ -60,8 +60,10 @@ def scalar_expr(node: Node, operands: list[str], backend: str) -> str:
     return f"np.bool_({expr})" if node.dtype.kind == "b" and op.dtype is not _boolean else expr
 
 
-def group_body(group: Group, load: Callable[[Node], str], backend: str) -> tuple[list[str], dict]:
-    """Lines computing every member of ``group`` into locals ``t0, t1, ...``.
+def group_body(group: Group, load: Callable[[Node], str], backend: str, prefix: str = ""
+               ) -> tuple[list[str], dict]:
+    """Lines computing every member of ``group`` into locals ``t0, t1, ...`` (each name
+    after ``prefix``).
 
     ``load(node)`` spells the read of an external input at the current index. Returns the
     lines and the map node id -> local name.
@@ -73,12 +75,12 @@ def group_body(group: Group, load: Callable[[Node], str], backend: str) -> tuple
         if lit is not None:
             local[x.id] = lit
         else:
-            local[x.id] = f"a{i}"
-            lines.append(f"a{i} = {load(x)}")
+            local[x.id] = f"{prefix}a{i}"
+            lines.append(f"{prefix}a{i} = {load(x)}")
     for k, m in enumerate(group.members):
-        local[m.id] = f"t{k}"
+        local[m.id] = f"{prefix}t{k}"
         expr = scalar_expr(m, [local[i.id] for i in m.inputs], backend)
-        lines.append(f"t{k} = {expr}  # {where(m)}")
+        lines.append(f"{prefix}t{k} = {expr}  # {where(m)}")
     return lines, local
 
 

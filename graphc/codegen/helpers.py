@@ -1,0 +1,100 @@
+"""Compiled helpers that every generated CPU module calls: matrix products straight to BLAS,
+and the index and scan ops. They live here, compiled once per operand type and kept in Numba's
+cache for every module, rather than in each generated module's text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+# Numba's own BLAS entry point (its helper library loads SciPy's BLAS on first use): the
+# column-major GEMM, C = alpha * op(A) @ op(B) + beta * C, for kind 's' (float32) or 'd'.
+# Calling it directly, rather than through np.dot, compiles in a fraction of the time: np.dot
+# brings a block of checks and a copy path for every operand layout it meets.
+_xxgemm = types.ExternalFunction("numba_xxgemm", types.int32(
+    types.char, types.char, types.char, types.intp, types.intp, types.intp,  # kind, ta, tb, m, n, k
+    types.voidptr, types.voidptr, types.intp,  # alpha, a, lda
+    types.voidptr, types.intp,  # b, ldb
+    types.voidptr, types.voidptr, types.intp))  # beta, c, ldc
+
+
+@intrinsic
+def _address(typingctx, arr):
+    """The address of an array's first element, for a C call."""
+    def codegen(context, builder, sig, args):
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        return builder.bitcast(array.data, ir.IntType(8).as_pointer())
+    return types.voidptr(arr), codegen
+
+
+@njit(error_model="numpy", cache=True)
+def dot_into(a, b, out):
+    """``out[...] = a @ b`` for 2-D float arrays, each C- or F-contiguous (a transposed view
+    goes to BLAS as a flag, never a copy); ``out`` is C-contiguous."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        out[...] = 0
+        return
+    if not ((a.flags.c_contiguous or a.flags.f_contiguous)
+            and (b.flags.c_contiguous or b.flags.f_contiguous)):
+        raise ValueError("dot_into: operands must be contiguous")
+    scale = np.empty(2, out.dtype)  # alpha = 1, beta = 0
+    scale[0] = 1
+    scale[1] = 0
+    # Row-major out (m x n) read column-major is out.T = b.T @ a.T: that is the call.
+    tb, ldb = (ord("n"), n) if b.flags.c_contiguous else (ord("t"), k)
+    ta, lda = (ord("n"), k) if a.flags.c_contiguous else (ord("t"), m)
+    kind = ord("s") if out.itemsize == 4 else ord("d")
+    if _xxgemm(kind, tb, ta, n, m, k, _address(scale), _address(b), max(ldb, 1), _address(a),
+               max(lda, 1), _address(scale[1:]), _address(out), n):
+        raise RuntimeError("graphc: BLAS is not available (SciPy provides it to Numba)")
+
+
+# Index ops work on (before, axis, after) views of C arrays; indices are checked first, and
+# the entry raises OutOfBoundsError with the first bad one before anything is read.
+@njit(error_model="numpy", cache=True)
+def bad_index(idx, n):
+    for m in range(idx.size):
+        if idx[m] < -n or idx[m] >= n:
+            return m
+    return -1
+
+
+@njit(error_model="numpy", cache=True)
+def gather(x, idx, out):
+    n = x.shape[1]
+    for a in range(x.shape[0]):
+        for m in range(idx.size):
+            j = idx[m] + n if idx[m] < 0 else idx[m]
+            for b in range(x.shape[2]):
+                out[a, m, b] = x[a, j, b]
+
+
+@njit(error_model="numpy", cache=True)
+def scatter_add(g, idx, out):
+    n = out.shape[1]
+    out[...] = 0
+    for a in range(g.shape[0]):
+        for m in range(idx.size):
+            j = idx[m] + n if idx[m] < 0 else idx[m]
+            for b in range(g.shape[2]):
+                out[a, j, b] += g[a, m, b]
+
+
+@njit(error_model="numpy", cache=True)
+def cumsum(x, out, reverse):
+    n = x.shape[1]
+    for a in range(x.shape[0]):
+        for k in range(n):
+            i = n - 1 - k if reverse else k
+            p = i + 1 if reverse else i - 1
+            for b in range(x.shape[2]):
+                out[a, i, b] = x[a, i, b]
+                if k:
+                    out[a, i, b] += out[a, p, b]

@@ -8,7 +8,8 @@ Every (workload, candidate) run is a fresh `python -m bench.worker` process, so 
 different libraries never share a process. A round runs every pair once, in shuffled order; the
 reported time is the median over rounds of each run's median per-call time. Before the rounds,
 graphc is run twice per workload against a fresh GRAPHC_CACHE_DIR: a cold first call (empty
-cache) and a first call in a new process with that now-warm cache; the rounds then reuse it.
+cache, and Numba's cache of graphc's compiled helpers cleared too, so that nothing compiled is
+reused) and a first call in a new process with that now-warm cache; the rounds then reuse it.
 
 Writes RESULTS.md, results.json and (with matplotlib) results.png to --out (default bench/).
 """
@@ -38,6 +39,20 @@ DESCRIPTIONS = {
     "rnn": "tanh RNN T=50 B=32 D=64 H=128 O=16 (f32)",
     "gmm": "ADBench GMM d=10 K=25 n=1000 (f64)",
 }
+
+
+def clear_helper_cache():
+    """Remove Numba's cached machine code of graphc's compiled helpers (graphc/codegen/
+    helpers.py, compiled once per installation), so a cold run compiles them as a fresh
+    install does. Where the installation is read-only, Numba caches elsewhere: nothing to do."""
+    import graphc.codegen.helpers as helpers
+
+    pycache = Path(helpers.__file__).parent / "__pycache__"
+    for f in pycache.glob("helpers.*.nb[ic]"):
+        try:
+            f.unlink()
+        except OSError:
+            pass
 
 
 def run_worker(workload, candidate, budget, warmup, env=None, timeout=1200):
@@ -226,6 +241,7 @@ def main(argv=None):
         for w in wls:
             caches[w] = tempfile.mkdtemp(prefix=f"graphc-bench-{w}-")
             env = {"GRAPHC_CACHE_DIR": caches[w]}
+            clear_helper_cache()
             cold = run_worker(w, "graphc", budget, warmup, env)
             show("[compile, cold cache]", cold)
             warm = run_worker(w, "graphc", budget, warmup, env) if cold["status"] == "ok" else cold
@@ -302,9 +318,9 @@ def main(argv=None):
         md += ["![median time per call](results.png)", ""]
     if compile_runs:
         md += ["## graphc compile times", "",
-               "Cold: first call in a process with a fresh, empty GRAPHC_CACHE_DIR (tracing, "
-               "codegen and Numba compilation). Warm cache: first call in a new process with the "
-               "same directory.", "", compile_table(wls, compile_runs, summary, a.max_other_load)]
+               "Cold: first call in a process with a fresh, empty GRAPHC_CACHE_DIR and no cached "
+               "compiled helpers (tracing, codegen and Numba compilation of everything). Warm "
+               "cache: first call in a new process with the same directory.", "", compile_table(wls, compile_runs, summary, a.max_other_load)]
     md += ["## Details", "", detail_table(wls, cands, summary, a.max_other_load)]
     if problems:
         md += ["## Failed or skipped", ""] + problems + [""]

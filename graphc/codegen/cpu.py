@@ -342,7 +342,7 @@ class _Writer:
     def __init__(self):
         self.kernels: dict[str, tuple[str, bool]] = {}  # kernel text -> (name, parallel)
         self.uses: dict[str, int] = {}  # kernel text -> the groups that run it
-        self.sites: list[tuple[str, list[Node], list[Node], str]] = []  # see _site
+        self.sites: list[tuple[str, bool, str, str]] = []  # (text, parallel, call, nest)
         self.functions: list[str] = []  # scan bodies, callees before callers
         self.bodies: dict[int, tuple[str, list[Node]]] = {}  # body id -> (name, its consts)
 

@@ -33,7 +33,7 @@ from numba import njit, prange
 from math import sqrt, asin, acos, atan, atan2  # libm: these do not vectorise
 from graphc.codegen.vmath import (exp, log, log1p, expm1, sin, cos, tanh, pow, tan, sinh, cosh,
                                   exp2, log2, log10, asinh, acosh, atanh, hypot, floor, ceil)
-from graphc.codegen.helpers import bad_index, cumsum, dot_into, gather, scatter_add
+from graphc.codegen.helpers import bad_index, cumsum, dot, dot_into, gather, scatter_add
 from graphc.errors import OutOfBoundsError
 
 '''
@@ -202,8 +202,8 @@ def _matmul(n: Node, v, layout) -> str:
             return f"np.ascontiguousarray({ref})"
         return ref + suffix
 
-    if not bs:
-        return f"{alloc(n, v)}\ndot_into({operand(a, [])}, {operand(b, [])}, {v(n)})"
+    if not bs:  # the result's buffer: see _Writer.function
+        return f"{v(n)} = dot({operand(a, [])}, {operand(b, [])}@OUT{n.id}@)"
     lines = [alloc(n, v)]
     ind = ""
     for d, s in enumerate(bs):
@@ -330,14 +330,24 @@ STATEMENTS = {
 FRESH = {"matmul", "unslice", "concatenate", "cumsum", "gather", "scatter_add"}
 
 
+# The most buffers one workspace holds, the largest first; smaller ones are np.empty. The
+# views travel as one tuple argument, and Numba's time to compile an entry grew faster than
+# the tuple (an unrolled RNN's 478 views: minutes), while the large buffers are the ones whose
+# fresh pages cost (a GMM call went from 1.7 ms to 0.8 ms with them in a workspace).
+MAX_VIEWS = 64
+PASTE_LINES = 400  # the most lines of pasted loop nests one generated function may hold
+
+
 class _Writer:
     """Writes the functions of one module: the entry, and one function per scan body (the
     step of a loop, called once per iteration), sharing the deduplicated kernels.
 
-    A group's loop nest becomes a kernel function only when it pays: when the module runs
-    the same nest more than once (an unrolled loop's steps share one compiled kernel), or
-    when it runs in parallel. Any other nest is pasted into its caller, which compiled in
-    about a third of the time of a function of its own (measured, MLP workload)."""
+    A group's loop nest is pasted into its caller, which compiles in about a third of the
+    time of a function of its own (measured, MLP workload), unless a kernel function pays:
+    when the module runs the same nest more than once (an unrolled loop's steps share one
+    compiled kernel), when it runs in parallel, or when the caller already holds
+    ``PASTE_LINES`` of pasted nests (LLVM's time grows faster than the function: an unrolled
+    RNN's entry with every nest pasted took 129 s to compile instead of 36 s)."""
 
     def __init__(self):
         self.kernels: dict[str, tuple[str, bool]] = {}  # kernel text -> (name, parallel)
@@ -363,10 +373,14 @@ class _Writer:
 
     def resolve(self, source: str) -> str:
         """``source`` with each placeholder of ``_site`` made a kernel call or a pasted nest."""
+        pasted = 0
+
         def paste(m: re.Match) -> str:
+            nonlocal pasted
             text, parallel, call, inline = self.sites[int(m.group(2))]
-            if self.uses[text] == 1 and not parallel:
-                lines = inline.split("\n")
+            lines = inline.split("\n")
+            if self.uses[text] == 1 and not parallel and pasted + len(lines) <= PASTE_LINES:
+                pasted += len(lines)
             else:
                 name = self.kernels.setdefault(text, (f"k{len(self.kernels)}", parallel))[0]
                 lines = [call.replace("NAME", name, 1)]
@@ -481,21 +495,29 @@ class _Writer:
             body.append(f"{text}  # {where(n)}" if "\n" not in text else f"# {where(n)}\n{text}")
         read(graph.outputs, len(steps))
         output_ids = {o.id for o in graph.outputs}
-        planned = {i: (nodes_by_id[i], born[i], last[i]) for i in born
-                   if workspace and i not in output_ids and nodes_by_id[i].size}
+
+        # Buffers are placeholders in the text so far: @ALLOC<id>@ a new array, @OUT<id>@ the
+        # optional out argument of a matrix product. The largest go into the workspace.
+        text = "\n".join(body)
+        allocated = {int(i) for i in re.findall(r"@(?:ALLOC|OUT)(\d+)@", text)}
+        candidates = sorted((i for i in allocated if workspace and i not in output_ids
+                             and nodes_by_id[i].size), key=lambda i: -_nbytes(nodes_by_id[i]))
+        planned = {i: (nodes_by_id[i], born[i], last[i]) for i in candidates[:MAX_VIEWS]}
         offsets, ws_bytes = plan_workspace(planned)
         views: dict[tuple, int] = {}  # (offset, dtype, shape) -> its index in the ws tuple
 
-        def buffer(m: re.Match) -> str:
-            n = nodes_by_id[int(m.group(1))]
-            if n.id not in offsets:
-                return f"np.empty({n.shape}, {type_name(n.dtype)})"
+        def view(n: Node) -> str:
             # The caller makes the typed views once per workspace: carving them here (slice,
             # view, reshape) doubled the entry's compile time.
-            k = views.setdefault((offsets[n.id], n.dtype.str, n.shape), len(views))
-            return f"ws[{k}]"
+            return f"ws[{views.setdefault((offsets[n.id], n.dtype.str, n.shape), len(views))}]"
 
-        text = re.sub(r"@ALLOC(\d+)@", buffer, "\n".join(body))
+        def buffer(m: re.Match) -> str:
+            n = nodes_by_id[int(m.group(2))]
+            if m.group(1) == "OUT":
+                return f", {view(n)}" if n.id in offsets else ""
+            return view(n) if n.id in offsets else f"np.empty({n.shape}, {type_name(n.dtype)})"
+
+        text = re.sub(r"@(ALLOC|OUT)(\d+)@", buffer, text)
         # Results are fresh arrays: never hand back an input, a constant or a view of either.
         rets, returned_ids = [], set()
         for o in graph.outputs:

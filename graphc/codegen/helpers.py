@@ -31,6 +31,18 @@ def _address(typingctx, arr):
 
 
 @njit(error_model="numpy", cache=True)
+def dot(a, b, out=None):
+    """``a @ b`` into ``out`` (a new array when omitted), returned: one statement in the
+    caller whichever it is, which keeps long entries quick to compile."""
+    if out is None:
+        new = np.empty((a.shape[0], b.shape[1]), a.dtype)
+        dot_into(a, b, new)
+        return new
+    dot_into(a, b, out)
+    return out
+
+
+@njit(error_model="numpy", cache=True)
 def dot_into(a, b, out):
     """``out[...] = a @ b`` for 2-D float arrays, each C- or F-contiguous (a transposed view
     goes to BLAS as a flag, never a copy); ``out`` is C-contiguous."""

@@ -33,7 +33,7 @@ from numba import njit, prange
 from math import sqrt, asin, acos, atan, atan2  # libm: these do not vectorise
 from graphc.codegen.vmath import (exp, log, log1p, expm1, sin, cos, tanh, pow, tan, sinh, cosh,
                                   exp2, log2, log10, asinh, acosh, atanh, hypot, floor, ceil)
-from graphc.codegen.helpers import bad_index, cumsum, dot, dot_into, gather, scatter_add
+from graphc.codegen.helpers import bad_index, cumsum, dot, gather, scatter_add
 from graphc.errors import OutOfBoundsError
 
 '''
@@ -210,8 +210,7 @@ def _matmul(n: Node, v, layout) -> str:
         lines.append(f"{ind}for b{d} in range({s}):")
         ind += "    "
     bidx = [f"b{d}" for d in range(len(bs))]
-    lines.append(f"{ind}dot_into({operand(a, bidx)}, {operand(b, bidx)}, "
-                 f"{v(n)}[{', '.join(bidx)}])")
+    lines.append(f"{ind}dot({operand(a, bidx)}, {operand(b, bidx)}, {v(n)}[{', '.join(bidx)}])")
     return "\n".join(lines)
 
 

@@ -32,40 +32,31 @@ def _address(typingctx, arr):
 
 @njit(error_model="numpy", cache=True)
 def dot(a, b, out=None):
-    """``a @ b`` into ``out`` (a new array when omitted), returned: one statement in the
-    caller whichever it is, which keeps long entries quick to compile."""
-    if out is None:
-        new = np.empty((a.shape[0], b.shape[1]), a.dtype)
-        dot_into(a, b, new)
-        return new
-    dot_into(a, b, out)
-    return out
-
-
-@njit(error_model="numpy", cache=True)
-def dot_into(a, b, out):
-    """``out[...] = a @ b`` for 2-D float arrays, each C- or F-contiguous (a transposed view
-    goes to BLAS as a flag, never a copy); ``out`` is C-contiguous."""
+    """``a @ b`` for 2-D float arrays, each C- or F-contiguous (a transposed view goes to BLAS
+    as a flag, never a copy), written into ``out`` (C-contiguous; a new array when omitted)
+    and returned: one statement in the caller whichever it is."""
     m, k = a.shape
     n = b.shape[1]
+    c = np.empty((m, n), a.dtype) if out is None else out
     if m == 0 or n == 0:
-        return
+        return c
     if k == 0:
-        out[...] = 0
-        return
+        c[...] = 0
+        return c
     if not ((a.flags.c_contiguous or a.flags.f_contiguous)
             and (b.flags.c_contiguous or b.flags.f_contiguous)):
-        raise ValueError("dot_into: operands must be contiguous")
-    scale = np.empty(2, out.dtype)  # alpha = 1, beta = 0
+        raise ValueError("graphc dot: operands must be contiguous")
+    scale = np.empty(2, c.dtype)  # alpha = 1, beta = 0
     scale[0] = 1
     scale[1] = 0
-    # Row-major out (m x n) read column-major is out.T = b.T @ a.T: that is the call.
+    # Row-major c (m x n) read column-major is c.T = b.T @ a.T: that is the call.
     tb, ldb = (ord("n"), n) if b.flags.c_contiguous else (ord("t"), k)
     ta, lda = (ord("n"), k) if a.flags.c_contiguous else (ord("t"), m)
-    kind = ord("s") if out.itemsize == 4 else ord("d")
+    kind = ord("s") if c.itemsize == 4 else ord("d")
     if _xxgemm(kind, tb, ta, n, m, k, _address(scale), _address(b), max(ldb, 1), _address(a),
-               max(lda, 1), _address(scale[1:]), _address(out), n):
+               max(lda, 1), _address(scale[1:]), _address(c), n):
         raise RuntimeError("graphc: BLAS is not available (SciPy provides it to Numba)")
+    return c
 
 
 # Index ops work on (before, axis, after) views of C arrays; indices are checked first, and

@@ -21,6 +21,9 @@ _xxgemm = types.ExternalFunction("numba_xxgemm", types.int32(
     types.voidptr, types.voidptr, types.intp))  # beta, c, ldc
 
 
+_N, _T, _S, _D = ord("n"), ord("t"), ord("s"), ord("d")  # no transpose, transpose, f32, f64
+
+
 @intrinsic
 def _address(typingctx, arr):
     """The address of an array's first element, for a C call."""
@@ -49,10 +52,11 @@ def dot(a, b, out=None):
     scale = np.empty(2, c.dtype)  # alpha = 1, beta = 0
     scale[0] = 1
     scale[1] = 0
-    # Row-major c (m x n) read column-major is c.T = b.T @ a.T: that is the call.
-    tb, ldb = (ord("n"), n) if b.flags.c_contiguous else (ord("t"), k)
-    ta, lda = (ord("n"), k) if a.flags.c_contiguous else (ord("t"), m)
-    kind = ord("s") if c.itemsize == 4 else ord("d")
+    # Row-major c (m x n) read column-major is c.T = b.T @ a.T: that is the call. The flags
+    # are character codes as integers (ord() here would compile Numba's unicode support).
+    tb, ldb = (_N, n) if b.flags.c_contiguous else (_T, k)
+    ta, lda = (_N, k) if a.flags.c_contiguous else (_T, m)
+    kind = _S if c.itemsize == 4 else _D
     if _xxgemm(kind, tb, ta, n, m, k, _address(scale), _address(b), max(ldb, 1), _address(a),
                max(lda, 1), _address(scale[1:]), _address(c), n):
         raise RuntimeError("graphc: BLAS is not available (SciPy provides it to Numba)")

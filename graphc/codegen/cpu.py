@@ -611,11 +611,16 @@ def _inplace_carries(graph: Graph, steps: list[Step], n_carry: int) -> dict[int,
     return out
 
 
+ALIGN = 64  # bytes: a cache line, and more than any SIMD load needs
+
+
 def _nbytes(n: Node) -> int:
     return n.size * n.dtype.itemsize
 
 
-ALIGN = 64  # bytes: a cache line, and more than any SIMD load needs
+def _block(n: Node) -> int:
+    """The bytes ``n`` takes in a workspace: its size rounded up to ``ALIGN``."""
+    return -(-_nbytes(n) // ALIGN) * ALIGN
 
 
 def plan_workspace(buffers: dict[int, tuple[Node, int, int]]) -> tuple[dict[int, int], int]:
@@ -634,13 +639,13 @@ def plan_workspace(buffers: dict[int, tuple[Node, int, int]]) -> tuple[dict[int,
     end = 0
     for at in sorted(born.keys() | dies.keys()):
         for i in born.get(at, ()):
-            size = -(-_nbytes(buffers[i][0]) // ALIGN) * ALIGN
+            size = _block(buffers[i][0])
             if free.get(size):
                 offsets[i] = free[size].pop()
             else:
                 offsets[i], end = end, end + size
         for i in dies.get(at, ()):  # after the births: a step's inputs and outputs never meet
-            free.setdefault(-(-_nbytes(buffers[i][0]) // ALIGN) * ALIGN, []).append(offsets[i])
+            free.setdefault(_block(buffers[i][0]), []).append(offsets[i])
     return offsets, end
 
 

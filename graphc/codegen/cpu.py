@@ -65,6 +65,13 @@ class Workspace:
     nbytes: int
     views: list[tuple[int, str, tuple[int, ...]]]
 
+    def buffers(self) -> tuple:
+        """A fresh set of the views, into one new buffer aligned to ``ALIGN``."""
+        raw = np.empty(self.nbytes + ALIGN, np.uint8)
+        base = -raw.ctypes.data % ALIGN
+        return tuple(raw[base + at:base + at + np.dtype(dt).itemsize * int(np.prod(shape))]
+                     .view(dt).reshape(shape) for at, dt, shape in self.views)
+
 
 @dataclass
 class Module:

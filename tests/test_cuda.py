@@ -1,6 +1,7 @@
 """The cuda target, without a GPU: every graph runs on Numba's CUDA simulator at tiny sizes and
 must equal the CPU target; every kernel generated for those graphs must also compile to PTX for
-sm_90 (checked in a subprocess, since the simulator replaces numba.cuda in this one).
+sm_90 and assemble to its machine code without spilling registers (checked in a subprocess,
+since the simulator replaces numba.cuda in this one).
 
 With GRAPHC_TEST_CUDA=gpu the same tests run on a real GPU instead of the simulator.
 """
@@ -415,7 +416,8 @@ def test_bench_script_runs_tiny(tmp_path):
 # ------------------------------------------------------------------------ PTX for sm_90
 def test_every_kernel_compiles_to_ptx_for_sm90():
     """In a process without the simulator: generate every test graph's module (building stops
-    with BackendError where there is no GPU) and compile each kernel with compile_ptx."""
+    with BackendError where there is no GPU), compile each kernel with compile_ptx and
+    assemble the PTX to sm_90 machine code with nvJitLink."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     env["PYTHONPATH"] = PYPATH
     p = subprocess.run([sys.executable, __file__, "--ptx"], env=env, cwd=ROOT,
@@ -427,6 +429,10 @@ def test_every_kernel_compiles_to_ptx_for_sm90():
         pytest.skip(res["skip"])
     assert not res["failures"], res["failures"]
     assert not res["f64_in_f32_kernels"], res["f64_in_f32_kernels"]
+    # ptxas (through nvJitLink) built sm_90 machine code for every kernel, none spilling
+    assert len(res["usage"]) == res["kernels"]
+    spills = {k: u for k, u in res["usage"].items() if u["spill"]}
+    assert not spills, spills
     assert res["kernels"] >= 100  # every op, both directions, the models, the tile variants
     if res["backend_error"]:  # no GPU there: the message says what to install
         assert "graphc[cuda]" in res["backend_error"]
@@ -475,7 +481,7 @@ def ptx_main() -> None:
                     make(fn, mode, kw, "cuda")(*args)
                 except BackendError as e:
                     errors.add(str(e))
-    seen, failures, f64 = set(), [], []
+    seen, failures, f64, usage = set(), [], [], {}
     for m in modules:
         mod = runtime.load(m.source, prefix="cuda")
         for name, sig in m.kernels.items():
@@ -493,8 +499,12 @@ def ptx_main() -> None:
                 failures.append(f"{name}: no kernel entry in the PTX")
             if "float64" not in sig and any(map(_promoted, ptx.splitlines())):
                 f64.append(f"{mod.__file__}:{name} {sig}")
+            try:  # machine code for sm_90, as the driver would build it from this PTX
+                usage[f"{mod.__file__}:{name} {sig}"] = gcuda.assemble(ptx)
+            except BackendError as e:
+                failures.append(f"{mod.__file__}:{name} {sig}: {e}"[:2000])
     print(json.dumps({"kernels": len(seen), "modules": len(modules), "failures": failures,
-                      "f64_in_f32_kernels": f64,
+                      "f64_in_f32_kernels": f64, "usage": usage,
                       "backend_error": sorted(errors)[0] if errors else None}))
 
 

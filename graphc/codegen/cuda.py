@@ -727,6 +727,48 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
                   inputs, outputs, gen.counts[0], gen.checks)
 
 
+# ------------------------------------------------------------------------------ offline checks
+def assemble(ptx: str, arch: str = "sm_90") -> dict[str, int]:
+    """Assemble ``ptx`` to machine code for ``arch`` with nvJitLink (which needs no GPU or
+    driver) and return what ptxas reports for its kernel: ``registers`` per thread, ``spill``
+    bytes (stores plus loads to local memory), ``stack`` bytes and static ``smem`` bytes.
+
+    Raises BackendError when nvJitLink is not installed (the cuda extra brings it) or when
+    ptxas rejects the code.
+    """
+    import re
+
+    try:
+        from cuda.bindings import nvjitlink
+    except ImportError as e:
+        raise BackendError(f"assembling PTX needs nvJitLink ({e}); install the cuda extra "
+                           "(pip install 'graphc[cuda]')") from None
+    data = ptx.encode()
+    h = nvjitlink.create(3, [f"-arch={arch}", "-verbose", "-O3"])
+    try:
+        try:
+            nvjitlink.add_data(h, nvjitlink.InputType.PTX, data, len(data), "kernel.ptx")
+            nvjitlink.complete(h)
+        except nvjitlink.nvJitLinkError as e:
+            log = bytearray(nvjitlink.get_error_log_size(h))
+            nvjitlink.get_error_log(h, log)
+            raise BackendError(f"ptxas rejected the kernel for {arch}: {e}\n"
+                               f"{log.decode(errors='replace')[-2000:]}") from None
+        log = bytearray(nvjitlink.get_info_log_size(h))
+        nvjitlink.get_info_log(h, log)
+    finally:
+        nvjitlink.destroy(h)
+    text = log.decode(errors="replace")
+
+    def num(pattern: str) -> int:
+        m = re.search(pattern, text)
+        return int(m.group(1)) if m else 0
+
+    return {"registers": num(r"Used (\d+) registers"),
+            "spill": num(r"(\d+) bytes spill stores") + num(r"(\d+) bytes spill loads"),
+            "stack": num(r"(\d+) bytes stack frame"), "smem": num(r"(\d+) bytes smem")}
+
+
 # ------------------------------------------------------------------------------ runtime
 def runtime_module():
     """``numba.cuda`` (real or simulated), or a BackendError saying what is missing."""

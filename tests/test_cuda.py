@@ -78,6 +78,10 @@ def matmul_loss(a, b, c):
     return (np.tanh(a @ b.T) * c).sum() + (a.T @ c).max()
 
 
+def batched_tanh(x, y):
+    return np.tanh(x @ y).sum()
+
+
 def broadcast_tanh(x, y):
     return np.tanh(x) * y, (x.T * y)[2:9:3]
 
@@ -146,6 +150,7 @@ def with_nans():
 
 
 SMALL = dict(BLOCK=8, MAX_BLOCKS=1, RED_BLOCKS=4, LANE_WORK=1)
+SPLIT = dict(TILES=[(16, 16, 8, 2, 2), (8, 8, 8, 1, 1)], MIN_BLOCKS=4, SPLIT_K=4)
 MODEL_PROGRAMS = {
     "mlp-f32": lambda: [(mlp_loss, "value_and_grad", {}, _mlp_data(np.float32, 8, (6, 5, 3)))],
     "mlp-f64": lambda: [(mlp_loss, "value_and_grad", {}, _mlp_data(np.float64, 8, (6, 5, 3)))],
@@ -176,13 +181,18 @@ SMALL_PROGRAMS = {
         (chain, "value_and_grad", {}, (_rng().normal(size=100).astype(np.float32),)),
         (broadcast_tanh, "jit", {}, tuple(_rng(k).normal(size=s).astype(np.float32)
                                           for k, s in enumerate([(10, 10), (10,)])))]),
-    "matmul-64x64": (dict(MIN_BLOCKS=1), lambda: [(matmul_loss, "value_and_grad", dict(
-        argnums=(0, 1)), tuple(_rng(k).normal(size=s).astype(np.float32) for k, s in
-                               enumerate([(5, 7), (6, 7), (5, 6)])))]),
-    "matmul-32x32": (dict(TILES=gcuda.TILES[1:], MIN_BLOCKS=1), lambda: [(
+    **{f"matmul-{t[0]}x{t[1]}": (dict(TILES=gcuda.TILES[k:], MIN_BLOCKS=1), lambda: [(
         matmul_loss, "value_and_grad", dict(argnums=(0, 1)), tuple(
             _rng(k).normal(size=s).astype(np.float32) for k, s in
-            enumerate([(5, 7), (6, 7), (5, 6)])))]),
+            enumerate([(5, 7), (6, 7), (5, 6)])))]) for k, t in enumerate(gcuda.TILES[:3])},
+    # K split into 3 ranges (a @ b.T forward, a @ g backward) and, batched, into 2
+    "matmul-split-k": (SPLIT, lambda: [
+        (matmul_loss, "value_and_grad", dict(argnums=(0, 1, 2)), tuple(
+            _rng(k).normal(size=s).astype(np.float32) for k, s in
+            enumerate([(5, 24), (6, 24), (5, 6)]))),
+        (batched_tanh, "value_and_grad", dict(argnums=(0, 1)), tuple(
+            _rng(k).normal(size=s).astype(np.float32) for k, s in
+            enumerate([(2, 3, 20), (2, 20, 4)])))]),
 }
 
 
@@ -293,6 +303,20 @@ def test_big_array_code_paths(name):
             got = run_both(fn, mode, kw, args)
     if name == "reductions":  # NaN propagates through max/min as in NumPy, across blocks too
         assert np.isnan(got[0]) and np.isnan(got[1]).any() and not np.isnan(got[1]).all()
+
+
+@needs_cuda
+def test_split_k_products_are_exact_and_repeatable():
+    """The last block of each tile adds the split partials in a fixed order and resets the
+    tile's counter: a second call gives the same bits."""
+    x, y = (_rng(k).normal(size=s).astype(np.float32) for k, s in
+            enumerate([(2, 3, 20), (2, 20, 4)]))
+    with configured(**SPLIT):
+        f = graphc.value_and_grad(batched_tanh, argnums=(0, 1), target="cuda")
+        first, second = f(x, y), f(x, y)
+        assert "cuda.atomic.add" in f.source(x, y)  # the split path was taken
+    assert_same(first, graphc.value_and_grad(batched_tanh, argnums=(0, 1))(x, y), F32)
+    assert_same(second, first, dict(rtol=0, atol=0))
 
 
 def _entry(f, *args):

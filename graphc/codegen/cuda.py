@@ -57,7 +57,11 @@ LANE_WORK = 8  # ... but leaves each lane at least this many elements to combine
 MIN_BLOCKS = 132  # a matmul tile is only as large as still gives one block per SM (H200)
 ALIGN = 32  # slot offsets inside a pack, in elements: every slot starts a 128-byte segment
 # Matmul tiles (BM, BN, BK, TM, TN): a block computes BM x BN outputs, a thread TM x TN of them.
-TILES = [(64, 64, 16, 4, 4), (32, 32, 16, 2, 2), (16, 16, 16, 1, 1), (8, 8, 8, 1, 1)]
+# More outputs per thread means more multiply-adds per value read from shared memory (TM*TN
+# per TM+TN loads), so the largest tile that still fills the GPU wins.
+TILES = [(128, 128, 8, 8, 8), (64, 64, 16, 4, 4), (32, 32, 16, 2, 2), (16, 16, 16, 1, 1),
+         (8, 8, 8, 1, 1)]
+SPLIT_K = 256  # a product with too few tiles splits K into ranges at least this long
 
 
 # ------------------------------------------------------------------------------ layout
@@ -157,6 +161,24 @@ def _unravel(var: str, shape: tuple[int, ...]) -> list[str]:
 
 def _pow2(n: int) -> int:
     return 1 << max(0, n - 1).bit_length()
+
+
+def _tiling(M: int, N: int, K: int, Z: int, itemsize: int) -> tuple[tuple, int]:
+    """The tile of an (M x K) @ (K x N) product, Z times, and how many ranges K splits into.
+
+    The largest tile that gives at least MIN_BLOCKS blocks, splitting a long K to get there;
+    with neither, a small tile (split when K is long). 8-byte numbers skip the 8x8 tile:
+    its 64 accumulators would take 128 registers.
+    """
+    tiles = [t for t in TILES if itemsize <= 4 or t[3] * t[4] <= 16]
+    for BM, BN, BK, TM, TN in tiles:
+        blocks = -(-M // BM) * -(-N // BN) * Z
+        split = min(-(-MIN_BLOCKS // blocks), K // SPLIT_K)
+        if blocks >= MIN_BLOCKS or blocks * split >= MIN_BLOCKS:
+            return (BM, BN, BK, TM, TN), max(1, split) if blocks < MIN_BLOCKS else 1
+    tile = tiles[-1] if max(M, N) <= 8 or len(tiles) == 1 else tiles[-2]
+    blocks = -(-M // tile[0]) * -(-N // tile[1]) * Z
+    return tile, max(1, min(-(-MIN_BLOCKS // blocks), K // SPLIT_K))
 
 
 def _threads(n: int) -> int:
@@ -392,11 +414,9 @@ class _Gen:
         Z = _prod(batch)
         if M * N * Z == 0:
             return
-        for BM, BN, BK, TM, TN in TILES:
-            if -(-M // BM) * -(-N // BN) * Z >= MIN_BLOCKS:
-                break
-        else:
-            BM, BN, BK, TM, TN = TILES[-1] if max(M, N) <= 8 else TILES[-2]
+        (BM, BN, BK, TM, TN), S = _tiling(M, N, K, Z, n.dtype.itemsize)
+        KC = -(-K // (S * BK)) * BK  # the K range of one split, whole BK tiles
+        S = -(-K // KC) if K else 1
         NX, NY = BN // TN, BM // TM
         threads = NX * NY
         T = type_name(n.dtype)
@@ -418,15 +438,18 @@ class _Gen:
         L = ["def NAME:", f"    sa = cuda.shared.array(({BK}, {BM + 1}), {T})",
              f"    sb = cuda.shared.array(({BK}, {BN + 1}), {T})", "    tid = cuda.threadIdx.x",
              f"    tx = tid % {NX}", f"    ty = tid // {NX}", f"    m0 = cuda.blockIdx.y * {BM}",
-             f"    n0 = cuda.blockIdx.x * {BN}", "    z = cuda.blockIdx.z",
-             f"    ao = {' + '.join(filter(None, [pa, boff(va)]))}",
-             f"    bo = {' + '.join(filter(None, [pb, boff(vb)]))}", f"    co = z * {M * N}"]
+             f"    n0 = cuda.blockIdx.x * {BN}"]
+        L += [f"    z = cuda.blockIdx.z // {S}", f"    s = cuda.blockIdx.z % {S}"] if S > 1 \
+            else ["    z = cuda.blockIdx.z"]
+        L += [f"    ao = {' + '.join(filter(None, [pa, boff(va)]))}",
+              f"    bo = {' + '.join(filter(None, [pb, boff(vb)]))}", f"    co = z * {M * N}"]
         L += [f"    c{i}_{j} = {T}(0)" for i in range(TM) for j in range(TN)]
         # Tile loads: consecutive threads walk each operand's contiguous axis (coalesced),
         # which for a transposed operand is its row axis.
         a_kfast = abs(sak) <= abs(sam)
         b_nfast = abs(sbn) <= abs(sbk)
-        L += [f"    for k0 in range(0, {K}, {BK}):",
+        krange = f"s * {KC}, min({K}, s * {KC} + {KC}), {BK}" if S > 1 else f"0, {K}, {BK}"
+        L += [f"    for k0 in range({krange}):",
               f"        for e in range(tid, {BM * BK}, {threads}):",
               f"            mm = e // {BK}" if a_kfast else f"            mm = e % {BM}",
               f"            kk = e % {BK}" if a_kfast else f"            kk = e // {BM}",
@@ -444,12 +467,42 @@ class _Gen:
         L += [f"            b{j} = sb[kk, tx{f' + {j * NX}' if j else ''}]" for j in range(TN)]
         L += [f"            c{i}_{j} += a{i} * b{j}" for i in range(TM) for j in range(TN)]
         L.append("        cuda.syncthreads()")
-        for i in range(TM):
-            L += [f"    gm = m0 + ty{f' + {i * NY}' if i else ''}", f"    if gm < {M}:"]
-            for j in range(TN):
-                L += [f"        gn = n0 + tx{f' + {j * NX}' if j else ''}", f"        if gn < {N}:",
-                      f"            {o}[co + gm * {N} + gn] = c{i}_{j}"]
-        grid = (-(-N // BN), -(-M // BM), Z)
+
+        def each(ind: str, line) -> list[str]:
+            """``line(i, j)`` for every output of the thread that lies inside the product."""
+            out = []
+            for i in range(TM):
+                out += [f"{ind}gm = m0 + ty{f' + {i * NY}' if i else ''}", f"{ind}if gm < {M}:"]
+                for j in range(TN):
+                    out += [f"{ind}    gn = n0 + tx{f' + {j * NX}' if j else ''}",
+                            f"{ind}    if gn < {N}:"]
+                    out += [f"{ind}        {x}" for x in line(i, j)]
+            return out
+
+        if S == 1:
+            L += each("    ", lambda i, j: [f"{o}[co + gm * {N} + gn] = c{i}_{j}"])
+        else:
+            # Split K: each block writes its partial tile; the last of a tile's S blocks to
+            # finish (it learns so from the tile's counter, which it then resets) adds the
+            # partials in split order, so the result does not depend on the blocks' timing.
+            part = p.array(self.slot("tmp", n.dtype, S * Z * M * N), n.dtype, "w")
+            tiles = -(-M // BM) * -(-N // BN)
+            count = p.array(self.slot("count", np.dtype(np.int32), Z * tiles), np.dtype(np.int32),
+                            "c")
+            L += each("    ", lambda i, j: [f"{part}[(s * {Z * M * N}) + co + gm * {N} + gn] = "
+                                            f"c{i}_{j}"])
+            L += ["    cuda.threadfence()", "    last = cuda.shared.array(1, np.int32)",
+                  "    cuda.syncthreads()",
+                  f"    t = z * {tiles} + cuda.blockIdx.y * {-(-N // BN)} + cuda.blockIdx.x",
+                  "    if tid == 0:",
+                  f"        last[0] = 1 if cuda.atomic.add({count}, t, 1) == {S - 1} else 0",
+                  "    cuda.syncthreads()", "    if last[0] == 1:", "        cuda.threadfence()"]
+            L += each("        ", lambda i, j: [
+                f"acc = {part}[co + gm * {N} + gn]",
+                *(f"acc += {part}[{k * Z * M * N} + co + gm * {N} + gn]" for k in range(1, S)),
+                f"{o}[co + gm * {N} + gn] = acc"])
+            L += ["        if tid == 0:", f"            {count}[t] = 0"]
+        grid = (-(-N // BN), -(-M // BM), Z * S)
         self.emit("\n".join(L) + "\n", p, grid, threads, where(n))
 
     def transpose(self, n: Node) -> None:

@@ -319,6 +319,32 @@ def test_split_k_products_are_exact_and_repeatable():
     assert_same(second, first, dict(rtol=0, atol=0))
 
 
+def dense_loss(a, b, bias, c):
+    p = a @ b
+    return (np.tanh(p + bias) @ c).sum() + (p[1] * p[1]).sum()
+
+
+@needs_cuda
+@pytest.mark.parametrize("consts", [dict(MIN_BLOCKS=1), SPLIT], ids=["tiled", "split-k"])
+def test_matmul_epilogue(consts):
+    """The bias and tanh run in the product's kernel; the product is still written, since
+    ``p[1]`` reads it too."""
+    args = tuple(_rng(k).normal(size=s).astype(np.float32) for k, s in
+                 enumerate([(5, 24), (24, 6), (6,), (6, 3)]))
+    with configured(**consts):
+        f = graphc.jit(dense_loss, target="cuda")
+        got = f(*args)
+        src = f.source(*args)
+        vg = graphc.value_and_grad(dense_loss, argnums=(0, 1, 2, 3), target="cuda")(*args)
+    assert_same(got, graphc.jit(dense_loss)(*args), F32)
+    assert_same(vg, graphc.value_and_grad(dense_loss, argnums=(0, 1, 2, 3))(*args), F32)
+    epilogue = src[src.index("_epilogue(c, "):].split("\n\n")[0]
+    assert "tanh" in epilogue and "add" in epilogue
+    kernel = src[:src.index("_epilogue(")]
+    kernel = kernel[kernel.rindex("\ndef "):]
+    assert "= acc" in kernel or "= c0_0" in kernel  # ... and the product written
+
+
 def _entry(f, *args):
     return f._lookup(args)
 
@@ -338,8 +364,12 @@ def test_one_launch_per_step_and_free_transposes():
     groups = sum(isinstance(s, Group) for s in steps)
     matmuls = sum(not isinstance(s, Group) and s.op == "matmul" for s in steps)
     assert any(not isinstance(s, Group) and s.op == "transpose" for s in steps)
-    # x.T @ dh and dz @ W2.T read the transposes in place: one launch per group and matmul.
-    assert e.run.launches == groups + matmuls <= _kernel_steps(e)
+    # x.T @ dh and dz @ W2.T read the transposes in place: one launch per group and matmul,
+    # less the groups that run as a matmul's epilogue (here the bias and tanh of the hidden
+    # layer, and the hidden layer's derivative 1 - h**2).
+    epilogues = e.source.count("@cuda.jit(device=True")
+    assert epilogues >= 1
+    assert e.run.launches == groups + matmuls - epilogues < _kernel_steps(e)
     f = graphc.value_and_grad(chain, target="cuda")
     xs = np.linspace(-2, 2, 33, dtype=np.float32)
     f(xs)
@@ -498,6 +528,11 @@ def ptx_main() -> None:
         return modules[-1]
 
     gcuda.generate = spy
+    # A kernel's device functions (matmul epilogues) compile for the current device's
+    # architecture, which here, without a GPU, is sm_90 too.
+    from numba.cuda import dispatcher
+
+    dispatcher.get_current_device = lambda: type("Device", (), {"compute_capability": (9, 0)})
     for _, consts, progs in all_programs():
         with configured(**consts):
             for fn, mode, kw, args in progs():

@@ -406,9 +406,10 @@ class _Gen:
                   "        if tid == 0:", f"            {count}[0] = 0"]
         self.emit("\n".join(L) + "\n", p, (blocks,), threads, what)
 
-    def matmul(self, n: Node) -> None:
+    def matmul(self, n: Node, epilogue: Group | None = None, write: bool = True) -> None:
         a, b = n.inputs
-        va, vb, vo = self.view(a), self.view(b), self.own(n)
+        va, vb = self.view(a), self.view(b)
+        vo = self.own(n) if write else None
         M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
         batch = n.shape[:-2]
         Z = _prod(batch)
@@ -423,8 +424,9 @@ class _Gen:
         p = _Params()
         xa, pa = p.read(va, a.dtype)
         xb, pb = p.read(vb, b.dtype)
-        o = p.array(vo.slot, n.dtype, "o")
+        o = p.array(vo.slot, n.dtype, "o") if write else None
         zl = [("z", list(range(len(batch))))]
+        epi_text, store = self._epilogue(n, epilogue, p, o) if epilogue else ("", None)
 
         def boff(v: View) -> str:
             return _index(None, _aligned(View(0, 0, v.shape[:-2], v.strides[:-2]), batch), zl,
@@ -479,8 +481,11 @@ class _Gen:
                     out += [f"{ind}        {x}" for x in line(i, j)]
             return out
 
+        if store is None:
+            def store(value: str) -> list[str]:
+                return [f"{o}[co + gm * {N} + gn] = {value}"]
         if S == 1:
-            L += each("    ", lambda i, j: [f"{o}[co + gm * {N} + gn] = c{i}_{j}"])
+            L += each("    ", lambda i, j: store(f"c{i}_{j}"))
         else:
             # Split K: each block writes its partial tile; the last of a tile's S blocks to
             # finish (it learns so from the tile's counter, which it then resets) adds the
@@ -497,13 +502,51 @@ class _Gen:
                   "    if tid == 0:",
                   f"        last[0] = 1 if cuda.atomic.add({count}, t, 1) == {S - 1} else 0",
                   "    cuda.syncthreads()", "    if last[0] == 1:", "        cuda.threadfence()"]
-            L += each("        ", lambda i, j: [
-                f"acc = {part}[co + gm * {N} + gn]",
-                *(f"acc += {part}[{k * Z * M * N} + co + gm * {N} + gn]" for k in range(1, S)),
-                f"{o}[co + gm * {N} + gn] = acc"])
+            # The combine walks the tile in row-major order, so neighbouring threads read
+            # neighbouring partials.
+            L += [f"        for e in range(tid, {BM * BN}, {threads}):",
+                  f"            gm = m0 + e // {BN}", f"            gn = n0 + e % {BN}",
+                  f"            if gm < {M} and gn < {N}:",
+                  f"                acc = {part}[co + gm * {N} + gn]",
+                  f"                for ss in range(1, {S}):",
+                  f"                    acc += {part}[ss * {Z * M * N} + co + gm * {N} + gn]"]
+            L += [f"                {x}" for x in store("acc")]
             L += ["        if tid == 0:", f"            {count}[t] = 0"]
         grid = (-(-N // BN), -(-M // BM), Z * S)
-        self.emit("\n".join(L) + "\n", p, grid, threads, where(n))
+        what = where(n) + (f"; then {', '.join(m.op for m in epilogue.nodes)}" if epilogue else "")
+        self.emit("\n".join(L) + "\n" + epi_text, p, grid, threads, what)
+
+    def _epilogue(self, n: Node, g: Group, p: _Params, o: str | None):
+        """The device function that runs group ``g`` on one output ``c`` of product ``n`` at
+        (z, gm, gn), and the kernel's store of a value through it (and into ``o``, if the
+        product is written too)."""
+        for x in g.outputs:
+            self.own(x)
+        domain, nb = g.domain, n.ndim - 2
+        loops = [("z", list(range(nb))), ("gm", [nb]), ("gn", [nb + 1])]
+        first = len(p.names)
+
+        def load(x: Node) -> str:
+            if x is n:
+                return "c"
+            v = self.view(x)
+            name, off = p.read(v, x.dtype)
+            return f"{name}[{_index(off, _aligned(v, domain), loops, domain)}]"
+
+        body, local = group_body(g, load, "cuda")
+        at = _index(None, _cstrides(domain), loops, domain)
+        for x in g.outputs:
+            body.append(f"{p.array(self.views[x.id].slot, x.dtype, 'o')}[{at}] = {local[x.id]}")
+        args = ", ".join(p.names[first:])
+        text = ("\n\n@cuda.jit(device=True)\n"
+                f"def NAME_epilogue(c, gm, gn, z, {args}):\n"
+                + "".join(f"    {line}\n" for line in body))
+
+        def store(value: str) -> list[str]:
+            out = [f"{o}[co + gm * {n.shape[-1]} + gn] = {value}"] if o else []
+            return out + [f"NAME_epilogue({value}, gm, gn, z, {args})"]
+
+        return text, store
 
     def transpose(self, n: Node) -> None:
         v, axes = self.view(n.inputs[0]), n.params["axes"]
@@ -582,14 +625,47 @@ class _Gen:
         for step in steps:
             if not isinstance(step, Group) and step.op == "item":
                 self.read.setdefault(step.inputs[0].id, set()).add(step.params["index"])
+        epilogues = self._epilogues(steps)
+        absorbed = {id(g) for g, _ in epilogues.values()}
         for step in steps:
             if isinstance(step, Group):
-                self.group(step)
+                if id(step) not in absorbed:
+                    self.group(step)
+            elif step.op == "matmul":
+                self.matmul(step, *epilogues.get(step.id, (None, True)))
             elif step.op not in ("input", "const"):
                 if step.op not in STEPS:
                     raise BackendError(f"op {step.op!r} is not supported by the cuda backend",
                                        step.loc)
                 STEPS[step.op](self, step)
+
+    def _epilogues(self, steps: list[Step]) -> dict[int, tuple[Group, bool]]:
+        """matmul id -> (the group its kernel also runs, whether the product is still
+        written to memory).
+
+        A matmul's epilogue is the first later elementwise group over the product's own shape
+        that reads the product and nothing computed after the matmul, so it can run at the
+        matmul's place: each thread applies it to the outputs it holds in registers (a bias
+        and an activation, say). The product is written only if something else reads it.
+        """
+        at: dict[int, int] = {}
+        readers: dict[int, int] = {}
+        for k, st in enumerate(steps):
+            for m in st.nodes if isinstance(st, Group) else [st]:
+                at[m.id] = k
+            for x in {x.id for x in st.inputs}:
+                readers[x] = readers.get(x, 0) + 1
+        found: dict[int, tuple[Group, bool]] = {}
+        for k, n in enumerate(steps):
+            if isinstance(n, Group) or n.op != "matmul":
+                continue
+            for g in steps[k + 1:]:
+                if isinstance(g, Group) and g.reduce is None and g.domain == n.shape \
+                        and n in g.inputs and all(x is n or at.get(x.id, k) < k or x.op == "const"
+                                                  for x in g.inputs):
+                    found[n.id] = (g, readers[n.id] > 1 or n.id in self.out_place)
+                    break
+        return found
 
     def scan(self, n: Node) -> None:
         """A host loop around the body's launches. The carry lives in its own buffers: each
@@ -768,7 +844,8 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     outputs = gen.outputs(graph.outputs)
     src = [HEADER.format(name=name)]
     for (text, sig), kname in gen.kernels.items():
-        src.append(f"\n# {sig}\n" + text.replace("NAME", kname, 1))
+        text = text.replace("NAME_epilogue", f"{kname}_epilogue").replace("NAME", kname, 1)
+        src.append(f"\n# {sig}\n" + text)
     src.append("\nKERNELS = {%s}\n" % ", ".join(f"{k!r}: {s!r}" for (_, s), k in
                                                   gen.kernels.items()))
     src.append("\ndef launchers(K, stream):\n    return (")

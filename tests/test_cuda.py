@@ -418,6 +418,33 @@ def test_device_arrays_in_device_arrays_out():
 
 
 @needs_cuda
+def test_arrays_on_another_gpu_or_not_on_a_gpu_are_refused():
+    """Checked before any launch (a kernel reading another GPU's memory faults and loses the
+    context). The pointer lookup itself needs a driver; here the runner is told the answer."""
+    f = graphc.jit(chain, target="cuda")
+    x = np.linspace(-1, 1, 9, dtype=np.float32)
+    f(x)
+    runner = _entry(f, x).run
+    runner._device = 0
+    with pytest.raises(graphc.ArgumentError, match=r"leaf 0 lives on GPU 1.*cuda:0.*gpus\[1\]"):
+        runner._check_placement(0, 1)
+    with pytest.raises(graphc.ArgumentError, match="not GPU memory"):
+        runner._check_placement(0, None)
+    runner._check_placement(0, 0)
+
+
+@needs_cuda
+@pytest.mark.skipif(SIM, reason="under the simulator device memory is host memory")
+def test_host_memory_behind_a_cuda_array_interface_is_refused():
+    a = np.ones(9, np.float32)
+    fake = type("Fake", (), {"__cuda_array_interface__": {
+        "shape": a.shape, "typestr": a.dtype.str, "strides": None,
+        "data": (a.ctypes.data, False), "version": 3}})()
+    with pytest.raises(graphc.ArgumentError, match="not GPU memory"):
+        graphc.jit(chain, target="cuda")(fake)
+
+
+@needs_cuda
 def test_host_results_are_fresh_and_threads_do_not_mix():
     f = graphc.value_and_grad(chain, target="cuda")
     xs = [np.linspace(-k, k, 40, dtype=np.float32) for k in (1, 2, 3, 4)]

@@ -926,6 +926,15 @@ def _simulated(cuda) -> bool:
     return not hasattr(cuda, "as_cuda_array")
 
 
+def _placement(ptr: int) -> int | None:
+    """The ordinal of the GPU whose memory holds ``ptr``; None for memory no GPU holds."""
+    from cuda.bindings import driver as cu
+
+    err, ordinal = cu.cuPointerGetAttribute(
+        cu.CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, ptr)
+    return int(ordinal) if err == cu.CUresult.CUDA_SUCCESS else None
+
+
 class _HostInterface:
     """Under the simulator device memory is host memory: a CAI is an array interface."""
 
@@ -947,6 +956,8 @@ class Runner:
         self.module, self.source, self.launches = module, module.source, 0
         self.kernels = [(getattr(mod, k), sig) for k, sig in module.kernels.items()]
         self._cuda, self._drive, self._sim = cuda, mod.drive, _simulated(cuda)
+        # The GPU whose context holds the kernels and buffers: every call must run there.
+        self._device = None if self._sim else cuda.get_current_device().id
         self._lock = threading.Lock()
         self._stream = s = cuda.stream()
         compiled = {k: cuda.jit(sig, cache=True)(getattr(mod, k))
@@ -1002,14 +1013,34 @@ class Runner:
         else:
             from numba.cuda.cudadrv.devicearray import DeviceNDArray
 
+            ptr = x.__cuda_array_interface__["data"][0]
+            if ptr:  # (an empty array may have none)
+                self._check_placement(k, _placement(ptr))
             arr = x if isinstance(x, DeviceNDArray) else cuda.as_cuda_array(x)
         if not arr.is_c_contiguous():
             raise ArgumentError(f"argument leaf {k} is a non-contiguous device array; the cuda "
                                 "target takes C-contiguous device arrays (copy it first)")
         return arr.reshape(arr.size) if arr.ndim != 1 else arr
 
+    def _check_placement(self, k: int, device: int | None) -> None:
+        """A kernel that reads another GPU's memory (or host memory) faults, and a faulted
+        context is lost for good: refuse such an argument before launching anything."""
+        if device is None:
+            raise ArgumentError(f"argument leaf {k} has a __cuda_array_interface__ whose pointer "
+                                "is not GPU memory; pass a NumPy array for host data")
+        if device != self._device:
+            raise ArgumentError(
+                f"argument leaf {k} lives on GPU {device}, but this function was compiled for "
+                f"GPU {self._device}; move the array there (e.g. tensor.to('cuda:{self._device}')"
+                f"), or call the function inside `with numba.cuda.gpus[{device}]:` so that it "
+                "compiles for that GPU")
+
     def __call__(self, leaves: list) -> list:
         s, slots = self._stream, self.module.slots
+        if self._device is not None and self._cuda.get_current_device().id != self._device:
+            raise ArgumentError(f"this function's buffers live on GPU {self._device}, but the "
+                                f"current GPU is {self._cuda.get_current_device().id}; call it "
+                                "on the GPU it was first called on")
         device = [not isinstance(x, (np.ndarray, np.generic, int, float)) for x in leaves]
         on_device = any(device)
         with self._lock:  # the preallocated buffers are this signature's, shared by threads

@@ -61,6 +61,7 @@ ALIGN = 32  # slot offsets inside a pack, in elements: every slot starts a 128-b
 # per TM+TN loads), so the largest tile that still fills the GPU wins.
 TILES = [(128, 128, 8, 8, 8), (64, 64, 16, 4, 4), (32, 32, 16, 2, 2), (16, 16, 16, 1, 1),
          (8, 8, 8, 1, 1)]
+INLINE = 8  # a group of at most this many members may be recomputed by the groups reading it
 SPLIT_K = 256  # a product with too few tiles splits K into ranges at least this long
 
 
@@ -179,6 +180,57 @@ def _tiling(M: int, N: int, K: int, Z: int, itemsize: int) -> tuple[tuple, int]:
     tile = tiles[-1] if max(M, N) <= 8 or len(tiles) == 1 else tiles[-2]
     blocks = -(-M // tile[0]) * -(-N // tile[1]) * Z
     return tile, max(1, min(-(-MIN_BLOCKS // blocks), K // SPLIT_K))
+
+
+def _inline_small(steps: list[Step], keep: set[int]) -> list[Step]:
+    """Recompute small groups inside the groups that read them, saving their launches.
+
+    A group qualifies when it has no reduction, at most INLINE members, and only groups over
+    a larger domain read its values (a scalar or per-row result, like a mean's ``1/n`` or
+    a log-sum-exp's ``log``): each reader then computes its members again, at the broadcast
+    index, which costs a few operations per element instead of a launch (several µs).
+    """
+    readers: dict[int, list[Step]] = {}
+    for st in steps:
+        for x in st.inputs:
+            readers.setdefault(x.id, []).append(st)
+    producer: dict[int, Group] = {}
+    for g in steps:
+        if isinstance(g, Group) and g.reduce is None and len(g.members) <= INLINE \
+                and not any(o.id in keep for o in g.outputs):
+            users = [u for o in g.outputs for u in readers.get(o.id, [])]
+            if users and all(isinstance(u, Group) and _prod(u.domain) > _prod(g.domain)
+                             for u in users):
+                producer.update((m.id, g) for m in g.members)
+    if not producer:
+        return steps
+
+    def expand(inputs: list[Node], seen: set[int], into: list[Node]) -> None:
+        """The members of the small groups behind ``inputs``, producers first."""
+        for x in inputs:
+            g = producer.get(x.id)
+            if g is not None and id(g) not in seen:
+                seen.add(id(g))
+                expand(g.inputs, seen, into)
+                into.extend(g.members)
+
+    out: list[Step] = []
+    for st in steps:
+        if isinstance(st, Group):
+            if st.members and st.members[0].id in producer:
+                continue  # recomputed by its readers
+            pre: list[Node] = []
+            expand(st.inputs, set(), pre)
+            if pre:
+                g = Group(st.domain, pre + st.members, st.reduce, outputs=list(st.outputs))
+                inside = {m.id for m in g.nodes}
+                for m in g.nodes:
+                    for i in m.inputs:
+                        if i.id not in inside and i not in g.inputs:
+                            g.inputs.append(i)
+                st = g
+        out.append(st)
+    return out
 
 
 def _threads(n: int) -> int:
@@ -621,7 +673,9 @@ class _Gen:
             body.append(f"    {o}[i] = {read}")
         self.elementwise(p, n.size, body, where(n))
 
-    def steps(self, steps: list[Step]) -> None:
+    def steps(self, steps: list[Step], keep: set[int]) -> None:
+        """Emit ``steps``; ``keep`` are the ids of the values read after them."""
+        steps = _inline_small(steps, keep)
         for step in steps:
             if not isinstance(step, Group) and step.op == "item":
                 self.read.setdefault(step.inputs[0].id, set()).add(step.params["index"])
@@ -705,7 +759,7 @@ class _Gen:
             if stacked[k] is not None:
                 self.copy(carry[k], o.dtype, stacked[k].slot, "scan saves carry",
                           f"{t} * {o.size}")
-        self.steps(steps)
+        self.steps(steps, {o.id for o in outs})
         for k, o in enumerate(outs[nc:], nc):
             if stacked[k] is not None:
                 self.copy(self.view(o), o.dtype, stacked[k].slot, "scan y", f"{t} * {o.size}")
@@ -840,7 +894,7 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     for k, n in enumerate(graph.inputs):
         inputs.append(gen.slot("in", n.dtype, n.size, leaf=k, shape=n.shape))
         gen.views[n.id] = View(inputs[-1], 0, n.shape, _cstrides(n.shape))
-    gen.steps(steps)
+    gen.steps(steps, {o.id for o in graph.outputs})
     outputs = gen.outputs(graph.outputs)
     src = [HEADER.format(name=name)]
     for (text, sig), kname in gen.kernels.items():

@@ -10,8 +10,10 @@ events (median per call over batches of calls, so the host-side launch cost is i
 user pays it) once with host (NumPy) arguments, transfers included, and once with arguments
 already on the device. Achieved GFLOP/s count the matmul FLOPs of forward and backward; GB/s
 count the minimum traffic (arguments read once, gradients written once). PyTorch eager and JAX
-jit run the same losses on the same GPU when they are importable and see a GPU. Writes
-RESULTS-gpu.md to --out (default: bench/).
+jit run the same losses on the same GPU when they are importable and see a GPU. The card's
+ceilings are measured too (device-to-device copy bandwidth, cuBLAS float32 GEMM through
+PyTorch, the host cost of one numba.cuda launch), and each workload's GPU time is split by
+launch site with CUDA events. Writes RESULTS-gpu.md to --out (default: bench/).
 """
 
 from __future__ import annotations
@@ -141,6 +143,95 @@ def median_time(fn, events: Events | None, reps: int, budget: float) -> float:
     return statistics.median(samples)
 
 
+# --------------------------------------------------------------------------- the card
+def ceilings(cuda, tiny: bool) -> dict:
+    """What this card does at best, measured here: device-to-device copy bandwidth (bytes
+    read + written), float32 GEMM rate (cuBLAS through PyTorch, TF32 off) and the host-side
+    cost of one numba.cuda launch of a kernel with five array arguments."""
+    out = {}
+    n = 1 << (10 if tiny else 28)  # 1 GiB of float32
+    src, dst = cuda.device_array(n, np.float32), cuda.device_array(n, np.float32)
+    from graphc.codegen.cuda import _simulated
+
+    ev = None if _simulated(cuda) else Events()  # the simulator's events do not time
+
+    def copy():
+        dst.copy_to_device(src)
+
+    out["copy_GBps"] = 2 * n * F / median_time(copy, ev, 5 if not tiny else 1, 0.0 if tiny
+                                               else 0.5) / 1e9
+
+    @cuda.jit("void(float32[::1], float32[::1], float32[::1], float32[::1], float32[::1])")
+    def nothing(a, b, c, d, e):
+        pass
+
+    arrays = [cuda.device_array(32, np.float32) for _ in range(5)]
+    stream = cuda.stream()
+    launch = nothing[1, 32, stream]
+    launch(*arrays)
+    stream.synchronize()
+    k = 10 if tiny else 2000
+    t = time.perf_counter()
+    for _ in range(k):
+        launch(*arrays)
+    out["launch_s"] = (time.perf_counter() - t) / k
+    stream.synchronize()
+    try:
+        import torch
+
+        if torch.cuda.is_available() and not tiny:
+            torch.backends.cuda.matmul.allow_tf32 = False
+            m = 8192
+            a, b = (torch.randn(m, m, device="cuda") for _ in range(2))
+            s = median_time(lambda: a @ b, Events(torch), 5, 1.0)
+            out["sgemm_GFLOPs"] = 2 * m ** 3 / s / 1e9
+    except ImportError:
+        pass
+    return out
+
+
+def kernel_profile(vg, args, reps: int) -> list[tuple[str, float]]:
+    """(kernel, GPU seconds per call) of each launch site of ``vg``'s driver, slowest first:
+    CUDA events around every launch (sites inside a scan's loop add up over its steps)."""
+    from numba import cuda
+
+    from graphc.codegen.cuda import Runner
+
+    runner = vg._lookup(tuple(args)).run
+    if not isinstance(runner, Runner):
+        return []
+    sites = [ln.split("#", 1)[1].strip() for ln in runner.source.splitlines()
+             if ln.strip().startswith("L[")]
+    sites = [s if len(s) <= 70 else s[:67] + "..." for s in sites]
+    launchers, pending = runner._L, []
+
+    def timed(k, launch):
+        def run(*a):
+            start, end = cuda.event(), cuda.event()
+            start.record(runner._stream)
+            launch(*a)
+            end.record(runner._stream)
+            pending.append((k, start, end))
+        return run
+
+    runner._L = tuple(timed(k, f) for k, f in enumerate(launchers))
+    totals = [[] for _ in sites]
+    try:
+        for _ in range(reps):
+            pending.clear()
+            vg(*args)
+            per = [0.0] * len(sites)
+            for k, start, end in pending:
+                end.synchronize()
+                per[k] += start.elapsed_time(end) / 1e3
+            for k, t in enumerate(per):
+                totals[k].append(t)
+    finally:
+        runner._L = launchers
+    return sorted(((site, statistics.median(t)) for site, t in zip(sites, totals)),
+                  key=lambda st: -st[1])
+
+
 # --------------------------------------------------------------------------- peers
 def torch_candidate(data):
     try:
@@ -233,6 +324,7 @@ def run(name, tiny, reps, budget):
         assert max_rel_error(dev_out, ref) <= tol, "device-argument results differ"
     except graphc.ArgumentError as e:  # the simulator's device arrays carry no CUDA interface
         row["device_note"] = str(e).splitlines()[0]
+    row["profile"] = kernel_profile(vg, data.args, max(1, reps // 4))
     for peer, make in (("torch", torch_candidate), ("jax", jax_candidate)):
         cand, why = make(data)
         if cand is None:
@@ -247,7 +339,7 @@ def run(name, tiny, reps, budget):
     return row
 
 
-def report(rows, device, tiny) -> str:
+def report(rows, device, tiny, ceil) -> str:
     import numba
 
     lines = [f"# graphc cuda target on {device}", "",
@@ -279,6 +371,32 @@ def report(rows, device, tiny) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     if notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in dict.fromkeys(notes)]
+    lines += ["", "## The card, measured here", "",
+              f"- device-to-device copy: {ceil['copy_GBps']:.4g} GB/s (read + written)",
+              f"- one numba.cuda launch, five array arguments, host side: "
+              f"{fmt_s(ceil['launch_s'])}",
+              "- float32 GEMM 8192³ (cuBLAS via PyTorch, TF32 off): "
+              + (f"{ceil['sgemm_GFLOPs']:.4g} GFLOP/s" if "sgemm_GFLOPs" in ceil else "–")]
+    lines += ["", "## Against the ceilings (best of host/device arguments)", ""]
+    for r in rows:
+        best = r.get("device") or r.get("host")
+        if not r["ok"] or not best:
+            continue
+        parts = [f"{100 * r['bytes'] / best / 1e9 / ceil['copy_GBps']:.3g}% of copy bandwidth"]
+        if r["flops"] and "sgemm_GFLOPs" in ceil:
+            parts.append(f"{100 * r['flops'] / best / 1e9 / ceil['sgemm_GFLOPs']:.3g}% of GEMM")
+        lines.append(f"- {r['name']}: " + ", ".join(parts))
+    lines += ["", "## Where the time goes (GPU time per call, CUDA events around each launch)",
+              ""]
+    for r in rows:
+        prof = r.get("profile")
+        if not r["ok"] or not prof:
+            continue
+        gpu = sum(t for _, t in prof)
+        call = r.get("device") or r.get("host")
+        lines.append(f"- {r['name']}: kernels {fmt_s(gpu)} of a {fmt_s(call)} call "
+                     f"({len(prof)} launch sites); slowest: "
+                     + "; ".join(f"{site} {fmt_s(t)}" for site, t in prof[:4]))
     return "\n".join(lines) + "\n"
 
 
@@ -303,7 +421,9 @@ def main(argv=None) -> int:
         r = run(name, a.tiny, reps, budget)
         print(name, {k: v for k, v in r.items() if k != "what"}, flush=True)
         rows.append(r)
-    text = report(rows, device, a.tiny)
+    ceil = ceilings(cuda, a.tiny)
+    print("ceilings", ceil, flush=True)
+    text = report(rows, device, a.tiny, ceil)
     out = Path(a.out) / "RESULTS-gpu.md"
     out.write_text(text)
     print(text)

@@ -345,6 +345,40 @@ def test_matmul_epilogue(consts):
     assert "= acc" in kernel or "= c0_0" in kernel  # ... and the product written
 
 
+def row_losses(x, y):
+    z = x - x.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    mu = x.mean(axis=-1, keepdims=True)
+    norm = (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=-1, keepdims=True) + 1e-3)
+    return -(y * logp).sum() + (norm * y).sum()
+
+
+def cross_rows(x):
+    s = x.sum(axis=1)  # (n,): x * s reads row r's sum in column r, another row's result
+    return (x * s).sum(axis=1) * x.max(axis=1)
+
+
+@needs_cuda
+@pytest.mark.parametrize("consts, shape", [
+    (dict(BLOCK=8, RED_BLOCKS=1, LANE_WORK=2), (2, 3, 13)),  # a row over several lane passes
+    (dict(BLOCK=32, RED_BLOCKS=1), (5, 5)),  # 4 rows a block, the last block half empty
+], ids=["long-rows", "rows-per-block"])
+def test_row_groups_share_a_kernel(consts, shape):
+    """Log-softmax and a normalisation, forward and backward: the groups reducing the last
+    axis run one after another in one kernel, each block owning whole rows."""
+    x, y = (_rng(k).normal(size=shape) for k in range(2))
+    with configured(**consts):
+        f = graphc.value_and_grad(row_losses, argnums=(0, 1), target="cuda")
+        run_both(row_losses, "value_and_grad", dict(argnums=(0, 1)), (x, y),
+                 tol=dict(rtol=1e-10, atol=1e-12))
+        e = _entry(f, x, y)
+        assert any(" | " in line for line in e.source.splitlines() if "# " in line)
+        assert e.run.launches < sum(isinstance(s, Group) for s in e.steps)
+        # A row result read in another row (x * s, s of shape (n,)) keeps its own kernel.
+        sq = _rng(3).normal(size=(6, 6))
+        run_both(cross_rows, "jit", {}, (sq,), tol=dict(rtol=1e-10, atol=1e-12))
+
+
 def _entry(f, *args):
     return f._lookup(args)
 

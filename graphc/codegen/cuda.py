@@ -233,6 +233,22 @@ def _inline_small(steps: list[Step], keep: set[int]) -> list[Step]:
     return out
 
 
+def _tree(red: Node, lanes: int, ind: str, sm: str, acc: str) -> list[str]:
+    """Combine the ``lanes`` consecutive threads' ``acc`` of each output (a tree in shared
+    array ``sm``) into lane 0's ``acc``; every thread of the block takes part."""
+    if lanes == 1:
+        return []
+    out = [f"{ind}{sm}[tid] = {acc}", f"{ind}cuda.syncthreads()"]
+    w = lanes // 2
+    while w:
+        out += [f"{ind}if lane < {w}:", f"{ind}    {acc}u = {sm}[tid]",
+                f"{ind}    {acc}v = {sm}[tid + {w}]",
+                f"{ind}    {sm}[tid] = {combine_expr(red, acc + 'u', acc + 'v')}",
+                f"{ind}cuda.syncthreads()"]
+        w //= 2
+    return out + [f"{ind}{acc} = {sm}[tid]"]
+
+
 def _threads(n: int) -> int:
     """Threads per block for ``n`` work items: whole warps, no more than needed."""
     return max(32, min(BLOCK, -(-n // 32) * 32))
@@ -247,14 +263,20 @@ class _Params:
         self.types: list[str] = []
         self.args: list[str] = []
         self._count: dict[str, int] = {}
+        self._seen: dict[tuple[str, str], str] = {}
 
     def _add(self, prefix: str, typ: str, arg: str) -> str:
+        """The parameter passing ``arg``: each buffer or offset is passed once (every array
+        argument adds to the launch's host-side cost)."""
+        if (typ, arg) in self._seen:
+            return self._seen[typ, arg]
         k = self._count.get(prefix, 0)
         self._count[prefix] = k + 1
         name = f"{prefix}{k}"
         self.names.append(name)
         self.types.append(typ)
         self.args.append(arg)
+        self._seen[typ, arg] = name
         return name
 
     def array(self, slot: int, dtype: np.dtype, prefix: str = "x") -> str:
@@ -354,7 +376,8 @@ class _Gen:
     # -- steps
     def group(self, g: Group) -> None:
         for o in g.outputs:
-            self.own(o)
+            if o.id not in self.views:  # (a row chain that stopped at g owns them already)
+                self.own(o)
         p = _Params()
         red, domain = g.reduce, g.domain
         if red is None:
@@ -366,22 +389,29 @@ class _Gen:
             axes = set(red.params["axes"])
             loops = [("m", [d for d in range(len(domain)) if d not in axes]),
                      ("r", sorted(axes))]
+        body, local = self._body(g, p, loops)
+        what = ", ".join(m.op for m in g.nodes)
+        if red is None:
+            self.elementwise(p, _prod(domain), body, what)
+        else:
+            self.reduction(g, p, body, local[red.inputs[0].id], what)
+
+    def _body(self, g: Group, p: _Params, loops, prefix: str = "") -> tuple[list[str], dict]:
+        """``g``'s loop body at the index ``loops`` spell: its loads, its members and the
+        stores of its outputs other than the reduction."""
+        domain = g.domain
 
         def load(x: Node) -> str:
             v = self.view(x)
             name, off = p.read(v, x.dtype)
             return f"{name}[{_index(off, _aligned(v, domain), loops, domain)}]"
 
-        body, local = group_body(g, load, "cuda")
+        body, local = group_body(g, load, "cuda", prefix)
+        at = _index(None, _cstrides(domain), loops, domain)
         for o in g.outputs:
-            if o is not red:
-                at = _index(None, _cstrides(domain), loops, domain)
+            if o is not g.reduce:
                 body.append(f"{p.array(self.views[o.id].slot, o.dtype, 'o')}[{at}] = {local[o.id]}")
-        what = ", ".join(m.op for m in g.nodes)
-        if red is None:
-            self.elementwise(p, _prod(domain), body, what)
-        else:
-            self.reduction(g, p, body, local[red.inputs[0].id], what)
+        return body, local
 
     def reduction(self, g: Group, p: _Params, body: list[str], value: str, what: str) -> None:
         red, domain = g.reduce, g.domain
@@ -420,17 +450,7 @@ class _Gen:
         L += [f"            {s}" for s in body]
         L.append(f"            acc = {comb('acc', value)}  # {where(red)}")
         def tree(ind: str) -> list[str]:
-            """Combine the lanes of each output (a tree in shared memory) into lane 0's acc."""
-            if lanes == 1:
-                return []
-            out = [f"{ind}sm[tid] = acc", f"{ind}cuda.syncthreads()"]
-            w = lanes // 2
-            while w:
-                out += [f"{ind}if lane < {w}:", f"{ind}    u = sm[tid]",
-                        f"{ind}    v = sm[tid + {w}]", f"{ind}    sm[tid] = {comb('u', 'v')}",
-                        f"{ind}cuda.syncthreads()"]
-                w //= 2
-            return out + [f"{ind}acc = sm[tid]"]
+            return _tree(red, lanes, ind, "sm", "acc")
 
         if lanes > 1:
             L.insert(1, f"    sm = cuda.shared.array({threads}, {T})")
@@ -681,9 +701,16 @@ class _Gen:
                 self.read.setdefault(step.inputs[0].id, set()).add(step.params["index"])
         epilogues = self._epilogues(steps)
         absorbed = {id(g) for g, _ in epilogues.values()}
-        for step in steps:
+        k = 0
+        while k < len(steps):
+            step = steps[k]
+            k += 1
             if isinstance(step, Group):
-                if id(step) not in absorbed:
+                if id(step) in absorbed:
+                    continue
+                if self._row_layout(step) is not None:
+                    k = self.rows(step, steps, k, absorbed)
+                else:
                     self.group(step)
             elif step.op == "matmul":
                 self.matmul(step, *epilogues.get(step.id, (None, True)))
@@ -692,6 +719,95 @@ class _Gen:
                     raise BackendError(f"op {step.op!r} is not supported by the cuda backend",
                                        step.loc)
                 STEPS[step.op](self, step)
+
+    def _row_layout(self, g: Group) -> tuple[int, int, int, int] | None:
+        """(M, R, lanes, rows) when ``g`` reduces its domain's last axis (M rows of R) in one
+        pass, with no block split: such groups can share a kernel (see ``rows``)."""
+        red, d = g.reduce, g.domain
+        if red is None or not d or tuple(red.params["axes"]) != (len(d) - 1,) or d[-1] < 2 \
+                or OPS[red.op].combine is None:
+            return None
+        M, R = _prod(d[:-1]), d[-1]
+        lanes = min(BLOCK, _pow2(R))
+        rows = min(BLOCK // lanes, _pow2(M))
+        if M == 0 or (-(-M // rows) < RED_BLOCKS and -(-R // (lanes * LANE_WORK)) > 1):
+            return None  # the reduction alone would split rows across blocks
+        return M, R, lanes, rows
+
+    def rows(self, first: Group, steps: list[Step], k: int, absorbed: set[int]) -> int:
+        """One kernel for ``first`` and the groups after it over the same domain that reduce
+        its last axis or reduce nothing (a softmax's max, sum of exps and loss, say): each
+        block owns whole rows, runs the groups one after another with a barrier between,
+        and a group reads what an earlier one wrote for its own row only (the same element,
+        or the row's reduced value). View steps in between (reshapes, transposes) are taken
+        along. Returns the index of the first step not taken."""
+        M, R, lanes, rows = self._row_layout(first)
+        domain = first.domain
+        chain: list[Group] = []
+        written: set[int] = set()
+        per_row = domain[:-1] + (1,)
+
+        def fits(g) -> bool:
+            if not isinstance(g, Group) or g.domain != domain or id(g) in absorbed \
+                    or (g.reduce is not None and self._row_layout(g) is None):
+                return False
+            for x in g.inputs:
+                v = self.view(x)
+                if v.slot in written and not (v.off == 0 and v.contiguous()
+                                              and x.shape in (domain, per_row)):
+                    return False
+            return True
+
+        def take(g: Group) -> None:
+            chain.append(g)
+            for o in g.outputs:
+                written.add(self.own(o).slot)
+
+        take(first)
+        while k < len(steps):
+            st = steps[k]
+            if isinstance(st, Group):
+                if id(st) in absorbed:
+                    k += 1
+                    continue
+                if not fits(st):
+                    break
+                take(st)
+            elif st.op in ("transpose", "slice") or (st.op == "reshape"
+                                                     and self.view(st.inputs[0]).contiguous()):
+                STEPS[st.op](self, st)  # a view: no launch
+            elif st.op not in ("input", "const"):
+                break
+            k += 1
+        if len(chain) == 1:
+            self.group(first)
+            return k
+        threads = lanes * rows
+        p = _Params()
+        loops = [("m", list(range(len(domain) - 1))), ("r", [len(domain) - 1])]
+        L = ["def NAME:", "    tid = cuda.threadIdx.x", f"    lane = tid % {lanes}",
+             f"    m = cuda.blockIdx.x * {rows} + tid // {lanes}"]
+        for j, g in enumerate(chain):
+            body, local = self._body(g, p, loops, prefix=f"g{j}")
+            loop = [f"    if m < {M}:", f"        for r in range(lane, {R}, {lanes}):"]
+            red = g.reduce
+            if red is None:
+                L += loop + [f"            {x}" for x in body]
+            else:
+                acc, sm = f"acc{j}", f"sm{j}"
+                out = p.array(self.views[red.id].slot, red.dtype, "o")
+                L += [f"    {acc} = {reduce_identity(red)}"] + loop
+                L += [f"            {x}" for x in body]
+                L += [f"            {acc} = {combine_expr(red, acc, local[red.inputs[0].id])}"
+                      f"  # {where(red)}",
+                      f"    {sm} = cuda.shared.array({threads}, {type_name(red.dtype)})"]
+                L += _tree(red, lanes, "    ", sm, acc)
+                L += [f"    if lane == 0 and m < {M}:", f"        {out}[m] = {acc}"]
+            if j < len(chain) - 1:  # what this group wrote, the next may read
+                L.append("    cuda.syncthreads()")
+        what = " | ".join(", ".join(m.op for m in g.nodes) for g in chain)
+        self.emit("\n".join(L) + "\n", p, (-(-M // rows),), threads, what)
+        return k
 
     def _epilogues(self, steps: list[Step]) -> dict[int, tuple[Group, bool]]:
         """matmul id -> (the group its kernel also runs, whether the product is still

@@ -265,6 +265,28 @@ def test_scan_equals_cpu_target():
     assert per_step >= 2 and runs[2].launches - runs[1].launches == per_step * len(xs)
 
 
+def odd_scan(w, xs, reverse):
+    """Carries and ys of every kind: one passed through unchanged, a new carry that is also a
+    y (twice), a y that is the step's input, a reversed loop."""
+    def step(c, x):
+        h, keep, acc = c
+        h = np.tanh(h * w + x)
+        return (h, keep, acc + h * keep), (h, h, x, (h * w).sum())
+
+    c0 = (w * 0.0, w * 0.5, w * 0.0)
+    (h, keep, acc), (hs, hs2, xs2, s) = graphc.scan(step, c0, xs, reverse=reverse)
+    return (h * acc).sum() + (hs * hs2).sum() + (xs2 * keep).sum() + (s * s).sum()
+
+
+@needs_cuda
+@pytest.mark.parametrize("steps", [0, 1, 4])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_carries_and_ys_written_in_place(steps, reverse):
+    w, xs = _rng(1).normal(size=3), _rng(2).normal(size=(steps, 3))
+    run_both(lambda w, xs: odd_scan(w, xs, reverse), "value_and_grad", dict(argnums=(0, 1)),
+             (w, xs), tol=dict(rtol=1e-10, atol=1e-12))
+
+
 @needs_cuda
 def test_gather_scatter_einsum_cumsum_equal_cpu_target():
     for fn, mode, kw, args in MODEL_PROGRAMS["indexing"]():

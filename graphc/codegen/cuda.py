@@ -108,6 +108,10 @@ def _shift(off: int | str, by: int) -> int | str:
     return f"{off} + {by}" if by else off
 
 
+def _at(off: str | None, index: str) -> str:
+    return f"{off} + {index}" if off else index
+
+
 def _nb(dtype: np.dtype) -> str:
     """The Numba type name of a dtype, for kernel signatures."""
     return "boolean" if dtype.kind == "b" else np.dtype(dtype).name
@@ -287,6 +291,11 @@ class _Params:
         name = self.array(v.slot, dtype)
         return name, (self._add("p", "int64", str(v.off)) if v.off else None)
 
+    def write(self, v: View, dtype: np.dtype) -> tuple[str, str | None]:
+        """The parameter for writing view ``v`` (contiguous), and its offset parameter."""
+        name = self.array(v.slot, dtype, "o")
+        return name, (self._add("p", "int64", str(v.off)) if v.off else None)
+
     @property
     def signature(self) -> str:
         return f"void({', '.join(self.types)})"
@@ -320,6 +329,9 @@ class _Gen:
         self.results: dict[int, list[View | None]] = {}  # scan id -> views of its results
         self.read: dict[int, set[int]] = {}  # scan id -> the indices of its results read
         self.checks: list[tuple[int, str]] = []
+        # node id -> a contiguous view of a scan's buffer that the group or matmul making the
+        # node writes its value into (a step's ys, a new carry), instead of copying it there
+        self.dest: dict[int, View] = {}
         # Results are written straight into the output pack, also when reached via reshapes.
         self.out_place: set[int] = set()
         for o in graph.outputs:
@@ -333,9 +345,12 @@ class _Gen:
         return len(self.slots) - 1
 
     def own(self, n: Node) -> View:
-        """A fresh contiguous buffer for ``n``'s value."""
-        kind = "out" if n.id in self.out_place else "tmp"
-        v = View(self.slot(kind, n.dtype, n.size), 0, n.shape, _cstrides(n.shape))
+        """Where ``n``'s value is written: the place a scan set aside for it (see ``scan``),
+        else a fresh contiguous buffer."""
+        v = self.dest.pop(n.id, None)
+        if v is None:
+            kind = "out" if n.id in self.out_place else "tmp"
+            v = View(self.slot(kind, n.dtype, n.size), 0, n.shape, _cstrides(n.shape))
         self.views[n.id] = v
         return v
 
@@ -410,7 +425,8 @@ class _Gen:
         at = _index(None, _cstrides(domain), loops, domain)
         for o in g.outputs:
             if o is not g.reduce:
-                body.append(f"{p.array(self.views[o.id].slot, o.dtype, 'o')}[{at}] = {local[o.id]}")
+                name, off = p.write(self.views[o.id], o.dtype)
+                body.append(f"{name}[{_at(off, at)}] = {local[o.id]}")
         return body, local
 
     def reduction(self, g: Group, p: _Params, body: list[str], value: str, what: str) -> None:
@@ -421,7 +437,8 @@ class _Gen:
         if M == 0:
             return
         T, ident = type_name(red.dtype), reduce_identity(red)
-        out = p.array(self.views[red.id].slot, red.dtype, "o")
+        out, off = p.write(self.views[red.id], red.dtype)
+        out_m = f"{out}[{_at(off, 'm')}]"
         # Along a contiguous reduced axis a block's lanes share an output (coalesced reads);
         # otherwise neighbouring threads take neighbouring outputs and each loops over r.
         big = [d for d, s in enumerate(domain) if s != 1]
@@ -456,7 +473,7 @@ class _Gen:
             L.insert(1, f"    sm = cuda.shared.array({threads}, {T})")
         L += tree("    ")
         if splits == 1:
-            L += [f"    if lane == 0 and m < {M}:", f"        {out}[m] = acc"]
+            L += [f"    if lane == 0 and m < {M}:", f"        {out_m} = acc"]
         else:
             part = p.array(self.slot("tmp", red.dtype, splits * M), red.dtype, "w")
             count = p.array(self.slot("count", np.dtype(np.int32), 1), np.dtype(np.int32), "c")
@@ -474,7 +491,7 @@ class _Gen:
                   f"                    v = {part}[ss * {M} + m]",
                   f"                    acc = {comb('acc', 'v')}"]
             L += tree("            ")
-            L += [f"            if lane == 0 and m < {M}:", f"                {out}[m] = acc",
+            L += [f"            if lane == 0 and m < {M}:", f"                {out_m} = acc",
                   "        if tid == 0:", f"            {count}[0] = 0"]
         self.emit("\n".join(L) + "\n", p, (blocks,), threads, what)
 
@@ -496,9 +513,9 @@ class _Gen:
         p = _Params()
         xa, pa = p.read(va, a.dtype)
         xb, pb = p.read(vb, b.dtype)
-        o = p.array(vo.slot, n.dtype, "o") if write else None
+        o, ooff = p.write(vo, n.dtype) if write else (None, None)
         zl = [("z", list(range(len(batch))))]
-        epi_text, store = self._epilogue(n, epilogue, p, o) if epilogue else ("", None)
+        epi_text, store = self._epilogue(n, epilogue, p, o, ooff) if epilogue else ("", None)
 
         def boff(v: View) -> str:
             return _index(None, _aligned(View(0, 0, v.shape[:-2], v.strides[:-2]), batch), zl,
@@ -555,7 +572,7 @@ class _Gen:
 
         if store is None:
             def store(value: str) -> list[str]:
-                return [f"{o}[co + gm * {N} + gn] = {value}"]
+                return [f"{o}[{_at(ooff, f'co + gm * {N} + gn')}] = {value}"]
         if S == 1:
             L += each("    ", lambda i, j: store(f"c{i}_{j}"))
         else:
@@ -588,7 +605,7 @@ class _Gen:
         what = where(n) + (f"; then {', '.join(m.op for m in epilogue.nodes)}" if epilogue else "")
         self.emit("\n".join(L) + "\n" + epi_text, p, grid, threads, what)
 
-    def _epilogue(self, n: Node, g: Group, p: _Params, o: str | None):
+    def _epilogue(self, n: Node, g: Group, p: _Params, o: str | None, ooff: str | None):
         """The device function that runs group ``g`` on one output ``c`` of product ``n`` at
         (z, gm, gn), and the kernel's store of a value through it (and into ``o``, if the
         product is written too)."""
@@ -608,14 +625,15 @@ class _Gen:
         body, local = group_body(g, load, "cuda")
         at = _index(None, _cstrides(domain), loops, domain)
         for x in g.outputs:
-            body.append(f"{p.array(self.views[x.id].slot, x.dtype, 'o')}[{at}] = {local[x.id]}")
+            name, off = p.write(self.views[x.id], x.dtype)
+            body.append(f"{name}[{_at(off, at)}] = {local[x.id]}")
         args = ", ".join(p.names[first:])
         text = ("\n\n@cuda.jit(device=True)\n"
                 f"def NAME_epilogue(c, gm, gn, z, {args}):\n"
                 + "".join(f"    {line}\n" for line in body))
 
         def store(value: str) -> list[str]:
-            out = [f"{o}[co + gm * {n.shape[-1]} + gn] = {value}"] if o else []
+            out = [f"{o}[{_at(ooff, f'co + gm * {n.shape[-1]} + gn')}] = {value}"] if o else []
             return out + [f"NAME_epilogue({value}, gm, gn, z, {args})"]
 
         return text, store
@@ -699,7 +717,7 @@ class _Gen:
         for step in steps:
             if not isinstance(step, Group) and step.op == "item":
                 self.read.setdefault(step.inputs[0].id, set()).add(step.params["index"])
-        epilogues = self._epilogues(steps)
+        epilogues = self._epilogues(steps, keep)
         absorbed = {id(g) for g, _ in epilogues.values()}
         k = 0
         while k < len(steps):
@@ -795,28 +813,29 @@ class _Gen:
                 L += loop + [f"            {x}" for x in body]
             else:
                 acc, sm = f"acc{j}", f"sm{j}"
-                out = p.array(self.views[red.id].slot, red.dtype, "o")
+                out, off = p.write(self.views[red.id], red.dtype)
                 L += [f"    {acc} = {reduce_identity(red)}"] + loop
                 L += [f"            {x}" for x in body]
                 L += [f"            {acc} = {combine_expr(red, acc, local[red.inputs[0].id])}"
                       f"  # {where(red)}",
                       f"    {sm} = cuda.shared.array({threads}, {type_name(red.dtype)})"]
                 L += _tree(red, lanes, "    ", sm, acc)
-                L += [f"    if lane == 0 and m < {M}:", f"        {out}[m] = {acc}"]
+                L += [f"    if lane == 0 and m < {M}:", f"        {out}[{_at(off, 'm')}] = {acc}"]
             if j < len(chain) - 1:  # what this group wrote, the next may read
                 L.append("    cuda.syncthreads()")
         what = " | ".join(", ".join(m.op for m in g.nodes) for g in chain)
         self.emit("\n".join(L) + "\n", p, (-(-M // rows),), threads, what)
         return k
 
-    def _epilogues(self, steps: list[Step]) -> dict[int, tuple[Group, bool]]:
+    def _epilogues(self, steps: list[Step], keep: set[int]) -> dict[int, tuple[Group, bool]]:
         """matmul id -> (the group its kernel also runs, whether the product is still
         written to memory).
 
         A matmul's epilogue is the first later elementwise group over the product's own shape
         that reads the product and nothing computed after the matmul, so it can run at the
         matmul's place: each thread applies it to the outputs it holds in registers (a bias
-        and an activation, say). The product is written only if something else reads it.
+        and an activation, say). The product is written only if something else reads it, or it
+        is a result of ``steps``.
         """
         at: dict[int, int] = {}
         readers: dict[int, int] = {}
@@ -833,32 +852,76 @@ class _Gen:
                 if isinstance(g, Group) and g.reduce is None and g.domain == n.shape \
                         and n in g.inputs and all(x is n or at.get(x.id, k) < k or x.op == "const"
                                                   for x in g.inputs):
-                    found[n.id] = (g, readers[n.id] > 1 or n.id in self.out_place)
+                    found[n.id] = (g, readers[n.id] > 1 or n.id in keep or n.id in self.out_place)
                     break
         return found
 
     def scan(self, n: Node) -> None:
-        """A host loop around the body's launches. The carry lives in its own buffers: each
-        step reads them, and copies of the body's new carry overwrite them after it; the
-        step's ys and (when the adjoint reads them) its starting carries are copied into
-        their stacked buffers at the step's offset."""
+        """A host loop around the body's launches, with no copies where the body's kernels
+        can write in place.
+
+        A carry lives in a buffer of two halves that the steps use in turn (the step reads
+        one and its new carry goes to the other), or, when the adjoint reads the carries each
+        step started from, in a history of T + 1 entries: step t reads entry t and writes
+        t + 1 (a reverse scan the other way round), and the history is the stacked result. A
+        step's y goes straight to its row of the stacked buffer. The group or matmul kernel
+        that computes a new carry or a y writes it there itself; anything else (a carry
+        passed through unchanged, a value that is two results) is copied there after the
+        body's launches."""
         body, T = n.params["body"], n.params["length"]
         graph, steps, _ = body.optimized()
         nc, nx = body.n_carry, body.n_x
         outs = graph.outputs
         t = f"t{len(self.counts) - 1}"
-        carry = []
-        for k, x in enumerate(n.inputs[:nc]):
-            carry.append(View(self.slot("tmp", x.dtype, x.size), 0, x.shape, _cstrides(x.shape)))
-            self.copy(self.view(x), x.dtype, carry[-1].slot, f"scan carry {k}")
+        rev = n.params["reverse"]
         read = self.read.get(n.id, set())
-        # Results: carries, then stacked: the starting carries and the other outputs (the
-        # order of loops._item_type).
-        stacked = [View(self.slot("tmp", o.dtype, T * o.size), 0, (T,) + o.shape,
-                        _cstrides((T,) + o.shape)) if nc + k in read else None
-                   for k, o in enumerate(outs)]
-        self.results[n.id] = carry + stacked
-        ins = list(carry)
+        made = set()  # what the body's groups and matmuls write (and so can write anywhere)
+        for st in steps:
+            if isinstance(st, Group):
+                made.update(o.id for o in st.outputs)
+            elif st.op == "matmul":
+                made.add(st.id)
+        # Per result: its buffer View, and the place of step t's value in that buffer.
+        finals: list[View] = []
+        stacked: list[View | None] = []
+        places: list[tuple[Node, View] | None] = []
+        ins = []
+        for k, (x, o) in enumerate(zip(n.inputs[:nc], outs[:nc])):
+            size, shape = x.size, x.shape
+            if nc + k in read:  # the history of carries
+                slot = self.slot("tmp", x.dtype, (T + 1) * size)
+                first, last = (T, 0) if rev else (0, T)
+                now, nxt = (f"({t} + 1) * {size}", f"{t} * {size}") if rev else \
+                    (f"{t} * {size}", f"({t} + 1) * {size}")
+                stacked.append(View(slot, size if rev else 0, (T,) + shape,
+                                    _cstrides((T,) + shape)))
+            else:  # two halves
+                slot = self.slot("tmp", x.dtype, 2 * size)
+                step = f"{T - 1} - {t}" if rev else t
+                first, last = 0, T % 2
+                now, nxt = f"(({step}) % 2) * {size}", f"(({step} + 1) % 2) * {size}"
+                stacked.append(None)
+            self.copy(self.view(x), x.dtype, slot, f"scan carry {k}", first * size)
+            # (an offset spelled as a string is a kernel argument: the kernels that read the
+            # final carry are the same whatever T is)
+            finals.append(View(slot, str(last * size), shape, _cstrides(shape)))
+            ins.append(View(slot, now, shape, _cstrides(shape)))
+            places.append((o, View(slot, nxt, o.shape, _cstrides(o.shape))))
+        for k, o in enumerate(outs[nc:], nc):
+            j = next((j for j in range(nc) if outs[j] is o and stacked[j] is not None), None)
+            if nc + k in read and j is not None:  # the new carries: the history, shifted
+                h = stacked[j]
+                stacked.append(View(h.slot, 0 if rev else o.size, h.shape, h.strides))
+                places.append(None)
+            elif nc + k in read:
+                v = View(self.slot("tmp", o.dtype, T * o.size), 0, (T,) + o.shape,
+                         _cstrides((T,) + o.shape))
+                stacked.append(v)
+                places.append((o, View(v.slot, f"{t} * {o.size}", o.shape, _cstrides(o.shape))))
+            else:
+                stacked.append(None)
+                places.append(None)
+        self.results[n.id] = finals + stacked
         for x in n.inputs[nc:nc + nx]:
             v = self.view(x)
             step = f"{t} * {v.strides[0]}"
@@ -867,20 +930,22 @@ class _Gen:
         ins += [self.view(x) for x in n.inputs[nc + nx:]]
         for i, v in zip(graph.inputs, ins):
             self.views[i.id] = v
-        order = f"range({T} - 1, -1, -1)" if n.params["reverse"] else f"range({T})"
+        claimed: set[int] = set()
+        for place in places:
+            if place is not None and place[0].id in made and place[0].id not in claimed:
+                claimed.add(place[0].id)
+                self.dest[place[0].id] = place[1]
+        order = f"range({T} - 1, -1, -1)" if rev else f"range({T})"
         self.drive.append(f"{self.indent}for {t} in {order}:  # {where(n)}")
         self.indent += "    "
         self.counts.append(0)
-        for k, o in enumerate(outs[:nc]):  # the starting carries, for the adjoint
-            if stacked[k] is not None:
-                self.copy(carry[k], o.dtype, stacked[k].slot, "scan saves carry",
-                          f"{t} * {o.size}")
         self.steps(steps, {o.id for o in outs})
-        for k, o in enumerate(outs[nc:], nc):
-            if stacked[k] is not None:
-                self.copy(self.view(o), o.dtype, stacked[k].slot, "scan y", f"{t} * {o.size}")
-        for k, o in enumerate(outs[:nc]):
-            self.copy(self.view(o), o.dtype, carry[k].slot, "scan carry")
+        for place in places:
+            if place is not None and self.views[place[0].id] != place[1]:
+                o, v = place
+                self.copy(self.view(o), o.dtype, v.slot, "scan result", v.off)
+        for o in claimed:
+            self.dest.pop(o, None)
         inner = self.counts.pop()
         self.counts[-1] += T * inner
         self.indent = self.indent[:-4]

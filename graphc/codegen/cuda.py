@@ -14,9 +14,17 @@ expressions the CPU backend compiles); a group closed by a reduction becomes a b
 shared-memory reduction whose blocks, when there are few outputs, split the reduced range and
 let the last block to finish combine the partials (one launch, deterministic, and NaN
 propagates through max/min exactly as in the templates — float atomics would not). Matmul is a
-register-tiled shared-memory kernel whose tile loads follow each operand's contiguous axis, so
-transposed operands are read coalesced. Unslice, concatenate and the rare materialising copy
-are elementwise kernels over their output.
+register-tiled shared-memory kernel (up to 8 x 8 outputs per thread) whose tile loads follow
+each operand's contiguous axis, so transposed operands are read coalesced; a product with too
+few tiles to fill the GPU splits K, and the last block of each tile adds the partials in a
+fixed order. Unslice, concatenate and the rare materialising copy are elementwise kernels over
+their output.
+
+Each launch costs several µs of host time, so the backend launches as little as it can: a
+matmul runs the elementwise group that reads its product (bias, activation) as an epilogue;
+groups reducing the last axis of one domain (a softmax's max, sum and loss) share one kernel
+whose blocks own whole rows; a small group read only by larger ones (a mean's 1/n) is
+recomputed by its readers; a scan's kernels write new carries and stacked ys in place.
 
 Driver. Host inputs of one dtype are packed into one pinned staging buffer and copied with one
 transfer; device inputs (Numba device arrays, anything with ``__cuda_array_interface__``) are

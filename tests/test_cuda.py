@@ -367,6 +367,24 @@ def test_matmul_epilogue(consts):
     assert "= acc" in kernel or "= c0_0" in kernel  # ... and the product written
 
 
+def mean_tanh(x, y):
+    return np.tanh(x.mean(axis=1) + y)
+
+
+@needs_cuda
+@pytest.mark.parametrize("consts", [{}, SMALL], ids=["one-block", "split-rows"])
+def test_reduction_epilogue(consts):
+    """The mean's scaling, the add and the tanh run where each row's sum is stored: by the
+    block that sums it, or by the last of the blocks that split it."""
+    x, y = _rng(1).normal(size=(3, 40)), _rng(2).normal(size=3)
+    with configured(**consts):
+        f = graphc.jit(mean_tanh, target="cuda")
+        np.testing.assert_allclose(f(x, y), np.tanh(x.mean(axis=1) + y), rtol=1e-12)
+        src = f.source(x, y)
+    assert _entry(f, x, y).run.launches == 1 and "; then " in src
+    assert ("last[0]" in src) == bool(consts)
+
+
 def row_losses(x, y):
     z = x - x.max(axis=-1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
@@ -424,12 +442,14 @@ def test_one_launch_per_step_and_free_transposes():
     kept = gcuda._inline_small(steps, {o.id for o in e.optimized.outputs})
     groups = sum(isinstance(s, Group) for s in kept)
     assert groups < sum(isinstance(s, Group) for s in steps)
-    # ... and x.T @ dh and dz @ W2.T read the transposes in place: one launch per group and
-    # matmul, less the groups that run as a matmul's epilogue (here the bias and tanh of the
-    # hidden layer, and the hidden layer's derivative 1 - h**2).
-    epilogues = e.source.count("@cuda.jit(device=True")
-    assert epilogues >= 1
-    assert e.run.launches == groups + matmuls - epilogues < _kernel_steps(e)
+    # ... x.T @ dh and dz @ W2.T read the transposes in place, and one kernel runs several
+    # groups: a matmul's epilogue (the hidden layer's bias and tanh), a reduction's epilogue
+    # (the mean's division) and the softmax's row reductions ("a | b" in a launch's comment).
+    sites = [ln for ln in e.source.splitlines() if ln.strip().startswith("L[")]
+    merged = sum(ln.count(" | ") + ln.count("; then ") for ln in sites)
+    assert all(ln.count(" | ") for ln in sites) < len(sites)  # (not one kernel for all)
+    assert e.source.count("@cuda.jit(device=True") >= 1 and merged >= 3
+    assert e.run.launches == len(sites) == groups + matmuls - merged < _kernel_steps(e)
     f = graphc.value_and_grad(chain, target="cuda")
     xs = np.linspace(-2, 2, 33, dtype=np.float32)
     f(xs)

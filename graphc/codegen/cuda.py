@@ -397,8 +397,8 @@ class _Gen:
         self.elementwise(p, _prod(v.shape), [f"{o}[{at}] = {x}[{src}]"], what)
 
     # -- steps
-    def group(self, g: Group) -> None:
-        for o in g.outputs:
+    def group(self, g: Group, epilogue: Group | None = None) -> None:
+        for o in g.outputs + (epilogue.outputs if epilogue else []):
             if o.id not in self.views:  # (a row chain that stopped at g owns them already)
                 self.own(o)
         p = _Params()
@@ -417,14 +417,20 @@ class _Gen:
         if red is None:
             self.elementwise(p, _prod(domain), body, what)
         else:
-            self.reduction(g, p, body, local[red.inputs[0].id], what)
+            if epilogue is not None:
+                what += "; then " + ", ".join(m.op for m in epilogue.nodes)
+            self.reduction(g, p, body, local[red.inputs[0].id], what, epilogue)
 
-    def _body(self, g: Group, p: _Params, loops, prefix: str = "") -> tuple[list[str], dict]:
+    def _body(self, g: Group, p: _Params, loops, prefix: str = "",
+              given: tuple[Node, str] | None = None) -> tuple[list[str], dict]:
         """``g``'s loop body at the index ``loops`` spell: its loads, its members and the
-        stores of its outputs other than the reduction."""
+        stores of its outputs other than the reduction. ``given`` is an input the kernel
+        already holds in a local (a matmul's or reduction's output, for its epilogue)."""
         domain = g.domain
 
         def load(x: Node) -> str:
+            if given is not None and x is given[0]:
+                return given[1]
             v = self.view(x)
             name, off = p.read(v, x.dtype)
             return f"{name}[{_index(off, _aligned(v, domain), loops, domain)}]"
@@ -437,7 +443,10 @@ class _Gen:
                 body.append(f"{name}[{_at(off, at)}] = {local[o.id]}")
         return body, local
 
-    def reduction(self, g: Group, p: _Params, body: list[str], value: str, what: str) -> None:
+    def reduction(self, g: Group, p: _Params, body: list[str], value: str, what: str,
+                  epilogue: Group | None = None) -> None:
+        """A block-level reduction; ``epilogue`` (a group over the reduction's output) runs
+        on each result where it is stored."""
         red, domain = g.reduce, g.domain
         axes = set(red.params["axes"])
         M = _prod(s for d, s in enumerate(domain) if d not in axes)
@@ -447,6 +456,8 @@ class _Gen:
         T, ident = type_name(red.dtype), reduce_identity(red)
         out, off = p.write(self.views[red.id], red.dtype)
         out_m = f"{out}[{_at(off, 'm')}]"
+        then = self._body(epilogue, p, [("m", list(range(len(epilogue.domain))))], "e",
+                          (red, "acc"))[0] if epilogue else []
         # Along a contiguous reduced axis a block's lanes share an output (coalesced reads);
         # otherwise neighbouring threads take neighbouring outputs and each loops over r.
         big = [d for d, s in enumerate(domain) if s != 1]
@@ -482,6 +493,7 @@ class _Gen:
         L += tree("    ")
         if splits == 1:
             L += [f"    if lane == 0 and m < {M}:", f"        {out_m} = acc"]
+            L += [f"        {x}" for x in then]
         else:
             part = p.array(self.slot("tmp", red.dtype, splits * M), red.dtype, "w")
             count = p.array(self.slot("count", np.dtype(np.int32), 1), np.dtype(np.int32), "c")
@@ -499,8 +511,9 @@ class _Gen:
                   f"                    v = {part}[ss * {M} + m]",
                   f"                    acc = {comb('acc', 'v')}"]
             L += tree("            ")
-            L += [f"            if lane == 0 and m < {M}:", f"                {out_m} = acc",
-                  "        if tid == 0:", f"            {count}[0] = 0"]
+            L += [f"            if lane == 0 and m < {M}:", f"                {out_m} = acc"]
+            L += [f"                {x}" for x in then]
+            L += ["        if tid == 0:", f"            {count}[0] = 0"]
         self.emit("\n".join(L) + "\n", p, (blocks,), threads, what)
 
     def matmul(self, n: Node, epilogue: Group | None = None, write: bool = True) -> None:
@@ -619,22 +632,10 @@ class _Gen:
         product is written too)."""
         for x in g.outputs:
             self.own(x)
-        domain, nb = g.domain, n.ndim - 2
-        loops = [("z", list(range(nb))), ("gm", [nb]), ("gn", [nb + 1])]
+        nb = n.ndim - 2
         first = len(p.names)
-
-        def load(x: Node) -> str:
-            if x is n:
-                return "c"
-            v = self.view(x)
-            name, off = p.read(v, x.dtype)
-            return f"{name}[{_index(off, _aligned(v, domain), loops, domain)}]"
-
-        body, local = group_body(g, load, "cuda")
-        at = _index(None, _cstrides(domain), loops, domain)
-        for x in g.outputs:
-            name, off = p.write(self.views[x.id], x.dtype)
-            body.append(f"{name}[{_at(off, at)}] = {local[x.id]}")
+        body, _ = self._body(g, p, [("z", list(range(nb))), ("gm", [nb]), ("gn", [nb + 1])],
+                             given=(n, "c"))
         args = ", ".join(p.names[first:])
         text = ("\n\n@cuda.jit(device=True)\n"
                 f"def NAME_epilogue(c, gm, gn, z, {args}):\n"
@@ -734,10 +735,12 @@ class _Gen:
             if isinstance(step, Group):
                 if id(step) in absorbed:
                     continue
-                if self._row_layout(step) is not None:
-                    k = self.rows(step, steps, k, absorbed)
+                epilogue = epilogues.get(step.reduce.id)[0] if step.reduce is not None \
+                    and step.reduce.id in epilogues else None
+                if epilogue is None and self._row_layout(step) is not None:
+                    k = self.rows(step, steps, k, absorbed, epilogues)
                 else:
-                    self.group(step)
+                    self.group(step, epilogue)
             elif step.op == "matmul":
                 self.matmul(step, *epilogues.get(step.id, (None, True)))
             elif step.op not in ("input", "const"):
@@ -760,7 +763,8 @@ class _Gen:
             return None  # the reduction alone would split rows across blocks
         return M, R, lanes, rows
 
-    def rows(self, first: Group, steps: list[Step], k: int, absorbed: set[int]) -> int:
+    def rows(self, first: Group, steps: list[Step], k: int, absorbed: set[int],
+             epilogues: dict) -> int:
         """One kernel for ``first`` and the groups after it over the same domain that reduce
         its last axis or reduce nothing (a softmax's max, sum of exps and loss, say): each
         block owns whole rows, runs the groups one after another with a barrier between,
@@ -775,7 +779,8 @@ class _Gen:
 
         def fits(g) -> bool:
             if not isinstance(g, Group) or g.domain != domain or id(g) in absorbed \
-                    or (g.reduce is not None and self._row_layout(g) is None):
+                    or (g.reduce is not None and (self._row_layout(g) is None
+                                                  or g.reduce.id in epilogues)):
                 return False
             for x in g.inputs:
                 v = self.view(x)
@@ -836,14 +841,15 @@ class _Gen:
         return k
 
     def _epilogues(self, steps: list[Step], keep: set[int]) -> dict[int, tuple[Group, bool]]:
-        """matmul id -> (the group its kernel also runs, whether the product is still
-        written to memory).
+        """matmul or reduction id -> (the group its kernel also runs, whether the matmul's
+        product is still written to memory).
 
-        A matmul's epilogue is the first later elementwise group over the product's own shape
-        that reads the product and nothing computed after the matmul, so it can run at the
-        matmul's place: each thread applies it to the outputs it holds in registers (a bias
-        and an activation, say). The product is written only if something else reads it, or it
-        is a result of ``steps``.
+        The epilogue of a matmul or of a reduction is the first later elementwise group over
+        its output's shape that reads that output and nothing computed after it, so it can
+        run where the output is stored: on the values a thread holds in registers (a bias
+        and an activation after a product; a mean's division or an accumulation after a
+        sum). The product is written only if something else reads it, or it is a result of
+        ``steps``; a reduction's result always is.
         """
         at: dict[int, int] = {}
         readers: dict[int, int] = {}
@@ -853,8 +859,12 @@ class _Gen:
             for x in {x.id for x in st.inputs}:
                 readers[x] = readers.get(x, 0) + 1
         found: dict[int, tuple[Group, bool]] = {}
-        for k, n in enumerate(steps):
-            if isinstance(n, Group) or n.op != "matmul":
+        for k, st in enumerate(steps):
+            if isinstance(st, Group) and st.reduce is not None:
+                n = st.reduce
+            elif not isinstance(st, Group) and st.op == "matmul":
+                n = st
+            else:
                 continue
             for g in steps[k + 1:]:
                 if isinstance(g, Group) and g.reduce is None and g.domain == n.shape \

@@ -22,10 +22,10 @@ their output.
 
 Each launch costs several µs of host time, so the backend launches as little as it can: a
 matmul runs the elementwise group that reads its product (bias, activation) as an epilogue,
-and a reduction the one that reads its result (a mean's division);
-groups reducing the last axis of one domain (a softmax's max, sum and loss) share one kernel
-whose blocks own whole rows; a small group read only by larger ones (a mean's 1/n) is
-recomputed by its readers; a scan's kernels write new carries and stacked ys in place.
+and a reduction the one that reads its result (a mean's division); groups reducing the last
+axis of one domain (a softmax's max, sum and loss) share one kernel whose blocks own whole
+rows; a small group read only by larger ones (a mean's 1/n) is recomputed by its readers; a
+scan's kernels write new carries and stacked ys in place.
 
 Driver. Host inputs of one dtype are packed into one pinned staging buffer and copied with one
 transfer; device inputs (Numba device arrays, anything with ``__cuda_array_interface__``) are

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 if __name__ != "__main__" and os.environ.get("GRAPHC_TEST_CUDA") != "gpu":
@@ -522,6 +523,25 @@ def test_host_memory_behind_a_cuda_array_interface_is_refused():
         "data": (a.ctypes.data, False), "version": 3}})()
     with pytest.raises(graphc.ArgumentError, match="not GPU memory"):
         graphc.jit(chain, target="cuda")(fake)
+
+
+@needs_cuda
+@pytest.mark.skipif(SIM, reason="CUDA graphs need a GPU; the simulator has none")
+def test_cuda_graph_replay_equals_launches():
+    """GRAPHC_CUDA_GRAPHS=1: the second host-argument call captures the launches as a CUDA
+    graph, later calls replay it; every result equals the CPU's, with new data each call."""
+    params, x, y = _mlp_data(np.float32, 8, (6, 5, 3))
+    vg = graphc.value_and_grad(mlp_loss, target="cuda")
+    vg(params, x, y)
+    runner = _entry(vg, params, x, y).run
+    runner.graphs = True
+    cpu = graphc.value_and_grad(mlp_loss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed capture warns: fail here instead
+        for k in range(4):
+            p = tuple(q * (1 + k) for q in params)
+            assert_same(vg(p, x, y), cpu(p, x, y), F32)
+    assert runner._graph is not None
 
 
 @needs_cuda

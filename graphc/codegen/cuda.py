@@ -37,6 +37,7 @@ on the device. All work goes to one stream owned by the compiled entry.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -1219,6 +1220,11 @@ class Runner:
         with warnings.catch_warnings():  # small grids are what tiny graphs need
             warnings.simplefilter("ignore", NumbaPerformanceWarning)
             self._L = mod.launchers(compiled, s)
+        self._launchers = mod.launchers, compiled
+        # Opt-in: replay the launches of host-argument calls as one CUDA graph (see _replay).
+        self.graphs = os.environ.get("GRAPHC_CUDA_GRAPHS") == "1" and not self._sim
+        self._graph = None
+        self._host_calls = 0
         slots = module.slots
         self._base: list = [None] * len(slots)
         packs: dict[tuple[str, str], list[tuple[int, int]]] = {}  # (kind, dtype) -> slots
@@ -1276,6 +1282,45 @@ class Runner:
                                 "target takes C-contiguous device arrays (copy it first)")
         return arr.reshape(arr.size) if arr.ndim != 1 else arr
 
+    def _replay(self, b: list) -> int:
+        """Run every launch of the call as one CUDA graph: one host call instead of one per
+        kernel. A host-argument call always uses the same buffers (the staging copies go to
+        fixed device buffers), so a graph captured once stays valid. The first such call
+        launches normally (it loads the kernels), the second captures the graph, and every
+        call from then on replays it. If capturing fails, this runner warns and goes back to
+        launching kernels one by one."""
+        if self._graph is None:
+            self._host_calls += 1
+            if self._host_calls < 2:
+                return self._drive(self._L, b)
+            try:
+                self._graph = self._capture(b)
+            except Exception as e:  # noqa: BLE001 - any failure: fall back, loudly
+                self.graphs = False
+                warnings.warn(f"graphc: capturing a CUDA graph failed ({type(e).__name__}: {e}); "
+                              "launching kernels one by one", RuntimeWarning, stacklevel=3)
+                return self._drive(self._L, b)
+        graph, stream, launches, _ = self._graph
+        graph.launch(stream)
+        return launches
+
+    def _capture(self, b: list):
+        from cuda.core import Stream
+        from numba.core.errors import NumbaPerformanceWarning
+
+        stream = Stream.from_handle(self._stream.handle)
+        builder = stream.create_graph_builder()
+        make, compiled = self._launchers
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumbaPerformanceWarning)
+            launchers = make(compiled, builder)  # numba.cuda launches into the builder
+        builder.begin_building()
+        try:
+            launches = self._drive(launchers, b)
+        finally:
+            builder.end_building()
+        return builder.complete(), stream, launches, builder
+
     def _check_placement(self, k: int, device: int | None) -> None:
         """A kernel that reads another GPU's memory (or host memory) faults, and a faulted
         context is lost for good: refuse such an argument before launching anything."""
@@ -1314,7 +1359,10 @@ class Runner:
                     pack = self._cuda.device_array(total, dt, stream=s)
                     for k, a in members:
                         b[k] = pack[a:a + slots[k].size]
-            self.launches = self._drive(self._L, b)
+            if self.graphs and not on_device:
+                self.launches = self._replay(b)
+            else:
+                self.launches = self._drive(self._L, b)
             if self.module.checks:  # index kernels flag a bad index (and read nothing)
                 flags = [b[k].copy_to_host(stream=s) for k, _ in self.module.checks]
                 s.synchronize()

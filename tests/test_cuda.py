@@ -342,6 +342,10 @@ def test_split_k_products_are_exact_and_repeatable():
     assert_same(second, first, dict(rtol=0, atol=0))
 
 
+def residual_loss(a, b):
+    return np.tanh(a @ b + a).sum()
+
+
 def dense_loss(a, b, bias, c):
     p = a @ b
     return (np.tanh(p + bias) @ c).sum() + (p[1] * p[1]).sum()
@@ -361,6 +365,10 @@ def test_matmul_epilogue(consts):
         vg = graphc.value_and_grad(dense_loss, argnums=(0, 1, 2, 3), target="cuda")(*args)
     assert_same(got, graphc.jit(dense_loss)(*args), F32)
     assert_same(vg, graphc.value_and_grad(dense_loss, argnums=(0, 1, 2, 3))(*args), F32)
+    # An epilogue may read what the product reads (a residual connection).
+    a, b = (_rng(k).normal(size=(6, 6)).astype(np.float32) for k in (5, 6))
+    with configured(**consts):
+        run_both(residual_loss, "value_and_grad", dict(argnums=(0, 1)), (a, b))
     epilogue = src[src.index("_epilogue(c, "):].split("\n\n")[0]
     assert "tanh" in epilogue and "add" in epilogue
     kernel = src[:src.index("_epilogue(")]

@@ -635,10 +635,9 @@ class _Gen:
         for x in g.outputs:
             self.own(x)
         nb = n.ndim - 2
-        first = len(p.names)
         body, _ = self._body(g, p, [("z", list(range(nb))), ("gm", [nb]), ("gn", [nb + 1])],
                              given=(n, "c"))
-        args = ", ".join(p.names[first:])
+        args = ", ".join(p.names)  # (it may read a buffer the product reads too)
         text = ("\n\n@cuda.jit(device=True)\n"
                 f"def NAME_epilogue(c, gm, gn, z, {args}):\n"
                 + "".join(f"    {line}\n" for line in body))

@@ -369,11 +369,35 @@ def test_matmul_epilogue(consts):
     a, b = (_rng(k).normal(size=(6, 6)).astype(np.float32) for k in (5, 6))
     with configured(**consts):
         run_both(residual_loss, "value_and_grad", dict(argnums=(0, 1)), (a, b))
-    epilogue = src[src.index("_epilogue(c, "):].split("\n\n")[0]
+    epilogue = src[src.index("_epilogue0(c, "):].split("\n\n")[0]
     assert "tanh" in epilogue and "add" in epilogue
-    kernel = src[:src.index("_epilogue(")]
+    kernel = src[:src.index("_epilogue0(")]
     kernel = kernel[kernel.rindex("\ndef "):]
     assert "= acc" in kernel or "= c0_0" in kernel  # ... and the product written
+
+
+def two_products(a, b, c, bias):
+    p = np.tanh(a @ b + bias)  # a product with an epilogue ...
+    q = a.T @ c  # ... and one independent of it
+    return (p * p).sum() + (q * q).sum()
+
+
+@needs_cuda
+@pytest.mark.parametrize("consts", [dict(MIN_BLOCKS=1), SPLIT], ids=["tiled", "split-k"])
+def test_independent_products_share_a_launch(consts):
+    """The backward's products (dA from two paths, dB, dC) depend on none of each other: one
+    launch runs several, each block finding its product by its number."""
+    args = tuple(_rng(k).normal(size=s) for k, s in
+                 enumerate([(24, 20), (20, 6), (24, 5), (6,)]))
+    with configured(**consts):
+        vg = graphc.value_and_grad(two_products, argnums=(0, 1, 2, 3), target="cuda")
+        got = vg(*args)
+        e = _entry(vg, *args)
+    assert_same(got, graphc.value_and_grad(two_products, argnums=(0, 1, 2, 3))(*args),
+                dict(rtol=1e-10, atol=1e-12))
+    sites = [ln for ln in e.source.splitlines() if ln.strip().startswith("L[")]
+    assert any(ln.count("matmul") >= 2 for ln in sites)
+    assert e.run.launches == len(sites)
 
 
 def mean_tanh(x, y):

@@ -73,6 +73,7 @@ TILES = [(128, 128, 8, 8, 8), (64, 64, 16, 4, 4), (32, 32, 16, 2, 2), (16, 16, 1
          (8, 8, 8, 1, 1)]
 INLINE = 8  # a group of at most this many members may be recomputed by the groups reading it
 SPLIT_K = 256  # a product with too few tiles splits K into ranges at least this long
+MAX_JOBS = 4  # independent products that may share one launch
 
 
 # ------------------------------------------------------------------------------ layout
@@ -518,27 +519,57 @@ class _Gen:
             L += ["        if tid == 0:", f"            {count}[0] = 0"]
         self.emit("\n".join(L) + "\n", p, (blocks,), threads, what)
 
-    def matmul(self, n: Node, epilogue: Group | None = None, write: bool = True) -> None:
+    def matmuls(self, jobs: list[tuple[Node, Group | None, bool]]) -> None:
+        """One launch for independent products (``jobs``: each with its epilogue and whether
+        it is written): the blocks are numbered through the products in turn, and each block
+        runs the code of the product its number falls in."""
+        p = _Params()
+        parts = [part for i, job in enumerate(jobs)
+                 if (part := self._matmul(*job, p, i)) is not None]
+        if not parts:
+            return
+        T = type_name(jobs[0][0].dtype)
+        L = ["def NAME:", f"    sa = cuda.shared.array({max(x[2] for x in parts)}, {T})",
+             f"    sb = cuda.shared.array({max(x[3] for x in parts)}, {T})",
+             "    tid = cuda.threadIdx.x"]
+        start = 0
+        for j, (blocks, lines, _, _, _, _) in enumerate(parts):
+            if len(parts) == 1:
+                L += ["    bid = cuda.blockIdx.x"] + [f"    {x}" for x in lines]
+                break
+            test = "else:" if j == len(parts) - 1 else \
+                f"{'if' if j == 0 else 'elif'} cuda.blockIdx.x < {start + blocks}:"
+            L += [f"    {test}", f"        bid = cuda.blockIdx.x - {start}"]
+            L += [f"        {x}" for x in lines]
+            start += blocks
+        blocks = sum(x[0] for x in parts)
+        self.emit("\n".join(L) + "\n" + "".join(x[4] for x in parts), p, (blocks,), parts[0][5],
+                  " | ".join(where(n) + (f"; then {', '.join(m.op for m in e.nodes)}" if e else "")
+                             for n, e, _ in jobs))
+
+    def _matmul(self, n: Node, epilogue: Group | None, write: bool, p: _Params, i: int):
+        """The code of product ``n`` for block number ``bid`` of its own: (its blocks, its
+        lines, the sizes of the shared tiles it needs, its epilogue's text, its threads)."""
         a, b = n.inputs
         va, vb = self.view(a), self.view(b)
-        vo = self.own(n) if write else None
+        vo = self.views[n.id] if write else None
         M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
         batch = n.shape[:-2]
         Z = _prod(batch)
         if M * N * Z == 0:
-            return
+            return None
         (BM, BN, BK, TM, TN), S = _tiling(M, N, K, Z, n.dtype.itemsize)
         KC = -(-K // (S * BK)) * BK  # the K range of one split, whole BK tiles
         S = -(-K // KC) if K else 1
         NX, NY = BN // TN, BM // TM
+        GX, GY = -(-N // BN), -(-M // BM)
         threads = NX * NY
         T = type_name(n.dtype)
-        p = _Params()
         xa, pa = p.read(va, a.dtype)
         xb, pb = p.read(vb, b.dtype)
         o, ooff = p.write(vo, n.dtype) if write else (None, None)
         zl = [("z", list(range(len(batch))))]
-        epi_text, store = self._epilogue(n, epilogue, p, o, ooff) if epilogue else ("", None)
+        epi_text, store = self._epilogue(n, epilogue, p, o, ooff, i) if epilogue else ("", None)
 
         def boff(v: View) -> str:
             return _index(None, _aligned(View(0, 0, v.shape[:-2], v.strides[:-2]), batch), zl,
@@ -549,102 +580,142 @@ class _Gen:
 
         sam, sak = va.strides[-2:]
         sbk, sbn = vb.strides[-2:]
-        L = ["def NAME:", f"    sa = cuda.shared.array(({BK}, {BM + 1}), {T})",
-             f"    sb = cuda.shared.array(({BK}, {BN + 1}), {T})", "    tid = cuda.threadIdx.x",
-             f"    tx = tid % {NX}", f"    ty = tid // {NX}", f"    m0 = cuda.blockIdx.y * {BM}",
-             f"    n0 = cuda.blockIdx.x * {BN}"]
-        L += [f"    z = cuda.blockIdx.z // {S}", f"    s = cuda.blockIdx.z % {S}"] if S > 1 \
-            else ["    z = cuda.blockIdx.z"]
-        L += [f"    ao = {' + '.join(filter(None, [pa, boff(va)]))}",
-              f"    bo = {' + '.join(filter(None, [pb, boff(vb)]))}", f"    co = z * {M * N}"]
-        L += [f"    c{i}_{j} = {T}(0)" for i in range(TM) for j in range(TN)]
+        # Shared tiles, flat: sa[kk * (BM + 1) + mm] is A's (mm, kk), sb[kk * (BN + 1) + nn]
+        # B's (kk, nn); the padding column keeps a warp's column reads off one bank.
+        RA, RB = BM + 1, BN + 1
+        L = [f"tx = tid % {NX}", f"ty = tid // {NX}", f"m0 = (bid // {GX}) % {GY} * {BM}",
+             f"n0 = bid % {GX} * {BN}"]
+        L += [f"z = bid // {GX * GY * S}", f"s = bid // {GX * GY} % {S}"] if S > 1 \
+            else [f"z = bid // {GX * GY}"]
+        L += [f"ao = {' + '.join(filter(None, [pa, boff(va)]))}",
+              f"bo = {' + '.join(filter(None, [pb, boff(vb)]))}", f"co = z * {M * N}"]
+        L += [f"c{i}_{j} = {T}(0)" for i in range(TM) for j in range(TN)]
         # Tile loads: consecutive threads walk each operand's contiguous axis (coalesced),
         # which for a transposed operand is its row axis.
         a_kfast = abs(sak) <= abs(sam)
         b_nfast = abs(sbn) <= abs(sbk)
         krange = f"s * {KC}, min({K}, s * {KC} + {KC}), {BK}" if S > 1 else f"0, {K}, {BK}"
-        L += [f"    for k0 in range({krange}):",
-              f"        for e in range(tid, {BM * BK}, {threads}):",
-              f"            mm = e // {BK}" if a_kfast else f"            mm = e % {BM}",
-              f"            kk = e % {BK}" if a_kfast else f"            kk = e // {BM}",
-              "            gm = m0 + mm", "            gk = k0 + kk",
-              f"            sa[kk, mm] = {cast(a, f'{xa}[ao + gm * {sam} + gk * {sak}]')} "
+        L += [f"for k0 in range({krange}):",
+              f"    for e in range(tid, {BM * BK}, {threads}):",
+              f"        mm = e // {BK}" if a_kfast else f"        mm = e % {BM}",
+              f"        kk = e % {BK}" if a_kfast else f"        kk = e // {BM}",
+              "        gm = m0 + mm", "        gk = k0 + kk",
+              f"        sa[kk * {RA} + mm] = {cast(a, f'{xa}[ao + gm * {sam} + gk * {sak}]')} "
               f"if gm < {M} and gk < {K} else {T}(0)",
-              f"        for e in range(tid, {BN * BK}, {threads}):",
-              f"            nn = e % {BN}" if b_nfast else f"            nn = e // {BK}",
-              f"            kk = e // {BN}" if b_nfast else f"            kk = e % {BK}",
-              "            gn = n0 + nn", "            gk = k0 + kk",
-              f"            sb[kk, nn] = {cast(b, f'{xb}[bo + gk * {sbk} + gn * {sbn}]')} "
+              f"    for e in range(tid, {BN * BK}, {threads}):",
+              f"        nn = e % {BN}" if b_nfast else f"        nn = e // {BK}",
+              f"        kk = e // {BN}" if b_nfast else f"        kk = e % {BK}",
+              "        gn = n0 + nn", "        gk = k0 + kk",
+              f"        sb[kk * {RB} + nn] = {cast(b, f'{xb}[bo + gk * {sbk} + gn * {sbn}]')} "
               f"if gn < {N} and gk < {K} else {T}(0)",
-              "        cuda.syncthreads()", f"        for kk in range({BK}):"]
-        L += [f"            a{i} = sa[kk, ty{f' + {i * NY}' if i else ''}]" for i in range(TM)]
-        L += [f"            b{j} = sb[kk, tx{f' + {j * NX}' if j else ''}]" for j in range(TN)]
-        L += [f"            c{i}_{j} += a{i} * b{j}" for i in range(TM) for j in range(TN)]
-        L.append("        cuda.syncthreads()")
+              "    cuda.syncthreads()", f"    for kk in range({BK}):"]
+        L += [f"        a{i} = sa[kk * {RA} + ty{f' + {i * NY}' if i else ''}]" for i in range(TM)]
+        L += [f"        b{j} = sb[kk * {RB} + tx{f' + {j * NX}' if j else ''}]" for j in range(TN)]
+        L += [f"        c{i}_{j} += a{i} * b{j}" for i in range(TM) for j in range(TN)]
+        L.append("    cuda.syncthreads()")
 
-        def each(ind: str, line) -> list[str]:
+        def each(line) -> list[str]:
             """``line(i, j)`` for every output of the thread that lies inside the product."""
             out = []
             for i in range(TM):
-                out += [f"{ind}gm = m0 + ty{f' + {i * NY}' if i else ''}", f"{ind}if gm < {M}:"]
+                out += [f"gm = m0 + ty{f' + {i * NY}' if i else ''}", f"if gm < {M}:"]
                 for j in range(TN):
-                    out += [f"{ind}    gn = n0 + tx{f' + {j * NX}' if j else ''}",
-                            f"{ind}    if gn < {N}:"]
-                    out += [f"{ind}        {x}" for x in line(i, j)]
+                    out += [f"    gn = n0 + tx{f' + {j * NX}' if j else ''}", f"    if gn < {N}:"]
+                    out += [f"        {x}" for x in line(i, j)]
             return out
 
         if store is None:
             def store(value: str) -> list[str]:
                 return [f"{o}[{_at(ooff, f'co + gm * {N} + gn')}] = {value}"]
         if S == 1:
-            L += each("    ", lambda i, j: store(f"c{i}_{j}"))
+            L += each(lambda i, j: store(f"c{i}_{j}"))
         else:
             # Split K: each block writes its partial tile; the last of a tile's S blocks to
             # finish (it learns so from the tile's counter, which it then resets) adds the
             # partials in split order, so the result does not depend on the blocks' timing.
             part = p.array(self.slot("tmp", n.dtype, S * Z * M * N), n.dtype, "w")
-            tiles = -(-M // BM) * -(-N // BN)
-            count = p.array(self.slot("count", np.dtype(np.int32), Z * tiles), np.dtype(np.int32),
-                            "c")
-            L += each("    ", lambda i, j: [f"{part}[(s * {Z * M * N}) + co + gm * {N} + gn] = "
-                                            f"c{i}_{j}"])
-            L += ["    cuda.threadfence()", "    last = cuda.shared.array(1, np.int32)",
-                  "    cuda.syncthreads()",
-                  f"    t = z * {tiles} + cuda.blockIdx.y * {-(-N // BN)} + cuda.blockIdx.x",
-                  "    if tid == 0:",
-                  f"        last[0] = 1 if cuda.atomic.add({count}, t, 1) == {S - 1} else 0",
-                  "    cuda.syncthreads()", "    if last[0] == 1:", "        cuda.threadfence()"]
+            count = p.array(self.slot("count", np.dtype(np.int32), Z * GX * GY),
+                            np.dtype(np.int32), "c")
+            L += each(lambda i, j: [f"{part}[(s * {Z * M * N}) + co + gm * {N} + gn] = "
+                                    f"c{i}_{j}"])
+            L += ["cuda.threadfence()", "last = cuda.shared.array(1, np.int32)",
+                  "cuda.syncthreads()", f"t = z * {GX * GY} + bid % {GX * GY}", "if tid == 0:",
+                  f"    last[0] = 1 if cuda.atomic.add({count}, t, 1) == {S - 1} else 0",
+                  "cuda.syncthreads()", "if last[0] == 1:", "    cuda.threadfence()"]
             # The combine walks the tile in row-major order, so neighbouring threads read
             # neighbouring partials.
-            L += [f"        for e in range(tid, {BM * BN}, {threads}):",
-                  f"            gm = m0 + e // {BN}", f"            gn = n0 + e % {BN}",
-                  f"            if gm < {M} and gn < {N}:",
-                  f"                acc = {part}[co + gm * {N} + gn]",
-                  f"                for ss in range(1, {S}):",
-                  f"                    acc += {part}[ss * {Z * M * N} + co + gm * {N} + gn]"]
-            L += [f"                {x}" for x in store("acc")]
-            L += ["        if tid == 0:", f"            {count}[t] = 0"]
-        grid = (-(-N // BN), -(-M // BM), Z * S)
-        what = where(n) + (f"; then {', '.join(m.op for m in epilogue.nodes)}" if epilogue else "")
-        self.emit("\n".join(L) + "\n" + epi_text, p, grid, threads, what)
+            L += [f"    for e in range(tid, {BM * BN}, {threads}):",
+                  f"        gm = m0 + e // {BN}", f"        gn = n0 + e % {BN}",
+                  f"        if gm < {M} and gn < {N}:",
+                  f"            acc = {part}[co + gm * {N} + gn]",
+                  f"            for ss in range(1, {S}):",
+                  f"                acc += {part}[ss * {Z * M * N} + co + gm * {N} + gn]"]
+            L += [f"            {x}" for x in store("acc")]
+            L += ["    if tid == 0:", f"        {count}[t] = 0"]
+        return GX * GY * Z * S, L, BK * RA, BK * RB, epi_text, threads
 
-    def _epilogue(self, n: Node, g: Group, p: _Params, o: str | None, ooff: str | None):
-        """The device function that runs group ``g`` on one output ``c`` of product ``n`` at
-        (z, gm, gn), and the kernel's store of a value through it (and into ``o``, if the
-        product is written too)."""
-        for x in g.outputs:
+    def _more_matmuls(self, jobs: list, steps: list[Step], k: int, epilogues: dict,
+                      absorbed: set[int]) -> int:
+        """Add to ``jobs`` the matmuls after step ``k`` that depend on none of them, up to
+        MAX_JOBS, when they share the first's dtype and threads per block; view steps in
+        between are taken along. Returns the index of the first step not taken."""
+        first = jobs[0][0]
+
+        def threads(n: Node) -> int:
+            BM, BN, _, TM, TN = _tiling(n.shape[-2], n.shape[-1], n.inputs[0].shape[-1],
+                                        _prod(n.shape[:-2]), n.dtype.itemsize)[0]
+            return BM // TM * (BN // TN)
+
+        made = {first.id} | ({m.id for m in jobs[0][1].nodes} if jobs[0][1] else set())
+        while k < len(steps) and len(jobs) < MAX_JOBS:
+            st = steps[k]
+            if isinstance(st, Group):
+                if id(st) not in absorbed:
+                    break
+            elif st.op in ("transpose", "slice") or (st.op == "reshape"
+                                                     and self.view(st.inputs[0]).contiguous()):
+                STEPS[st.op](self, st)  # a view: no launch
+                if st.inputs[0].id in made:
+                    made.add(st.id)
+            elif st.op == "matmul":
+                epilogue, write = epilogues.get(st.id, (None, True))
+                reads = list(st.inputs) + (epilogue.inputs if epilogue else [])
+                if any(x.id in made for x in reads if x is not st) or st.dtype != first.dtype \
+                        or threads(st) != threads(first):
+                    break
+                self._own_matmul(st, epilogue, write)
+                jobs.append((st, epilogue, write))
+                made.add(st.id)
+                if epilogue is not None:
+                    made.update(m.id for m in epilogue.nodes)
+            elif st.op not in ("input", "const"):
+                break
+            k += 1
+        return k
+
+    def _own_matmul(self, n: Node, epilogue: Group | None, write: bool) -> None:
+        """Buffers for a product (when written) and its epilogue's outputs."""
+        if write:
+            self.own(n)
+        for x in epilogue.outputs if epilogue else []:
             self.own(x)
+
+    def _epilogue(self, n: Node, g: Group, p: _Params, o: str | None, ooff: str | None,
+                  i: int):
+        """The device function that runs group ``g`` on one output ``c`` of product ``n`` (the
+        kernel's ``i``-th) at (z, gm, gn), and the kernel's store of a value through it (and
+        into ``o``, if the product is written too)."""
         nb = n.ndim - 2
         body, _ = self._body(g, p, [("z", list(range(nb))), ("gm", [nb]), ("gn", [nb + 1])],
                              given=(n, "c"))
         args = ", ".join(p.names)  # (it may read a buffer the product reads too)
         text = ("\n\n@cuda.jit(device=True)\n"
-                f"def NAME_epilogue(c, gm, gn, z, {args}):\n"
+                f"def NAME_epilogue{i}(c, gm, gn, z, {args}):\n"
                 + "".join(f"    {line}\n" for line in body))
 
         def store(value: str) -> list[str]:
             out = [f"{o}[{_at(ooff, f'co + gm * {n.shape[-1]} + gn')}] = {value}"] if o else []
-            return out + [f"NAME_epilogue({value}, gm, gn, z, {args})"]
+            return out + [f"NAME_epilogue{i}({value}, gm, gn, z, {args})"]
 
         return text, store
 
@@ -743,7 +814,10 @@ class _Gen:
                 else:
                     self.group(step, epilogue)
             elif step.op == "matmul":
-                self.matmul(step, *epilogues.get(step.id, (None, True)))
+                jobs = [(step, *epilogues.get(step.id, (None, True)))]
+                self._own_matmul(*jobs[0])
+                k = self._more_matmuls(jobs, steps, k, epilogues, absorbed)
+                self.matmuls(jobs)
             elif step.op not in ("input", "const"):
                 if step.op not in STEPS:
                     raise BackendError(f"op {step.op!r} is not supported by the cuda backend",
@@ -1081,7 +1155,7 @@ class _Gen:
         return res
 
 
-STEPS = {"matmul": _Gen.matmul, "transpose": _Gen.transpose, "slice": _Gen.slice,
+STEPS = {"transpose": _Gen.transpose, "slice": _Gen.slice,
          "reshape": _Gen.reshape, "unslice": _Gen.unslice, "concatenate": _Gen.concatenate,
          "scan": _Gen.scan, "item": _Gen.item, "cumsum": _Gen.cumsum, "gather": _Gen.gather,
          "scatter_add": _Gen.scatter_add}

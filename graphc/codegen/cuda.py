@@ -25,7 +25,8 @@ matmul runs the elementwise group that reads its product (bias, activation) as a
 and a reduction the one that reads its result (a mean's division); groups reducing the last
 axis of one domain (a softmax's max, sum and loss) share one kernel whose blocks own whole
 rows; a small group read only by larger ones (a mean's 1/n) is recomputed by its readers; a
-scan's kernels write new carries and stacked ys in place.
+scan's kernels write new carries and stacked ys in place; independent matmuls (a layer's dX and
+dW) share one launch, each block finding its product by its number.
 
 Driver. Host inputs of one dtype are packed into one pinned staging buffer and copied with one
 transfer; device inputs (Numba device arrays, anything with ``__cuda_array_interface__``) are

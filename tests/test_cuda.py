@@ -398,6 +398,10 @@ def test_independent_products_share_a_launch(consts):
     sites = [ln for ln in e.source.splitlines() if ln.strip().startswith("L[")]
     assert any(ln.count("matmul") >= 2 for ln in sites)
     assert e.run.launches == len(sites)
+    # An empty product has no code: it joins any launch (or makes none).
+    empty = (np.ones((0, 3)), _rng(1).normal(size=(3, 4)), _rng(2).normal(size=(5, 3)))
+    run_both(lambda a, b, c: np.tanh(a @ b).sum() + (c @ b).sum() + (a.T @ a).sum(),
+             "value_and_grad", dict(argnums=(0, 1, 2)), empty, dict(rtol=1e-10, atol=1e-12))
 
 
 def mean_tanh(x, y):

@@ -662,7 +662,9 @@ class _Gen:
         between are taken along. Returns the index of the first step not taken."""
         first = jobs[0][0]
 
-        def threads(n: Node) -> int:
+        def threads(n: Node) -> int | None:
+            if n.size == 0:
+                return None  # no kernel at all
             BM, BN, _, TM, TN = _tiling(n.shape[-2], n.shape[-1], n.inputs[0].shape[-1],
                                         _prod(n.shape[:-2]), n.dtype.itemsize)[0]
             return BM // TM * (BN // TN)
@@ -682,7 +684,7 @@ class _Gen:
                 epilogue, write = epilogues.get(st.id, (None, True))
                 reads = list(st.inputs) + (epilogue.inputs if epilogue else [])
                 if any(x.id in made for x in reads if x is not st) or st.dtype != first.dtype \
-                        or threads(st) != threads(first):
+                        or threads(st) not in (None, threads(first)):
                     break
                 self._own_matmul(st, epilogue, write)
                 jobs.append((st, epilogue, write))
@@ -808,8 +810,7 @@ class _Gen:
             if isinstance(step, Group):
                 if id(step) in absorbed:
                     continue
-                epilogue = epilogues.get(step.reduce.id)[0] if step.reduce is not None \
-                    and step.reduce.id in epilogues else None
+                epilogue = epilogues.get(step.reduce.id, (None,))[0] if step.reduce else None
                 if epilogue is None and self._row_layout(step) is not None:
                     k = self.rows(step, steps, k, absorbed, epilogues)
                 else:

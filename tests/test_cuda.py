@@ -484,7 +484,6 @@ def test_one_launch_per_step_and_free_transposes():
     # (the mean's division) and the softmax's row reductions ("a | b" in a launch's comment).
     sites = [ln for ln in e.source.splitlines() if ln.strip().startswith("L[")]
     merged = sum(ln.count(" | ") + ln.count("; then ") for ln in sites)
-    assert all(ln.count(" | ") for ln in sites) < len(sites)  # (not one kernel for all)
     assert e.source.count("@cuda.jit(device=True") >= 1 and merged >= 3
     assert e.run.launches == len(sites) == groups + matmuls - merged < _kernel_steps(e)
     f = graphc.value_and_grad(chain, target="cuda")

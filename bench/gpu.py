@@ -12,10 +12,10 @@ launches replayed as one CUDA graph (GRAPHC_CUDA_GRAPHS=1, experimental); and wi
 already on the device. Peers' ratios are against the best of these three. Achieved GFLOP/s
 count the matmul FLOPs of forward and backward; GB/s count the minimum traffic (arguments read
 once, gradients written once). PyTorch eager and JAX jit run the same losses on the same GPU
-when they are importable and see a GPU. The card's
-ceilings are measured too (device-to-device copy bandwidth, cuBLAS float32 GEMM through
-PyTorch, the host cost of one numba.cuda launch), and each workload's GPU time is split by
-launch site with CUDA events. Writes RESULTS-gpu.md to --out (default: bench/).
+when they are importable and see a GPU. The card's ceilings are measured too (device-to-device
+copy bandwidth, cuBLAS float32 GEMM through PyTorch, the host cost of one numba.cuda launch),
+and each workload's GPU time is split by launch site with CUDA events. Writes RESULTS-gpu.md
+to --out (default: bench/).
 """
 
 from __future__ import annotations
@@ -358,6 +358,11 @@ def run(name, tiny, reps, budget):
     return row
 
 
+def _best(row) -> float:
+    """The fastest of the three ways a workload was called."""
+    return min(row[k] for k in ("host", "graph", "device") if row.get(k))
+
+
 def report(rows, device, tiny, ceil) -> str:
     import numba
 
@@ -375,7 +380,7 @@ def report(rows, device, tiny, ceil) -> str:
         if not r["ok"]:
             lines.append(f"| {r['what']} | FAILED ({r['error']:.3g}) | | | | | | | | | |")
             continue
-        best = min(r[k] for k in ("host", "graph", "device") if r.get(k))
+        best = _best(r)
         cells = [r["what"], f"{r['error']:.2g}", fmt_s(r["first_call"]),
                  f"{r['launches']} ({r['kernels']} kernels)", fmt_s(r.get("host")),
                  fmt_s(r.get("graph")), fmt_s(r.get("device")), rate(r["flops"], best),
@@ -403,20 +408,19 @@ def report(rows, device, tiny, ceil) -> str:
     for r in rows:
         if not r["ok"]:
             continue
-        best = min(r[k] for k in ("host", "graph", "device") if r.get(k))
+        best = _best(r)
         parts = [f"{100 * r['bytes'] / best / 1e9 / ceil['copy_GBps']:.3g}% of copy bandwidth"]
         if r["flops"] and "sgemm_GFLOPs" in ceil:
             parts.append(f"{100 * r['flops'] / best / 1e9 / ceil['sgemm_GFLOPs']:.3g}% of GEMM")
         lines.append(f"- {r['name']}: " + ", ".join(parts))
-    lines += ["", "## Where the time goes (GPU time per call, CUDA events around each launch)",
-              ""]
+    lines += ["", "## Where the time goes (host-argument calls: GPU time per call, CUDA events "
+              "around each launch)", ""]
     for r in rows:
         prof = r.get("profile")
         if not r["ok"] or not prof:
             continue
         gpu = sum(t for _, t in prof)
-        call = r.get("device") or r.get("host")
-        lines.append(f"- {r['name']}: kernels {fmt_s(gpu)} of a {fmt_s(call)} call "
+        lines.append(f"- {r['name']}: kernels {fmt_s(gpu)} of a {fmt_s(r['host'])} call "
                      f"({len(prof)} launch sites); slowest: "
                      + "; ".join(f"{site} {fmt_s(t)}" for site, t in prof[:4]))
     return "\n".join(lines) + "\n"

@@ -42,6 +42,7 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -313,6 +314,17 @@ class _Params:
         return f"void({', '.join(self.types)})"
 
 
+class _Product(NamedTuple):
+    """One product's part of a matmul kernel."""
+
+    blocks: int
+    lines: list[str]  # its code, for block number ``bid`` of its own
+    sa: int  # elements of the shared tiles it needs
+    sb: int
+    epilogue: str  # the text of its epilogue's device function, if any
+    threads: int
+
+
 @dataclass
 class Module:
     source: str
@@ -530,27 +542,29 @@ class _Gen:
         if not parts:
             return
         T = type_name(jobs[0][0].dtype)
-        L = ["def NAME:", f"    sa = cuda.shared.array({max(x[2] for x in parts)}, {T})",
-             f"    sb = cuda.shared.array({max(x[3] for x in parts)}, {T})",
+        L = ["def NAME:", f"    sa = cuda.shared.array({max(x.sa for x in parts)}, {T})",
+             f"    sb = cuda.shared.array({max(x.sb for x in parts)}, {T})",
              "    tid = cuda.threadIdx.x"]
         start = 0
-        for j, (blocks, lines, _, _, _, _) in enumerate(parts):
+        for j, x in enumerate(parts):
             if len(parts) == 1:
-                L += ["    bid = cuda.blockIdx.x"] + [f"    {x}" for x in lines]
+                L += ["    bid = cuda.blockIdx.x"] + [f"    {line}" for line in x.lines]
                 break
             test = "else:" if j == len(parts) - 1 else \
-                f"{'if' if j == 0 else 'elif'} cuda.blockIdx.x < {start + blocks}:"
+                f"{'if' if j == 0 else 'elif'} cuda.blockIdx.x < {start + x.blocks}:"
             L += [f"    {test}", f"        bid = cuda.blockIdx.x - {start}"]
-            L += [f"        {x}" for x in lines]
-            start += blocks
-        blocks = sum(x[0] for x in parts)
-        self.emit("\n".join(L) + "\n" + "".join(x[4] for x in parts), p, (blocks,), parts[0][5],
+            L += [f"        {line}" for line in x.lines]
+            start += x.blocks
+        blocks = sum(x.blocks for x in parts)
+        self.emit("\n".join(L) + "\n" + "".join(x.epilogue for x in parts), p, (blocks,),
+                  parts[0].threads,
                   " | ".join(where(n) + (f"; then {', '.join(m.op for m in e.nodes)}" if e else "")
                              for n, e, _ in jobs))
 
-    def _matmul(self, n: Node, epilogue: Group | None, write: bool, p: _Params, i: int):
-        """The code of product ``n`` for block number ``bid`` of its own: (its blocks, its
-        lines, the sizes of the shared tiles it needs, its epilogue's text, its threads)."""
+    def _matmul(self, n: Node, epilogue: Group | None, write: bool, p: _Params, i: int
+                ) -> _Product | None:
+        """The code of product ``n`` (the kernel's ``i``-th) for block number ``bid`` of its
+        own; None for an empty product."""
         a, b = n.inputs
         va, vb = self.view(a), self.view(b)
         vo = self.views[n.id] if write else None
@@ -653,7 +667,7 @@ class _Gen:
                   f"                acc += {part}[ss * {Z * M * N} + co + gm * {N} + gn]"]
             L += [f"            {x}" for x in store("acc")]
             L += ["    if tid == 0:", f"        {count}[t] = 0"]
-        return GX * GY * Z * S, L, BK * RA, BK * RB, epi_text, threads
+        return _Product(GX * GY * Z * S, L, BK * RA, BK * RB, epi_text, threads)
 
     def _more_matmuls(self, jobs: list, steps: list[Step], k: int, epilogues: dict,
                       absorbed: set[int]) -> int:

@@ -266,6 +266,11 @@ def _tree(red: Node, lanes: int, ind: str, sm: str, acc: str) -> list[str]:
     return out + [f"{ind}{acc} = {sm}[tid]"]
 
 
+def _then(epilogue: Group | None) -> str:
+    """A launch comment's note of the epilogue its kernel runs."""
+    return f"; then {', '.join(m.op for m in epilogue.nodes)}" if epilogue else ""
+
+
 def _threads(n: int) -> int:
     """Threads per block for ``n`` work items: whole warps, no more than needed."""
     return max(32, min(BLOCK, -(-n // 32) * 32))
@@ -299,15 +304,14 @@ class _Params:
     def array(self, slot: int, dtype: np.dtype, prefix: str = "x") -> str:
         return self._add(prefix, f"{_nb(dtype)}[::1]", f"b[{slot}]")
 
-    def read(self, v: View, dtype: np.dtype) -> tuple[str, str | None]:
+    def read(self, v: View, dtype: np.dtype, prefix: str = "x") -> tuple[str, str | None]:
         """The parameter for reading view ``v``, and its offset parameter (None for 0)."""
-        name = self.array(v.slot, dtype)
+        name = self.array(v.slot, dtype, prefix)
         return name, (self._add("p", "int64", str(v.off)) if v.off else None)
 
     def write(self, v: View, dtype: np.dtype) -> tuple[str, str | None]:
         """The parameter for writing view ``v`` (contiguous), and its offset parameter."""
-        name = self.array(v.slot, dtype, "o")
-        return name, (self._add("p", "int64", str(v.off)) if v.off else None)
+        return self.read(v, dtype, "o")
 
     @property
     def signature(self) -> str:
@@ -429,12 +433,10 @@ class _Gen:
             loops = [("m", [d for d in range(len(domain)) if d not in axes]),
                      ("r", sorted(axes))]
         body, local = self._body(g, p, loops)
-        what = ", ".join(m.op for m in g.nodes)
+        what = ", ".join(m.op for m in g.nodes) + _then(epilogue)
         if red is None:
             self.elementwise(p, _prod(domain), body, what)
         else:
-            if epilogue is not None:
-                what += "; then " + ", ".join(m.op for m in epilogue.nodes)
             self.reduction(g, p, body, local[red.inputs[0].id], what, epilogue)
 
     def _body(self, g: Group, p: _Params, loops, prefix: str = "",
@@ -501,12 +503,9 @@ class _Gen:
               f"        for r in range({first}, {R}, {splits * lanes}):"]
         L += [f"            {s}" for s in body]
         L.append(f"            acc = {comb('acc', value)}  # {where(red)}")
-        def tree(ind: str) -> list[str]:
-            return _tree(red, lanes, ind, "sm", "acc")
-
         if lanes > 1:
             L.insert(1, f"    sm = cuda.shared.array({threads}, {T})")
-        L += tree("    ")
+        L += _tree(red, lanes, "    ", "sm", "acc")
         if splits == 1:
             L += [f"    if lane == 0 and m < {M}:", f"        {out_m} = acc"]
             L += [f"        {x}" for x in then]
@@ -526,7 +525,7 @@ class _Gen:
                   f"                for ss in range(lane, {splits}, {lanes}):",
                   f"                    v = {part}[ss * {M} + m]",
                   f"                    acc = {comb('acc', 'v')}"]
-            L += tree("            ")
+            L += _tree(red, lanes, "            ", "sm", "acc")
             L += [f"            if lane == 0 and m < {M}:", f"                {out_m} = acc"]
             L += [f"                {x}" for x in then]
             L += ["        if tid == 0:", f"            {count}[0] = 0"]
@@ -558,8 +557,7 @@ class _Gen:
         blocks = sum(x.blocks for x in parts)
         self.emit("\n".join(L) + "\n" + "".join(x.epilogue for x in parts), p, (blocks,),
                   parts[0].threads,
-                  " | ".join(where(n) + (f"; then {', '.join(m.op for m in e.nodes)}" if e else "")
-                             for n, e, _ in jobs))
+                  " | ".join(where(n) + _then(e) for n, e, _ in jobs))
 
     def _matmul(self, n: Node, epilogue: Group | None, write: bool, p: _Params, i: int
                 ) -> _Product | None:
@@ -684,21 +682,20 @@ class _Gen:
             return BM // TM * (BN // TN)
 
         made = {first.id} | ({m.id for m in jobs[0][1].nodes} if jobs[0][1] else set())
+        want = threads(first)
         while k < len(steps) and len(jobs) < MAX_JOBS:
             st = steps[k]
             if isinstance(st, Group):
                 if id(st) not in absorbed:
                     break
-            elif st.op in ("transpose", "slice") or (st.op == "reshape"
-                                                     and self.view(st.inputs[0]).contiguous()):
-                STEPS[st.op](self, st)  # a view: no launch
+            elif self._free_view(st):
                 if st.inputs[0].id in made:
                     made.add(st.id)
             elif st.op == "matmul":
                 epilogue, write = epilogues.get(st.id, (None, True))
                 reads = list(st.inputs) + (epilogue.inputs if epilogue else [])
                 if any(x.id in made for x in reads if x is not st) or st.dtype != first.dtype \
-                        or threads(st) not in (None, threads(first)):
+                        or threads(st) not in (None, want):
                     break
                 self._own_matmul(st, epilogue, write)
                 jobs.append((st, epilogue, write))
@@ -840,6 +837,16 @@ class _Gen:
                                        step.loc)
                 STEPS[step.op](self, step)
 
+    def _free_view(self, st: Node) -> bool:
+        """Emit ``st`` now if it is a view that needs no launch (a transpose, a slice, a
+        reshape of a contiguous view); whether it was. Kernels that gather later steps take
+        such steps along."""
+        if st.op in ("transpose", "slice") or (st.op == "reshape"
+                                               and self.view(st.inputs[0]).contiguous()):
+            STEPS[st.op](self, st)
+            return True
+        return False
+
     def _row_layout(self, g: Group) -> tuple[int, int, int, int] | None:
         """(M, R, lanes, rows) when ``g`` reduces its domain's last axis (M rows of R) in one
         pass, with no block split: such groups can share a kernel (see ``rows``)."""
@@ -895,10 +902,7 @@ class _Gen:
                 if not fits(st):
                     break
                 take(st)
-            elif st.op in ("transpose", "slice") or (st.op == "reshape"
-                                                     and self.view(st.inputs[0]).contiguous()):
-                STEPS[st.op](self, st)  # a view: no launch
-            elif st.op not in ("input", "const"):
+            elif not self._free_view(st) and st.op not in ("input", "const"):
                 break
             k += 1
         if len(chain) == 1:
@@ -1295,21 +1299,18 @@ class Runner:
     """
 
     def __init__(self, module: Module, mod, cuda):
-        from numba.core.errors import NumbaPerformanceWarning
-
         self.module, self.source, self.launches = module, module.source, 0
         self.kernels = [(getattr(mod, k), sig) for k, sig in module.kernels.items()]
         self._cuda, self._drive, self._sim = cuda, mod.drive, _simulated(cuda)
-        # The GPU whose context holds the kernels and buffers: every call must run there.
+        # The GPU whose context holds the kernels and buffers: every call must run there
+        # (with one GPU in the machine, every call does).
         self._device = None if self._sim else cuda.get_current_device().id
+        self._several = not self._sim and len(cuda.gpus) > 1
         self._lock = threading.Lock()
         self._stream = s = cuda.stream()
-        compiled = {k: cuda.jit(sig, cache=True)(getattr(mod, k))
-                    for k, sig in module.kernels.items()}
-        with warnings.catch_warnings():  # small grids are what tiny graphs need
-            warnings.simplefilter("ignore", NumbaPerformanceWarning)
-            self._L = mod.launchers(compiled, s)
-        self._launchers = mod.launchers, compiled
+        self._launchers = mod.launchers, {k: cuda.jit(sig, cache=True)(getattr(mod, k))
+                                          for k, sig in module.kernels.items()}
+        self._L = self._bind(s)
         # Opt-in: replay the launches of host-argument calls as one CUDA graph (see _replay).
         self.graphs = os.environ.get("GRAPHC_CUDA_GRAPHS") == "1" and not self._sim
         self._graph = None
@@ -1393,16 +1394,22 @@ class Runner:
         graph.launch(stream)
         return launches
 
+    def _bind(self, stream) -> tuple:
+        """The launchers of the driver's launches, configured for ``stream`` (a numba.cuda
+        stream, or a cuda.core graph builder, which numba.cuda launches into)."""
+        from numba.core.errors import NumbaPerformanceWarning
+
+        make, compiled = self._launchers
+        with warnings.catch_warnings():  # small grids are what tiny graphs need
+            warnings.simplefilter("ignore", NumbaPerformanceWarning)
+            return make(compiled, stream)
+
     def _capture(self, b: list):
         from cuda.core import Stream
-        from numba.core.errors import NumbaPerformanceWarning
 
         stream = Stream.from_handle(self._stream.handle)
         builder = stream.create_graph_builder()
-        make, compiled = self._launchers
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NumbaPerformanceWarning)
-            launchers = make(compiled, builder)  # numba.cuda launches into the builder
+        launchers = self._bind(builder)
         builder.begin_building()
         try:
             launches = self._drive(launchers, b)
@@ -1425,7 +1432,7 @@ class Runner:
 
     def __call__(self, leaves: list) -> list:
         s, slots = self._stream, self.module.slots
-        if self._device is not None and self._cuda.get_current_device().id != self._device:
+        if self._several and self._cuda.get_current_device().id != self._device:
             raise ArgumentError(f"this function's buffers live on GPU {self._device}, but the "
                                 f"current GPU is {self._cuda.get_current_device().id}; call it "
                                 "on the GPU it was first called on")

@@ -7,6 +7,7 @@ import pytest
 
 import graphc
 from graphc import GraphcError
+from graphc.passes.fuse import Group, fuse
 
 jit = graphc.jit
 
@@ -30,6 +31,30 @@ def test_fusion_never_builds_a_cycle():
 
     p, q = np.ones(4), np.ones((2, 2))
     assert jit(f)(p, q) == pytest.approx(f(p, q))
+
+
+def test_fusion_leaves_unrelated_siblings_apart():
+    # Each step's square joined the previous step's sum (the latest group over the same
+    # domain) though they share no input, chaining steps that could run side by side.
+    def f(x):
+        total = 0.0
+        for t in range(4):
+            total = total + (x[t] * x[t]).sum()
+        return total
+
+    x = np.arange(12.0).reshape(4, 3)
+    g = jit(f)
+    assert g(x) == pytest.approx(f(x))
+    for step in fuse(g._lookup((x,)).optimized):
+        if isinstance(step, Group) and step.reduce is not None:
+            ancestors, todo = set(), [step.reduce]
+            while todo:
+                n = todo.pop()
+                for i in n.inputs:
+                    if i.id not in ancestors:
+                        ancestors.add(i.id)
+                        todo.append(i)
+            assert all(m.id in ancestors for m in step.members)
 
 
 def test_sum_of_booleans_counts_and_bool_arithmetic_stays_boolean():

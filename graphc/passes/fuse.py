@@ -45,6 +45,7 @@ def fuse(graph: Graph, enabled: bool = True) -> list[Step]:
     reads: list[set[int]] = []  # step number -> the steps it reads from
     groups: list[Group] = []
     by_domain: dict[tuple[int, ...], list[Group]] = {}
+    shared: dict[int, set[int]] = {}  # id(group) -> the arrays (not scalars) its members read
 
     def reaches(u: int, target: int) -> bool:
         """Whether step ``u`` reads, transitively, from step ``target``."""
@@ -64,11 +65,14 @@ def fuse(graph: Graph, enabled: bool = True) -> list[Step]:
         if enabled and kind in ("elementwise", "reduce"):
             domain = n.shape if kind == "elementwise" else n.inputs[0].shape
             # Prefer the group of an input (producer-consumer fusion), then the latest groups
-            # over the same domain (siblings reading the same arrays share one loop). Never
-            # read the group's own reduction, add a second one, or close a cycle (another
-            # input whose step reads from the group).
+            # over the same domain that read an array n reads too (siblings share one loop
+            # and its loads; unrelated ones would only chain steps that could run side by
+            # side). Never read the group's own reduction, add a second one, or close a
+            # cycle (another input whose step reads from the group).
             candidates = [group_of[i.id] for i in n.inputs if i.id in group_of]
-            candidates += by_domain.get(domain, [])[-4:][::-1]
+            arrays = {i.id for i in n.inputs if i.size > 1}
+            candidates += [g for g in by_domain.get(domain, [])[-4:][::-1]
+                           if arrays & shared[id(g)]]
             for g in candidates:
                 u = unit_of[g.nodes[0].id]
                 if (g.domain == domain and g.reduce not in n.inputs
@@ -90,6 +94,7 @@ def fuse(graph: Graph, enabled: bool = True) -> list[Step]:
         reads[u].update(unit_of[i.id] for i in n.inputs if unit_of[i.id] != u)
         if target is not None:
             group_of[n.id] = target
+            shared.setdefault(id(target), set()).update(i.id for i in n.inputs if i.size > 1)
             if kind == "reduce":
                 target.reduce = n
             else:

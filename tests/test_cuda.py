@@ -369,9 +369,9 @@ def test_matmul_epilogue(consts):
     a, b = (_rng(k).normal(size=(6, 6)).astype(np.float32) for k in (5, 6))
     with configured(**consts):
         run_both(residual_loss, "value_and_grad", dict(argnums=(0, 1)), (a, b))
-    epilogue = src[src.index("_epilogue0(c, "):].split("\n\n")[0]
+    epilogue = src[src.index("_epilogue(c, "):].split("\n\n")[0]
     assert "tanh" in epilogue and "add" in epilogue
-    kernel = src[:src.index("_epilogue0(")]
+    kernel = src[:src.index("_epilogue(")]
     kernel = kernel[kernel.rindex("\ndef "):]
     assert "= acc" in kernel or "= c0_0" in kernel  # ... and the product written
 
@@ -402,6 +402,51 @@ def test_independent_products_share_a_launch(consts):
     empty = (np.ones((0, 3)), _rng(1).normal(size=(3, 4)), _rng(2).normal(size=(5, 3)))
     run_both(lambda a, b, c: np.tanh(a @ b).sum() + (c @ b).sum() + (a.T @ a).sum(),
              "value_and_grad", dict(argnums=(0, 1, 2)), empty, dict(rtol=1e-10, atol=1e-12))
+
+
+def unrolled_rnn(wx, wh, wy, xs, ys):
+    """Three unrolled steps: the steps' losses, and the backward's products and sums of one
+    step and the next, depend on none of each other."""
+    h, total = None, 0.0
+    for t in range(xs.shape[0]):
+        h = np.tanh(xs[t] @ wx if h is None else xs[t] @ wx + h @ wh)
+        total = total + ((h @ wy - ys[t]) ** 2).mean()
+    return total
+
+
+@needs_cuda
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
+def test_independent_kernels_share_a_launch(reverse):
+    """Kernels of every kind that depend on none of each other share one launch: products,
+    a reduction of small blocks (the output bias's sum over the batch) in a launch of larger
+    ones, and grid-stride loops."""
+    args = tuple(_rng(k).normal(size=s).astype(np.float32) for k, s in
+                 enumerate([(4, 6), (6, 6), (6, 3), (3, 5, 4), (3, 5, 3)]))
+    kw = dict(argnums=(0, 1, 2))
+    with configured(REVERSED=reverse):
+        vg = graphc.value_and_grad(unrolled_rnn, target="cuda", **kw)
+        got = vg(*args)
+        e = _entry(vg, *args)
+    assert_same(got, graphc.value_and_grad(unrolled_rnn, **kw)(*args), F32)
+    sites = [ln for ln in e.source.splitlines() if ln.strip().startswith("L[")]
+    assert e.run.launches == len(sites)
+    assert any("sum" in ln and "matmul" in ln for ln in sites)
+    with configured(MAX_PARTS=1):  # no launch shared
+        alone = graphc.value_and_grad(unrolled_rnn, target="cuda", **kw)
+        alone(*args)
+        assert _entry(alone, *args).run.launches > len(sites) + 5
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", [*MODEL_PROGRAMS, *SMALL_PROGRAMS])
+def test_shared_launches_run_in_any_block_order(name):
+    """The simulator runs a launch's blocks in order. With each shared launch numbering its
+    blocks from its last kernel, a kernel that shared a launch with one it reads from, or
+    writes for, would see the other's memory in the wrong state and give a wrong result."""
+    consts, programs = SMALL_PROGRAMS.get(name, ({}, MODEL_PROGRAMS.get(name)))
+    with configured(REVERSED=True, **consts):
+        for fn, mode, kw, args in programs():
+            run_both(fn, mode, kw, args)
 
 
 def mean_tanh(x, y):

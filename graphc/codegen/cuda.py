@@ -25,8 +25,11 @@ matmul runs the elementwise group that reads its product (bias, activation) as a
 and a reduction the one that reads its result (a mean's division); groups reducing the last
 axis of one domain (a softmax's max, sum and loss) share one kernel whose blocks own whole
 rows; a small group read only by larger ones (a mean's 1/n) is recomputed by its readers; a
-scan's kernels write new carries and stacked ys in place; independent matmuls (a layer's dX and
-dW) share one launch, each block finding its product by its number.
+scan's kernels write new carries and stacked ys in place. Finally, consecutive kernels that
+depend on none of each other (a layer's dX and dW, the steps' losses of an unrolled loop, a
+bias gradient's sum beside the next step's products) share one launch: each becomes a device
+function, and each block calls the one its number falls in. Every kernel is written for any
+block at least as large as its own layout, so kernels of different block sizes can share.
 
 Driver. Host inputs of one dtype are packed into one pinned staging buffer and copied with one
 transfer; device inputs (Numba device arrays, anything with ``__cuda_array_interface__``) are
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -75,7 +79,13 @@ TILES = [(128, 128, 8, 8, 8), (64, 64, 16, 4, 4), (32, 32, 16, 2, 2), (16, 16, 1
          (8, 8, 8, 1, 1)]
 INLINE = 8  # a group of at most this many members may be recomputed by the groups reading it
 SPLIT_K = 256  # a product with too few tiles splits K into ranges at least this long
-MAX_JOBS = 4  # independent products that may share one launch
+MAX_PARTS = 32  # independent kernels that may share one launch ...
+PARAM_BYTES = 4096  # ... while their parameters fit in the classic limit of a launch's ...
+SMEM_BYTES = 48 * 1024  # ... and their static shared arrays in what a block may declare
+# Tests set this to number a shared launch's blocks from its last kernel: the simulator runs
+# blocks in order, so a kernel that wrongly shared a launch with one it depends on (in either
+# direction) then sees the other's memory in the wrong state.
+REVERSED = False
 
 
 # ------------------------------------------------------------------------------ layout
@@ -286,6 +296,8 @@ class _Params:
         self.args: list[str] = []
         self._count: dict[str, int] = {}
         self._seen: dict[tuple[str, str], str] = {}
+        self.reads: set[int] = set()  # slots the kernel reads
+        self.writes: set[int] = set()  # ... and writes (outputs, partials, counters, flags)
 
     def _add(self, prefix: str, typ: str, arg: str) -> str:
         """The parameter passing ``arg``: each buffer or offset is passed once (every array
@@ -302,7 +314,14 @@ class _Params:
         return name
 
     def array(self, slot: int, dtype: np.dtype, prefix: str = "x") -> str:
+        """The parameter passing slot ``slot``: read-only with prefix "x", else written."""
+        (self.reads if prefix == "x" else self.writes).add(slot)
         return self._add(prefix, f"{_nb(dtype)}[::1]", f"b[{slot}]")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the kernel's parameters: Numba passes a 1-D array as 7 words."""
+        return sum(56 if t.endswith("]") else 8 for t in self.types)
 
     def read(self, v: View, dtype: np.dtype, prefix: str = "x") -> tuple[str, str | None]:
         """The parameter for reading view ``v``, and its offset parameter (None for 0)."""
@@ -318,15 +337,48 @@ class _Params:
         return f"void({', '.join(self.types)})"
 
 
-class _Product(NamedTuple):
-    """One product's part of a matmul kernel."""
+class _Part(NamedTuple):
+    """A kernel waiting for its launch, which it may share with the kernels after it.
 
+    ``text`` is ``def NAME:`` and the body (then any device functions it calls), for block
+    number ``cuda.blockIdx.x`` of ``blocks``. A grid-stride loop (``work`` elements) runs in
+    blocks of any size; every other kernel is written for ``TPB`` threads per block, any
+    power of two no smaller than its ``threads``: the threads beyond its layout take part in
+    its barriers and tile loads but own no output. A ``heavy`` kernel (the 128 x 128 matmul
+    tile, ~170 registers a thread) shares only with heavy ones: a kernel's registers are
+    those of its most demanding part, and a streaming loop run at one block per SM would
+    lose more than a launch costs."""
+
+    text: str
+    p: _Params
     blocks: int
-    lines: list[str]  # its code, for block number ``bid`` of its own
-    sa: int  # elements of the shared tiles it needs
-    sb: int
-    epilogue: str  # the text of its epilogue's device function, if any
     threads: int
+    work: int | None
+    what: str
+    heavy: bool = False
+
+
+def _block(parts: list[_Part]) -> int:
+    """Threads per block for one launch of ``parts``: the most any of them needs (each a power
+    of two, so a multiple of all the others'), else what the largest grid-stride loop likes."""
+    return max((q.threads for q in parts if q.work is None), default=0) or \
+        max(q.threads for q in parts)
+
+
+def _shared_params(parts: list[_Part]) -> _Params:
+    """The parameters of one kernel running ``parts``: each buffer or offset once."""
+    p = _Params()
+    for q in parts:
+        for t, a in zip(q.p.types, q.p.args):
+            p._add("a", t, a)
+    return p
+
+
+def _smem(text: str) -> int:
+    """Bytes of the static shared arrays declared in ``text`` (one of TPB elements counted at
+    the largest block)."""
+    found = re.findall(r"cuda\.shared\.array\((\d+|TPB), (?:np\.)?(\w+)\)", text)
+    return sum((BLOCK if n == "TPB" else int(n)) * np.dtype(t).itemsize for n, t in found)
 
 
 @dataclass
@@ -351,6 +403,7 @@ class _Gen:
         self.views: dict[int, View] = {}
         self.kernels: dict[tuple[str, str], str] = {}  # (text, signature) -> name
         self.launch: list[tuple[str, tuple, int]] = []  # (kernel, grid, block)
+        self.pending: list[_Part] = []  # kernels queued for one launch (see flush)
         self.drive: list[str] = []
         self.indent = ""  # of driver lines: deeper inside scans' loops
         self.counts = [0]  # launches at each loop depth (the innermost last)
@@ -390,11 +443,63 @@ class _Gen:
         return self.views[n.id]
 
     # -- emission
-    def emit(self, text: str, p: _Params, grid: tuple, block: int, what: str) -> None:
+    def emit(self, text: str, p: _Params, grid: tuple, block: int, what: str,
+             work: int | None = None, heavy: bool = False) -> None:
+        """Queue a kernel (see ``_Part``) for launch; it shares the launch of the kernels
+        queued before it when it depends on none of them (see ``flush``)."""
+        part = _Part(text, p, grid[0], block, work, what, heavy)
+        if self.pending and not self._joins(part):
+            self.flush()
+        self.pending.append(part)
+
+    def _joins(self, part: _Part) -> bool:
+        parts = self.pending + [part]
+        reads = set().union(*(q.p.reads for q in self.pending))
+        writes = set().union(*(q.p.writes for q in self.pending))
+        if len(parts) > MAX_PARTS or part.p.reads & writes or part.p.writes & (reads | writes) \
+                or part.heavy != parts[0].heavy or sum(_smem(q.text) for q in parts) > SMEM_BYTES:
+            return False
+        return _shared_params(parts).nbytes <= PARAM_BYTES
+
+    def flush(self) -> None:
+        """Launch the queued kernels: one alone as it is, several as one kernel whose blocks
+        are numbered through them in turn, each block calling (as a device function) the
+        kernel its number falls in. They write nothing another of them reads or writes, so
+        their blocks may run in any order."""
+        parts, self.pending = self.pending, []
+        if not parts:
+            return
+        th = _block(parts)
+        if len(parts) == 1:
+            q = parts[0]
+            return self._launch(q.text.replace("TPB", str(th)), q.p, q.blocks, th, q.what)
+        p = _shared_params(parts)
+        funcs: dict[str, str] = {}  # device function text -> its name (equal kernels share)
+        L = ["def NAME:", "    bid = cuda.blockIdx.x"]
+        start = 0
+        for j, q in enumerate(parts[::-1] if REVERSED else parts):
+            blocks = q.blocks if q.work is None else min(MAX_BLOCKS, -(-q.work // th))
+            text = (q.text.replace("TPB", str(th)).replace("cuda.blockIdx.x", "bid")
+                    .replace("cuda.grid(1)", f"bid * {th} + cuda.threadIdx.x")
+                    .replace("cuda.gridsize(1)", str(blocks * th))
+                    .replace("def NAME:", "@cuda.jit(device=True)\n"
+                             f"def NAME(bid, {', '.join(q.p.names)}):", 1))
+            fn = funcs.setdefault(text, f"NAME_{len(funcs)}")
+            args = ", ".join(p._add("a", t, a) for t, a in zip(q.p.types, q.p.args))
+            call = f"{fn}({f'bid - {start}' if start else 'bid'}, {args})"
+            test = "else:" if j == len(parts) - 1 else \
+                f"{'if' if j == 0 else 'elif'} bid < {start + blocks}:"
+            L += [f"    {test}", f"        {call}"]
+            start += blocks
+        text = "\n".join(L) + "\n" + "".join(f"\n\n{t.replace('NAME', fn)}"
+                                              for t, fn in funcs.items())
+        self._launch(text, p, start, th, " | ".join(q.what for q in parts))
+
+    def _launch(self, text: str, p: _Params, blocks: int, threads: int, what: str) -> None:
         text = text.replace("NAME", f"NAME({', '.join(p.names)})", 1)
         name = self.kernels.setdefault((text, p.signature), f"k{len(self.kernels)}")
         self.drive.append(f"{self.indent}L[{len(self.launch)}]({', '.join(p.args)})  # {what}")
-        self.launch.append((name, grid, block))
+        self.launch.append((name, (blocks,), threads))
         self.counts[-1] += 1
 
     def elementwise(self, p: _Params, n: int, body: list[str], what: str) -> None:
@@ -405,7 +510,7 @@ class _Gen:
         lines = ["def NAME:", f"    for i in range(cuda.grid(1), {n}, cuda.gridsize(1)):"]
         lines += [f"        {s}" for s in body]
         self.emit("\n".join(lines) + "\n", p, (min(MAX_BLOCKS, -(-n // threads)),), threads,
-                  what)
+                  what, work=n)
 
     def copy(self, v: View, dtype: np.dtype, dst: int, what: str, dst_off: int | str = 0
              ) -> None:
@@ -492,19 +597,22 @@ class _Gen:
 
         L = ["def NAME:", "    tid = cuda.threadIdx.x"]
         L.append(f"    lane = tid % {lanes}" if lanes > 1 else "    lane = 0")
+        # Threads beyond the layout (in a launch of larger blocks) get no output: m = M.
         if splits > 1:
             L.append(f"    s = cuda.blockIdx.x % {splits}")
-            L.append(f"    m = (cuda.blockIdx.x // {splits}) * {rows} + tid // {lanes}")
+            L.append(f"    m = (cuda.blockIdx.x // {splits}) * {rows} + tid // {lanes} "
+                     f"if tid < {threads} else {M}")
             first = f"s * {lanes} + lane"
         else:
-            L.append(f"    m = cuda.blockIdx.x * {rows} + tid // {lanes}")
+            L.append(f"    m = cuda.blockIdx.x * {rows} + tid // {lanes} if tid < {threads} "
+                     f"else {M}")
             first = "lane"
         L += [f"    acc = {ident}", f"    if m < {M}:",
               f"        for r in range({first}, {R}, {splits * lanes}):"]
         L += [f"            {s}" for s in body]
         L.append(f"            acc = {comb('acc', value)}  # {where(red)}")
         if lanes > 1:
-            L.insert(1, f"    sm = cuda.shared.array({threads}, {T})")
+            L.insert(1, f"    sm = cuda.shared.array(TPB, {T})")
         L += _tree(red, lanes, "    ", "sm", "acc")
         if splits == 1:
             L += [f"    if lane == 0 and m < {M}:", f"        {out_m} = acc"]
@@ -520,7 +628,8 @@ class _Gen:
                   f"        last[0] = 1 if cuda.atomic.add({count}, 0, 1) == {blocks - 1} else 0",
                   "    cuda.syncthreads()", "    if last[0] == 1:", "        cuda.threadfence()",
                   f"        for m0 in range(0, {M}, {rows}):",
-                  f"            m = m0 + tid // {lanes}", f"            acc = {ident}",
+                  f"            m = m0 + tid // {lanes} if tid < {threads} else {M}",
+                  f"            acc = {ident}",
                   f"            if m < {M}:",
                   f"                for ss in range(lane, {splits}, {lanes}):",
                   f"                    v = {part}[ss * {M} + m]",
@@ -531,38 +640,17 @@ class _Gen:
             L += ["        if tid == 0:", f"            {count}[0] = 0"]
         self.emit("\n".join(L) + "\n", p, (blocks,), threads, what)
 
-    def matmuls(self, jobs: list[tuple[Node, Group | None, bool]]) -> None:
-        """One launch for independent products (``jobs``: each with its epilogue and whether
-        it is written): the blocks are numbered through the products in turn, and each block
-        runs the code of the product its number falls in."""
-        p = _Params()
-        parts = [part for i, job in enumerate(jobs)
-                 if (part := self._matmul(*job, p, i)) is not None]
-        if not parts:
-            return
-        T = type_name(jobs[0][0].dtype)
-        L = ["def NAME:", f"    sa = cuda.shared.array({max(x.sa for x in parts)}, {T})",
-             f"    sb = cuda.shared.array({max(x.sb for x in parts)}, {T})",
-             "    tid = cuda.threadIdx.x"]
-        start = 0
-        for j, x in enumerate(parts):
-            if len(parts) == 1:
-                L += ["    bid = cuda.blockIdx.x"] + [f"    {line}" for line in x.lines]
-                break
-            test = "else:" if j == len(parts) - 1 else \
-                f"{'if' if j == 0 else 'elif'} cuda.blockIdx.x < {start + x.blocks}:"
-            L += [f"    {test}", f"        bid = cuda.blockIdx.x - {start}"]
-            L += [f"        {line}" for line in x.lines]
-            start += x.blocks
-        blocks = sum(x.blocks for x in parts)
-        self.emit("\n".join(L) + "\n" + "".join(x.epilogue for x in parts), p, (blocks,),
-                  parts[0].threads,
-                  " | ".join(where(n) + _then(e) for n, e, _ in jobs))
+    def matmul(self, n: Node, epilogue: Group | None, write: bool) -> None:
+        """Product ``n``, with ``epilogue`` (a group reading it) run on each output where it
+        is computed, and the product itself written to memory only when ``write``.
 
-    def _matmul(self, n: Node, epilogue: Group | None, write: bool, p: _Params, i: int
-                ) -> _Product | None:
-        """The code of product ``n`` (the kernel's ``i``-th) for block number ``bid`` of its
-        own; None for an empty product."""
+        The kernel is written for any block of at least its ``threads`` threads (``TPB``):
+        all of them load the shared tiles, and the threads beyond its layout idle through
+        the arithmetic, so it can share a launch with kernels of larger blocks."""
+        if write:
+            self.own(n)
+        for x in epilogue.outputs if epilogue else []:
+            self.own(x)
         a, b = n.inputs
         va, vb = self.view(a), self.view(b)
         vo = self.views[n.id] if write else None
@@ -570,7 +658,7 @@ class _Gen:
         batch = n.shape[:-2]
         Z = _prod(batch)
         if M * N * Z == 0:
-            return None
+            return
         (BM, BN, BK, TM, TN), S = _tiling(M, N, K, Z, n.dtype.itemsize)
         KC = -(-K // (S * BK)) * BK  # the K range of one split, whole BK tiles
         S = -(-K // KC) if K else 1
@@ -578,11 +666,12 @@ class _Gen:
         GX, GY = -(-N // BN), -(-M // BM)
         threads = NX * NY
         T = type_name(n.dtype)
+        p = _Params()
         xa, pa = p.read(va, a.dtype)
         xb, pb = p.read(vb, b.dtype)
         o, ooff = p.write(vo, n.dtype) if write else (None, None)
         zl = [("z", list(range(len(batch))))]
-        epi_text, store = self._epilogue(n, epilogue, p, o, ooff, i) if epilogue else ("", None)
+        epi_text, store = self._epilogue(n, epilogue, p, o, ooff) if epilogue else ("", None)
 
         def boff(v: View) -> str:
             return _index(None, _aligned(View(0, 0, v.shape[:-2], v.strides[:-2]), batch), zl,
@@ -596,45 +685,52 @@ class _Gen:
         # Shared tiles, flat: sa[kk * (BM + 1) + mm] is A's (mm, kk), sb[kk * (BN + 1) + nn]
         # B's (kk, nn); the padding column keeps a warp's column reads off one bank.
         RA, RB = BM + 1, BN + 1
-        L = [f"tx = tid % {NX}", f"ty = tid // {NX}", f"m0 = (bid // {GX}) % {GY} * {BM}",
-             f"n0 = bid % {GX} * {BN}"]
-        L += [f"z = bid // {GX * GY * S}", f"s = bid // {GX * GY} % {S}"] if S > 1 \
-            else [f"z = bid // {GX * GY}"]
-        L += [f"ao = {' + '.join(filter(None, [pa, boff(va)]))}",
-              f"bo = {' + '.join(filter(None, [pb, boff(vb)]))}", f"co = z * {M * N}"]
-        L += [f"c{i}_{j} = {T}(0)" for i in range(TM) for j in range(TN)]
+        L = ["def NAME:", f"    sa = cuda.shared.array({BK * RA}, {T})",
+             f"    sb = cuda.shared.array({BK * RB}, {T})", "    tid = cuda.threadIdx.x",
+             "    bid = cuda.blockIdx.x", f"    tx = tid % {NX}", f"    ty = tid // {NX}",
+             f"    m0 = (bid // {GX}) % {GY} * {BM}", f"    n0 = bid % {GX} * {BN}"]
+        L += [f"    z = bid // {GX * GY * S}", f"    s = bid // {GX * GY} % {S}"] if S > 1 \
+            else [f"    z = bid // {GX * GY}"]
+        L += [f"    ao = {' + '.join(filter(None, [pa, boff(va)]))}",
+              f"    bo = {' + '.join(filter(None, [pb, boff(vb)]))}", f"    co = z * {M * N}"]
+        L += [f"    c{i}_{j} = {T}(0)" for i in range(TM) for j in range(TN)]
         # Tile loads: consecutive threads walk each operand's contiguous axis (coalesced),
         # which for a transposed operand is its row axis.
         a_kfast = abs(sak) <= abs(sam)
         b_nfast = abs(sbn) <= abs(sbk)
         krange = f"s * {KC}, min({K}, s * {KC} + {KC}), {BK}" if S > 1 else f"0, {K}, {BK}"
-        L += [f"for k0 in range({krange}):",
-              f"    for e in range(tid, {BM * BK}, {threads}):",
-              f"        mm = e // {BK}" if a_kfast else f"        mm = e % {BM}",
-              f"        kk = e % {BK}" if a_kfast else f"        kk = e // {BM}",
-              "        gm = m0 + mm", "        gk = k0 + kk",
-              f"        sa[kk * {RA} + mm] = {cast(a, f'{xa}[ao + gm * {sam} + gk * {sak}]')} "
+        L += [f"    for k0 in range({krange}):",
+              f"        for e in range(tid, {BM * BK}, TPB):",
+              f"            mm = e // {BK}" if a_kfast else f"            mm = e % {BM}",
+              f"            kk = e % {BK}" if a_kfast else f"            kk = e // {BM}",
+              "            gm = m0 + mm", "            gk = k0 + kk",
+              f"            sa[kk * {RA} + mm] = {cast(a, f'{xa}[ao + gm * {sam} + gk * {sak}]')} "
               f"if gm < {M} and gk < {K} else {T}(0)",
-              f"    for e in range(tid, {BN * BK}, {threads}):",
-              f"        nn = e % {BN}" if b_nfast else f"        nn = e // {BK}",
-              f"        kk = e // {BN}" if b_nfast else f"        kk = e % {BK}",
-              "        gn = n0 + nn", "        gk = k0 + kk",
-              f"        sb[kk * {RB} + nn] = {cast(b, f'{xb}[bo + gk * {sbk} + gn * {sbn}]')} "
+              f"        for e in range(tid, {BN * BK}, TPB):",
+              f"            nn = e % {BN}" if b_nfast else f"            nn = e // {BK}",
+              f"            kk = e // {BN}" if b_nfast else f"            kk = e % {BK}",
+              "            gn = n0 + nn", "            gk = k0 + kk",
+              f"            sb[kk * {RB} + nn] = {cast(b, f'{xb}[bo + gk * {sbk} + gn * {sbn}]')} "
               f"if gn < {N} and gk < {K} else {T}(0)",
-              "    cuda.syncthreads()", f"    for kk in range({BK}):"]
-        L += [f"        a{i} = sa[kk * {RA} + ty{f' + {i * NY}' if i else ''}]" for i in range(TM)]
-        L += [f"        b{j} = sb[kk * {RB} + tx{f' + {j * NX}' if j else ''}]" for j in range(TN)]
-        L += [f"        c{i}_{j} += a{i} * b{j}" for i in range(TM) for j in range(TN)]
-        L.append("    cuda.syncthreads()")
+              "        cuda.syncthreads()", f"        if tid < {threads}:",
+              f"            for kk in range({BK}):"]
+        L += [f"                a{i} = sa[kk * {RA} + ty{f' + {i * NY}' if i else ''}]"
+              for i in range(TM)]
+        L += [f"                b{j} = sb[kk * {RB} + tx{f' + {j * NX}' if j else ''}]"
+              for j in range(TN)]
+        L += [f"                c{i}_{j} += a{i} * b{j}" for i in range(TM) for j in range(TN)]
+        L.append("        cuda.syncthreads()")
 
         def each(line) -> list[str]:
             """``line(i, j)`` for every output of the thread that lies inside the product."""
-            out = []
+            out = [f"    if tid < {threads}:"]
             for i in range(TM):
-                out += [f"gm = m0 + ty{f' + {i * NY}' if i else ''}", f"if gm < {M}:"]
+                out += [f"        gm = m0 + ty{f' + {i * NY}' if i else ''}",
+                        f"        if gm < {M}:"]
                 for j in range(TN):
-                    out += [f"    gn = n0 + tx{f' + {j * NX}' if j else ''}", f"    if gn < {N}:"]
-                    out += [f"        {x}" for x in line(i, j)]
+                    out += [f"            gn = n0 + tx{f' + {j * NX}' if j else ''}",
+                            f"            if gn < {N}:"]
+                    out += [f"                {x}" for x in line(i, j)]
             return out
 
         if store is None:
@@ -651,85 +747,39 @@ class _Gen:
                             np.dtype(np.int32), "c")
             L += each(lambda i, j: [f"{part}[(s * {Z * M * N}) + co + gm * {N} + gn] = "
                                     f"c{i}_{j}"])
-            L += ["cuda.threadfence()", "last = cuda.shared.array(1, np.int32)",
-                  "cuda.syncthreads()", f"t = z * {GX * GY} + bid % {GX * GY}", "if tid == 0:",
-                  f"    last[0] = 1 if cuda.atomic.add({count}, t, 1) == {S - 1} else 0",
-                  "cuda.syncthreads()", "if last[0] == 1:", "    cuda.threadfence()"]
+            L += ["    cuda.threadfence()", "    last = cuda.shared.array(1, np.int32)",
+                  "    cuda.syncthreads()", f"    t = z * {GX * GY} + bid % {GX * GY}",
+                  "    if tid == 0:",
+                  f"        last[0] = 1 if cuda.atomic.add({count}, t, 1) == {S - 1} else 0",
+                  "    cuda.syncthreads()", "    if last[0] == 1:", "        cuda.threadfence()"]
             # The combine walks the tile in row-major order, so neighbouring threads read
             # neighbouring partials.
-            L += [f"    for e in range(tid, {BM * BN}, {threads}):",
-                  f"        gm = m0 + e // {BN}", f"        gn = n0 + e % {BN}",
-                  f"        if gm < {M} and gn < {N}:",
-                  f"            acc = {part}[co + gm * {N} + gn]",
-                  f"            for ss in range(1, {S}):",
-                  f"                acc += {part}[ss * {Z * M * N} + co + gm * {N} + gn]"]
-            L += [f"            {x}" for x in store("acc")]
-            L += ["    if tid == 0:", f"        {count}[t] = 0"]
-        return _Product(GX * GY * Z * S, L, BK * RA, BK * RB, epi_text, threads)
+            L += [f"        for e in range(tid, {BM * BN}, TPB):",
+                  f"            gm = m0 + e // {BN}", f"            gn = n0 + e % {BN}",
+                  f"            if gm < {M} and gn < {N}:",
+                  f"                acc = {part}[co + gm * {N} + gn]",
+                  f"                for ss in range(1, {S}):",
+                  f"                    acc += {part}[ss * {Z * M * N} + co + gm * {N} + gn]"]
+            L += [f"                {x}" for x in store("acc")]
+            L += ["        if tid == 0:", f"            {count}[t] = 0"]
+        self.emit("\n".join(L) + "\n" + epi_text, p, (GX * GY * Z * S,), threads,
+                  where(n) + _then(epilogue), heavy=TM * TN >= 64)
 
-    def _more_matmuls(self, jobs: list, steps: list[Step], k: int, epilogues: dict,
-                      absorbed: set[int]) -> int:
-        """Add to ``jobs`` the matmuls after step ``k`` that depend on none of them, up to
-        MAX_JOBS, when they share the first's dtype and threads per block; view steps in
-        between are taken along. Returns the index of the first step not taken."""
-        first = jobs[0][0]
-
-        def threads(n: Node) -> int | None:
-            if n.size == 0:
-                return None  # no kernel at all
-            BM, BN, _, TM, TN = _tiling(n.shape[-2], n.shape[-1], n.inputs[0].shape[-1],
-                                        _prod(n.shape[:-2]), n.dtype.itemsize)[0]
-            return BM // TM * (BN // TN)
-
-        made = {first.id} | ({m.id for m in jobs[0][1].nodes} if jobs[0][1] else set())
-        want = threads(first)
-        while k < len(steps) and len(jobs) < MAX_JOBS:
-            st = steps[k]
-            if isinstance(st, Group):
-                if id(st) not in absorbed:
-                    break
-            elif self._free_view(st):
-                if st.inputs[0].id in made:
-                    made.add(st.id)
-            elif st.op == "matmul":
-                epilogue, write = epilogues.get(st.id, (None, True))
-                reads = list(st.inputs) + (epilogue.inputs if epilogue else [])
-                if any(x.id in made for x in reads if x is not st) or st.dtype != first.dtype \
-                        or threads(st) not in (None, want):
-                    break
-                self._own_matmul(st, epilogue, write)
-                jobs.append((st, epilogue, write))
-                made.add(st.id)
-                if epilogue is not None:
-                    made.update(m.id for m in epilogue.nodes)
-            elif st.op not in ("input", "const"):
-                break
-            k += 1
-        return k
-
-    def _own_matmul(self, n: Node, epilogue: Group | None, write: bool) -> None:
-        """Buffers for a product (when written) and its epilogue's outputs."""
-        if write:
-            self.own(n)
-        for x in epilogue.outputs if epilogue else []:
-            self.own(x)
-
-    def _epilogue(self, n: Node, g: Group, p: _Params, o: str | None, ooff: str | None,
-                  i: int):
-        """The device function that runs group ``g`` on one output ``c`` of product ``n`` (the
-        kernel's ``i``-th) at (z, gm, gn), and the kernel's store of a value through it (and
-        into ``o``, if the product is written too)."""
+    def _epilogue(self, n: Node, g: Group, p: _Params, o: str | None, ooff: str | None):
+        """The device function that runs group ``g`` on one output ``c`` of product ``n`` at
+        (z, gm, gn), and the kernel's store of a value through it (and into ``o``, if the
+        product is written too)."""
         nb = n.ndim - 2
         body, _ = self._body(g, p, [("z", list(range(nb))), ("gm", [nb]), ("gn", [nb + 1])],
                              given=(n, "c"))
         args = ", ".join(p.names)  # (it may read a buffer the product reads too)
         text = ("\n\n@cuda.jit(device=True)\n"
-                f"def NAME_epilogue{i}(c, gm, gn, z, {args}):\n"
+                f"def NAME_epilogue(c, gm, gn, z, {args}):\n"
                 + "".join(f"    {line}\n" for line in body))
 
         def store(value: str) -> list[str]:
             out = [f"{o}[{_at(ooff, f'co + gm * {n.shape[-1]} + gn')}] = {value}"] if o else []
-            return out + [f"NAME_epilogue{i}({value}, gm, gn, z, {args})"]
+            return out + [f"NAME_epilogue({value}, gm, gn, z, {args})"]
 
         return text, store
 
@@ -827,10 +877,7 @@ class _Gen:
                 else:
                     self.group(step, epilogue)
             elif step.op == "matmul":
-                jobs = [(step, *epilogues.get(step.id, (None, True)))]
-                self._own_matmul(*jobs[0])
-                k = self._more_matmuls(jobs, steps, k, epilogues, absorbed)
-                self.matmuls(jobs)
+                self.matmul(step, *epilogues.get(step.id, (None, True)))
             elif step.op not in ("input", "const"):
                 if step.op not in STEPS:
                     raise BackendError(f"op {step.op!r} is not supported by the cuda backend",
@@ -912,7 +959,7 @@ class _Gen:
         p = _Params()
         loops = [("m", list(range(len(domain) - 1))), ("r", [len(domain) - 1])]
         L = ["def NAME:", "    tid = cuda.threadIdx.x", f"    lane = tid % {lanes}",
-             f"    m = cuda.blockIdx.x * {rows} + tid // {lanes}"]
+             f"    m = cuda.blockIdx.x * {rows} + tid // {lanes} if tid < {threads} else {M}"]
         for j, g in enumerate(chain):
             body, local = self._body(g, p, loops, prefix=f"g{j}")
             loop = [f"    if m < {M}:", f"        for r in range(lane, {R}, {lanes}):"]
@@ -926,7 +973,7 @@ class _Gen:
                 L += [f"            {x}" for x in body]
                 L += [f"            {acc} = {combine_expr(red, acc, local[red.inputs[0].id])}"
                       f"  # {where(red)}",
-                      f"    {sm} = cuda.shared.array({threads}, {type_name(red.dtype)})"]
+                      f"    {sm} = cuda.shared.array(TPB, {type_name(red.dtype)})"]
                 L += _tree(red, lanes, "    ", sm, acc)
                 L += [f"    if lane == 0 and m < {M}:", f"        {out}[{_at(off, 'm')}] = {acc}"]
             if j < len(chain) - 1:  # what this group wrote, the next may read
@@ -1049,6 +1096,7 @@ class _Gen:
                 claimed.add(place[0].id)
                 self.dest[place[0].id] = place[1]
         order = f"range({T} - 1, -1, -1)" if rev else f"range({T})"
+        self.flush()  # (launches inside the loop share only with each other)
         self.drive.append(f"{self.indent}for {t} in {order}:  # {where(n)}")
         self.indent += "    "
         self.counts.append(0)
@@ -1059,6 +1107,7 @@ class _Gen:
                 self.copy(self.view(o), o.dtype, v.slot, "scan result", v.off)
         for o in claimed:
             self.dest.pop(o, None)
+        self.flush()
         inner = self.counts.pop()
         self.counts[-1] += T * inner
         self.indent = self.indent[:-4]
@@ -1190,9 +1239,10 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
         gen.views[n.id] = View(inputs[-1], 0, n.shape, _cstrides(n.shape))
     gen.steps(steps, {o.id for o in graph.outputs})
     outputs = gen.outputs(graph.outputs)
+    gen.flush()
     src = [HEADER.format(name=name)]
     for (text, sig), kname in gen.kernels.items():
-        text = text.replace("NAME_epilogue", f"{kname}_epilogue").replace("NAME", kname, 1)
+        text = text.replace("NAME", kname)
         src.append(f"\n# {sig}\n" + text)
     src.append("\nKERNELS = {%s}\n" % ", ".join(f"{k!r}: {s!r}" for (_, s), k in
                                                   gen.kernels.items()))

@@ -100,6 +100,14 @@ def rnn_scan(W, U, xs, h0):
     return ys.sum() + np.sin(h).sum()
 
 
+def rnn_readout(W, U, b, V, xs, h0):
+    def step(h, x):
+        h = np.tanh(x @ W + b + h @ U)
+        return h, ((h @ V) ** 2).sum()
+
+    return graphc.scan(step, h0, xs)[1].sum()
+
+
 def nested_scan(w, xs):
     def outer(c, x):
         d, s = graphc.scan(lambda d, wj: (np.sin(d * wj + c), d.sum()), x, w)
@@ -264,6 +272,16 @@ def test_scan_equals_cpu_target():
     assert len({len(r.kernels) for r in runs}) == 1
     per_step = (runs[1].launches - runs[0].launches) / len(xs)
     assert per_step >= 2 and runs[2].launches - runs[1].launches == per_step * len(xs)
+    # x @ W reads only a step's x and a loop invariant: one product for all the steps runs
+    # before the loop, and the step's adds and tanh become the epilogue of h @ U.
+    b, V = (_rng(k).normal(size=s).astype(np.float32) for k, s in [(8, (5,)), (9, (5, 3))])
+    args = (W, U, b, V, xs, h0)
+    run_both(rnn_readout, "value_and_grad", dict(argnums=(0, 1, 2, 3)), args)
+    f = make(rnn_readout, "value_and_grad", dict(argnums=(0, 1, 2, 3)), "cuda")
+    f(*args)
+    before, loop = _entry(f, *args).source.split("def drive")[1].split("for t0", 1)
+    assert "matmul" in before
+    assert "matmul  test_cuda.py" in loop.splitlines()[1] and "; then add, add, tanh" in loop
 
 
 def odd_scan(w, xs, reverse):

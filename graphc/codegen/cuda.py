@@ -987,7 +987,8 @@ class _Gen:
         product is still written to memory).
 
         The epilogue of a matmul or of a reduction is the first later elementwise group over
-        its output's shape that reads that output and nothing computed after it, so it can
+        its output's shape that reads that output and nothing computed after it (inputs, and
+        values from before ``steps`` such as a scan's hoisted products, come first), so it can
         run where the output is stored: on the values a thread holds in registers (a bias
         and an activation after a product; a mean's division or an accumulation after a
         sum). The product is written only if something else reads it, or it is a result of
@@ -1010,7 +1011,8 @@ class _Gen:
                 continue
             for g in steps[k + 1:]:
                 if isinstance(g, Group) and g.reduce is None and g.domain == n.shape \
-                        and n in g.inputs and all(x is n or at.get(x.id, k) < k or x.op == "const"
+                        and n in g.inputs and all(x is n or at.get(x.id, -1) < k
+                                                  or x.op in ("const", "input")
                                                   for x in g.inputs):
                     found[n.id] = (g, readers[n.id] > 1 or n.id in keep or n.id in self.out_place)
                     break
@@ -1090,6 +1092,10 @@ class _Gen:
         ins += [self.view(x) for x in n.inputs[nc + nx:]]
         for i, v in zip(graph.inputs, ins):
             self.views[i.id] = v
+        whole = {i.id: self.view(x) for i, x in zip(graph.inputs[nc:nc + nx],
+                                                    n.inputs[nc:nc + nx])}
+        fixed = {i.id for i in graph.inputs[nc + nx:]}
+        steps = [st for st in steps if not self._hoist(st, whole, fixed, outs, T, t)]
         claimed: set[int] = set()
         for place in places:
             if place is not None and place[0].id in made and place[0].id not in claimed:
@@ -1113,6 +1119,32 @@ class _Gen:
         self.indent = self.indent[:-4]
         if not inner or not T:
             self.drive.append(f"{self.indent}    pass")
+
+    def _hoist(self, st: Step, whole: dict[int, View], fixed: set[int], outs: list[Node],
+               T: int, t: str) -> bool:
+        """Run body step ``st`` before the loop, for all T steps in one launch, if it is a
+        product of a step's slice of xs (``whole``: their stacked views) and loop invariants
+        (``fixed``), such as an RNN's input projection ``x_t @ Wx``: one batched product
+        instead of T small ones, and the step's kernel that reads it (the bias and tanh after
+        ``h @ Wh``) becomes that product's epilogue. Whether it was."""
+        if isinstance(st, Group) or st.op != "matmul" or st in outs \
+                or any(x.id not in whole and x.id not in fixed and x.op != "const"
+                       for x in st.inputs) or not any(x.id in whole for x in st.inputs) \
+                or min(x.ndim for x in st.inputs) < 2:
+            return False
+        stacked = []
+        for x in st.inputs:
+            if x.id in whole:
+                v = whole[x.id]
+                x = Node("input", (), {}, v.shape, x.dtype, x.loc, x.adjoint)
+                self.views[x.id] = v
+            stacked.append(x)
+        batched = Node("matmul", tuple(stacked), {}, (T,) + st.shape, st.dtype, st.loc,
+                       st.adjoint)
+        self.matmul(batched, None, True)
+        v = self.views[batched.id]
+        self.views[st.id] = View(v.slot, f"{t} * {st.size}", st.shape, _cstrides(st.shape))
+        return True
 
     def item(self, n: Node) -> None:
         self.views[n.id] = self.results[n.inputs[0].id][n.params["index"]]

@@ -171,6 +171,8 @@ MODEL_PROGRAMS = {
         (rnn_scan, "value_and_grad", dict(argnums=(0, 1)), _rnn_data(np.float64)),
         (nested_scan, "value_and_grad", dict(argnums=(0, 1)),
          (_rng(4).normal(size=(3, 4)), _rng(5).normal(size=(2, 4))))],
+    "unrolled": lambda: [(unrolled_rnn, "value_and_grad", dict(argnums=(0, 1, 2)),
+                          _unrolled_data())],
     "cnn": lambda: [(lambda p, x, y: test_nn.cnn_loss(p, x, y), "value_and_grad",
                      dict(argnums=(0, 1)), test_nn.cnn_data(np.float32))],
     "lstm": lambda: [(lambda p, t: test_nn.lstm_lm_loss(p, t), "value_and_grad", {},
@@ -432,15 +434,18 @@ def unrolled_rnn(wx, wh, wy, xs, ys):
     return total
 
 
+def _unrolled_data():
+    return tuple(_rng(k).normal(size=s).astype(np.float32) for k, s in
+                 enumerate([(4, 6), (6, 6), (6, 3), (3, 5, 4), (3, 5, 3)]))
+
+
 @needs_cuda
 @pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
 def test_independent_kernels_share_a_launch(reverse):
     """Kernels of every kind that depend on none of each other share one launch: products,
     a reduction of small blocks (the output bias's sum over the batch) in a launch of larger
     ones, and grid-stride loops."""
-    args = tuple(_rng(k).normal(size=s).astype(np.float32) for k, s in
-                 enumerate([(4, 6), (6, 6), (6, 3), (3, 5, 4), (3, 5, 3)]))
-    kw = dict(argnums=(0, 1, 2))
+    args, kw = _unrolled_data(), dict(argnums=(0, 1, 2))
     with configured(REVERSED=reverse):
         vg = graphc.value_and_grad(unrolled_rnn, target="cuda", **kw)
         got = vg(*args)
@@ -449,6 +454,7 @@ def test_independent_kernels_share_a_launch(reverse):
     sites = [ln for ln in e.source.splitlines() if ln.strip().startswith("L[")]
     assert e.run.launches == len(sites)
     assert any("sum" in ln and "matmul" in ln for ln in sites)
+    assert ")[k]" in e.source  # equal kernels (x_t @ wx for each t) share one call site
     with configured(MAX_PARTS=1):  # no launch shared
         alone = graphc.value_and_grad(unrolled_rnn, target="cuda", **kw)
         alone(*args)

@@ -475,9 +475,8 @@ class _Gen:
             return self._launch(q.text.replace("TPB", str(th)), q.p, q.blocks, th, q.what)
         p = _shared_params(parts)
         funcs: dict[str, str] = {}  # device function text -> its name (equal kernels share)
-        L = ["def NAME:", "    bid = cuda.blockIdx.x"]
-        start = 0
-        for j, q in enumerate(parts[::-1] if REVERSED else parts):
+        runs: list[tuple[str, int, list[list[str]]]] = []  # (function, blocks, args of each)
+        for q in parts[::-1] if REVERSED else parts:
             blocks = q.blocks if q.work is None else min(MAX_BLOCKS, -(-q.work // th))
             text = (q.text.replace("TPB", str(th)).replace("cuda.blockIdx.x", "bid")
                     .replace("cuda.grid(1)", f"bid * {th} + cuda.threadIdx.x")
@@ -485,12 +484,30 @@ class _Gen:
                     .replace("def NAME:", "@cuda.jit(device=True)\n"
                              f"def NAME(bid, {', '.join(q.p.names)}):", 1))
             fn = funcs.setdefault(text, f"NAME_{len(funcs)}")
-            args = ", ".join(p._add("a", t, a) for t, a in zip(q.p.types, q.p.args))
-            call = f"{fn}({f'bid - {start}' if start else 'bid'}, {args})"
-            test = "else:" if j == len(parts) - 1 else \
-                f"{'if' if j == 0 else 'elif'} bid < {start + blocks}:"
-            L += [f"    {test}", f"        {call}"]
-            start += blocks
+            args = [p._add("a", t, a) for t, a in zip(q.p.types, q.p.args)]
+            if runs and runs[-1][:2] == (fn, blocks) and [p.types[p.names.index(a)] for a in
+                                                          runs[-1][2][0]] == q.p.types:
+                runs[-1][2].append(args)
+            else:
+                runs.append((fn, blocks, [args]))
+        # Equal kernels in a row (the steps of an unrolled loop) share one call, which picks
+        # its arguments from tuples: the kernel's code then grows with the distinct kernels.
+        L = ["def NAME:", "    bid = cuda.blockIdx.x"]
+        start = 0
+        for j, (fn, blocks, calls) in enumerate(runs):
+            end = start + blocks * len(calls)
+            if len(runs) > 1:
+                L.append("    else:" if j == len(runs) - 1 else
+                         f"    {'if' if j == 0 else 'elif'} bid < {end}:")
+            ind = " " * (8 if len(runs) > 1 else 4)
+            at = f"bid - {start}" if start else "bid"
+            if len(calls) == 1:
+                L.append(f"{ind}{fn}({at}, {', '.join(calls[0])})")
+            else:
+                args = [a[0] if len(set(a)) == 1 else f"({', '.join(a)})[k]" for a in zip(*calls)]
+                L += [f"{ind}k = ({at}) // {blocks}",
+                      f"{ind}{fn}({at} - k * {blocks}, {', '.join(args)})"]
+            start = end
         text = "\n".join(L) + "\n" + "".join(f"\n\n{t.replace('NAME', fn)}"
                                               for t, fn in funcs.items())
         self._launch(text, p, start, th, " | ".join(q.what for q in parts))

@@ -102,7 +102,7 @@ def rnn_scan(W, U, xs, h0):
 
 def rnn_readout(W, U, b, V, xs, h0):
     def step(h, x):
-        h = np.tanh(x @ W + b + h @ U)
+        h = np.tanh(np.sin(x) @ W + b + h @ U)
         return h, ((h @ V) ** 2).sum()
 
     return graphc.scan(step, h0, xs)[1].sum()
@@ -274,15 +274,16 @@ def test_scan_equals_cpu_target():
     assert len({len(r.kernels) for r in runs}) == 1
     per_step = (runs[1].launches - runs[0].launches) / len(xs)
     assert per_step >= 2 and runs[2].launches - runs[1].launches == per_step * len(xs)
-    # x @ W reads only a step's x and a loop invariant: one product for all the steps runs
-    # before the loop, and the step's adds and tanh become the epilogue of h @ U.
+    # sin(x) @ W reads only a step's x and a loop invariant: one kernel for all the steps'
+    # sines and one product run before the loop, and the step's adds and tanh become the
+    # epilogue of h @ U.
     b, V = (_rng(k).normal(size=s).astype(np.float32) for k, s in [(8, (5,)), (9, (5, 3))])
     args = (W, U, b, V, xs, h0)
     run_both(rnn_readout, "value_and_grad", dict(argnums=(0, 1, 2, 3)), args)
     f = make(rnn_readout, "value_and_grad", dict(argnums=(0, 1, 2, 3)), "cuda")
     f(*args)
     before, loop = _entry(f, *args).source.split("def drive")[1].split("for t0", 1)
-    assert "matmul" in before
+    assert "sin" in before and "matmul" in before
     assert "matmul  test_cuda.py" in loop.splitlines()[1] and "; then add, add, tanh" in loop
 
 

@@ -1109,15 +1109,15 @@ class _Gen:
         ins += [self.view(x) for x in n.inputs[nc + nx:]]
         for i, v in zip(graph.inputs, ins):
             self.views[i.id] = v
-        whole = {i.id: self.view(x) for i, x in zip(graph.inputs[nc:nc + nx],
-                                                    n.inputs[nc:nc + nx])}
-        fixed = {i.id for i in graph.inputs[nc + nx:]}
-        steps = [st for st in steps if not self._hoist(st, whole, fixed, outs, T, t)]
         claimed: set[int] = set()
         for place in places:
             if place is not None and place[0].id in made and place[0].id not in claimed:
                 claimed.add(place[0].id)
                 self.dest[place[0].id] = place[1]
+        whole = {i.id: self.view(x) for i, x in zip(graph.inputs[nc:nc + nx],
+                                                    n.inputs[nc:nc + nx])}
+        fixed = {i.id for i in graph.inputs[nc + nx:]}
+        steps = [st for st in steps if not self._hoist(st, whole, fixed, outs, T, t)]
         order = f"range({T} - 1, -1, -1)" if rev else f"range({T})"
         self.flush()  # (launches inside the loop share only with each other)
         self.drive.append(f"{self.indent}for {t} in {order}:  # {where(n)}")
@@ -1139,28 +1139,65 @@ class _Gen:
 
     def _hoist(self, st: Step, whole: dict[int, View], fixed: set[int], outs: list[Node],
                T: int, t: str) -> bool:
-        """Run body step ``st`` before the loop, for all T steps in one launch, if it is a
-        product of a step's slice of xs (``whole``: their stacked views) and loop invariants
-        (``fixed``), such as an RNN's input projection ``x_t @ Wx``: one batched product
-        instead of T small ones, and the step's kernel that reads it (the bias and tanh after
-        ``h @ Wh``) becomes that product's epilogue. Whether it was."""
-        if isinstance(st, Group) or st.op != "matmul" or st in outs \
-                or any(x.id not in whole and x.id not in fixed and x.op != "const"
-                       for x in st.inputs) or not any(x.id in whole for x in st.inputs) \
-                or min(x.ndim for x in st.inputs) < 2:
+        """Run body step ``st`` before the loop, for all T steps in one launch, if it reads
+        only a step's slices of stacked values (``whole``: the xs, and what earlier hoisted
+        steps made) and loop invariants (``fixed``): a product such as an RNN's input
+        projection ``x_t @ Wx`` becomes one batched product, an elementwise group one kernel
+        over (T, ...), instead of T small launches; the step's kernel reading a hoisted
+        product (the bias and tanh after ``h @ Wh``) then becomes that product's epilogue.
+        Whether it was."""
+        if not isinstance(st, Group) and st.op == "reshape" and st.inputs[0].id in whole \
+                and whole[st.inputs[0].id].contiguous():
+            v = whole[st.inputs[0].id]  # (the step stays: in the loop it costs nothing)
+            whole[st.id] = View(v.slot, v.off, (T,) + st.shape, _cstrides((T,) + st.shape))
             return False
-        stacked = []
-        for x in st.inputs:
-            if x.id in whole:
-                v = whole[x.id]
-                x = Node("input", (), {}, v.shape, x.dtype, x.loc, x.adjoint)
-                self.views[x.id] = v
-            stacked.append(x)
-        batched = Node("matmul", tuple(stacked), {}, (T,) + st.shape, st.dtype, st.loc,
-                       st.adjoint)
-        self.matmul(batched, None, True)
-        v = self.views[batched.id]
-        self.views[st.id] = View(v.slot, f"{t} * {st.size}", st.shape, _cstrides(st.shape))
+        elementwise = isinstance(st, Group) and st.reduce is None
+        made = st.outputs if elementwise else [st]
+        if not (elementwise or (not isinstance(st, Group) and st.op == "matmul"
+                                and min(x.ndim for x in st.inputs) >= 2)) \
+                or any(x.id not in whole and x.id not in fixed and x.op != "const"
+                       for x in st.inputs) or not any(x.id in whole for x in st.inputs):
+            return False
+        # Where all T values go: a y's stacked result (step t's row is where the step would
+        # have written it), else a buffer of their own.
+        big = {}
+        for o in made:
+            place = self.dest.get(o.id)
+            if place is not None and place.off == f"{t} * {o.size}":
+                big[o.id] = View(place.slot, 0, (T,) + o.shape, _cstrides((T,) + o.shape))
+            elif o in outs:
+                return False  # (a new carry, in a half or history entry of its own)
+            else:
+                big[o.id] = View(self.slot("tmp", o.dtype, T * o.size), 0, (T,) + o.shape,
+                                 _cstrides((T,) + o.shape))
+        # The stacked views stand in for the inputs' per-step ones (a reshape's comes later,
+        # in the loop) while the step is emitted.
+        inside = {x.id: self.views.get(x.id) for x in st.inputs if x.id in whole}
+        self.views.update((k, whole[k]) for k in inside)
+        if elementwise:
+            self.views.update(big)
+            self.group(Group((T,) + st.domain, st.members, None, st.inputs, st.outputs))
+        else:
+            stacked = []
+            for x in st.inputs:
+                if x.id in whole:  # the stacked value as a node of its own
+                    v = whole[x.id]
+                    x = Node("input", (), {}, v.shape, x.dtype, x.loc, x.adjoint)
+                    self.views[x.id] = v
+                stacked.append(x)
+            batched = Node("matmul", tuple(stacked), {}, (T,) + st.shape, st.dtype, st.loc,
+                           st.adjoint)
+            self.dest[batched.id] = big[st.id]
+            self.matmul(batched, None, True)
+            self.views[st.id] = self.views[batched.id]
+        for k, v in inside.items():
+            if v is None:
+                del self.views[k]
+            else:
+                self.views[k] = v
+        for o in made:
+            whole[o.id] = v = self.views[o.id]
+            self.views[o.id] = View(v.slot, f"{t} * {o.size}", o.shape, _cstrides(o.shape))
         return True
 
     def item(self, n: Node) -> None:

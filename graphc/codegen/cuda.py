@@ -21,13 +21,14 @@ fixed order. Unslice, concatenate and the rare materialising copy are elementwis
 their output.
 
 Each launch costs several µs of host time, so the backend launches as little as it can: a
-matmul runs the elementwise group that reads its product (bias, activation) as an epilogue,
-and a reduction the one that reads its result (a mean's division); groups reducing the last
-axis of one domain (a softmax's max, sum and loss) share one kernel whose blocks own whole
-rows; a small group read only by larger ones (a mean's 1/n) is recomputed by its readers; a
-scan's kernels write new carries and stacked ys in place. Finally, consecutive kernels that
-depend on none of each other (a layer's dX and dW, the steps' losses of an unrolled loop, a
-bias gradient's sum beside the next step's products) share one launch: each becomes a device
+matmul runs the elementwise group that reads its product (bias, activation) as an epilogue, and
+a reduction the one that reads its result (a mean's division); groups reducing the last axis of
+one domain (a softmax's max, sum and loss) share one kernel whose blocks own whole rows; a
+small group read only by larger ones (a mean's 1/n) is recomputed by its readers; a scan's
+kernels write new carries and stacked ys in place, and its steps that read no carry (an RNN's
+input projection) run before its loop, once for all T. Finally, consecutive kernels that depend
+on none of each other (a layer's dX and dW, the steps' losses of an unrolled loop, a bias
+gradient's sum beside the next step's products) share one launch: each becomes a device
 function, and each block calls the one its number falls in. Every kernel is written for any
 block at least as large as its own layout, so kernels of different block sizes can share.
 
@@ -1046,7 +1047,8 @@ class _Gen:
         step's y goes straight to its row of the stacked buffer. The group or matmul kernel
         that computes a new carry or a y writes it there itself; anything else (a carry
         passed through unchanged, a value that is two results) is copied there after the
-        body's launches."""
+        body's launches. Body steps that read no carry run before the loop, once for all the
+        steps (see ``_hoist``)."""
         body, T = n.params["body"], n.params["length"]
         graph, steps, _ = body.optimized()
         nc, nx = body.n_carry, body.n_x

@@ -100,10 +100,10 @@ def rnn_scan(W, U, xs, h0):
     return ys.sum() + np.sin(h).sum()
 
 
-def rnn_readout(W, U, b, V, xs, h0):
+def rnn_readout(W, U, b, V, c, xs, h0):
     def step(h, x):
         h = np.tanh(np.sin(x) @ W + b + h @ U)
-        return h, ((h @ V) ** 2).sum()
+        return h, ((h @ V + c) ** 2).sum()
 
     return graphc.scan(step, h0, xs)[1].sum()
 
@@ -274,17 +274,24 @@ def test_scan_equals_cpu_target():
     assert len({len(r.kernels) for r in runs}) == 1
     per_step = (runs[1].launches - runs[0].launches) / len(xs)
     assert per_step >= 2 and runs[2].launches - runs[1].launches == per_step * len(xs)
-    # sin(x) @ W reads only a step's x and a loop invariant: one kernel for all the steps'
-    # sines and one product run before the loop, and the step's adds and tanh become the
-    # epilogue of h @ U.
-    b, V = (_rng(k).normal(size=s).astype(np.float32) for k, s in [(8, (5,)), (9, (5, 3))])
-    args = (W, U, b, V, xs, h0)
-    run_both(rnn_readout, "value_and_grad", dict(argnums=(0, 1, 2, 3)), args)
-    f = make(rnn_readout, "value_and_grad", dict(argnums=(0, 1, 2, 3)), "cuda")
+    # Steps that read no carry run before the loop, once for all the steps. Forward: sin(x)
+    # and the product sin(x) @ W; the step's adds and tanh become the epilogue of h @ U.
+    # Backward: the readout's gradient dy and dy @ V.T; only dy's sum (c's gradient, which
+    # accumulates in a carry) stays in the loop.
+    b, V, c = (_rng(k).normal(size=s).astype(np.float32) for k, s in [(8, (5,)), (9, (5, 3)),
+                                                                       (10, (3,))])
+    args = tuple(a.astype(np.float64) for a in (W, U, b, V, c, xs, h0))
+    kw = dict(argnums=(0, 1, 2, 3, 4))
+    run_both(rnn_readout, "value_and_grad", kw, args, dict(rtol=1e-10, atol=1e-12))
+    f = make(rnn_readout, "value_and_grad", kw, "cuda")
     f(*args)
-    before, loop = _entry(f, *args).source.split("def drive")[1].split("for t0", 1)
-    assert "sin" in before and "matmul" in before
-    assert "matmul  test_cuda.py" in loop.splitlines()[1] and "; then add, add, tanh" in loop
+    drive = _entry(f, *args).source.split("def drive")[1]
+    fwd, bwd = drive.index("for t0 in range(3):"), drive.index("for t0 in range(3 - 1")
+    before, between = drive[:fwd], drive[fwd:bwd].split("\n    L[", 1)[1]
+    body = [ln for ln in drive[fwd:].splitlines() if ln.startswith("        L[")]
+    assert "sin" in before and "matmul" in before and "matmul (bwd)" in between
+    assert "matmul  test_cuda.py" in body[0] and "; then add, add, tanh" in body[0]
+    assert len(body) == 3 + 2  # steps' launches: forward 3, backward 2
 
 
 def odd_scan(w, xs, reverse):

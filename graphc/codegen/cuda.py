@@ -1119,7 +1119,8 @@ class _Gen:
         whole = {i.id: self.view(x) for i, x in zip(graph.inputs[nc:nc + nx],
                                                     n.inputs[nc:nc + nx])}
         fixed = {i.id for i in graph.inputs[nc + nx:]}
-        steps = [st for st in steps if not self._hoist(st, whole, fixed, outs, T, t)]
+        steps = [kept for st in steps
+                 if (kept := self._hoist(st, whole, fixed, outs, T, t)) is not None]
         order = f"range({T} - 1, -1, -1)" if rev else f"range({T})"
         self.flush()  # (launches inside the loop share only with each other)
         self.drive.append(f"{self.indent}for {t} in {order}:  # {where(n)}")
@@ -1140,26 +1141,41 @@ class _Gen:
             self.drive.append(f"{self.indent}    pass")
 
     def _hoist(self, st: Step, whole: dict[int, View], fixed: set[int], outs: list[Node],
-               T: int, t: str) -> bool:
+               T: int, t: str) -> Step | None:
         """Run body step ``st`` before the loop, for all T steps in one launch, if it reads
         only a step's slices of stacked values (``whole``: the xs, and what earlier hoisted
         steps made) and loop invariants (``fixed``): a product such as an RNN's input
         projection ``x_t @ Wx`` becomes one batched product, an elementwise group one kernel
         over (T, ...), instead of T small launches; the step's kernel reading a hoisted
         product (the bias and tanh after ``h @ Wh``) then becomes that product's epilogue.
-        Whether it was."""
+        A group closed by a reduction leaves only the reduction in the loop (a bias
+        gradient's sum, which accumulates into a carry). Returns what stays in the loop:
+        ``st``, that reduction, or None."""
         if not isinstance(st, Group) and st.op == "reshape" and st.inputs[0].id in whole \
                 and whole[st.inputs[0].id].contiguous():
             v = whole[st.inputs[0].id]  # (the step stays: in the loop it costs nothing)
             whole[st.id] = View(v.slot, v.off, (T,) + st.shape, _cstrides((T,) + st.shape))
-            return False
-        elementwise = isinstance(st, Group) and st.reduce is None
-        made = st.outputs if elementwise else [st]
-        if not (elementwise or (not isinstance(st, Group) and st.op == "matmul"
-                                and min(x.ndim for x in st.inputs) >= 2)) \
+            return st
+        if not isinstance(st, Group) and st.inputs and all(x.id in fixed for x in st.inputs) \
+                and self._free_view(st):  # (a transpose of an invariant, say: emitted now)
+            fixed.add(st.id)
+            return None
+        if not (isinstance(st, Group) or (st.op == "matmul"
+                                          and min(x.ndim for x in st.inputs) >= 2)) \
                 or any(x.id not in whole and x.id not in fixed and x.op != "const"
                        for x in st.inputs) or not any(x.id in whole for x in st.inputs):
-            return False
+            return st
+        whole_step, rest = st, None
+        if isinstance(st, Group) and st.reduce is not None:
+            red = st.reduce
+            if red.inputs[0] not in st.members:
+                return whole_step
+            rest = Group(st.domain, [], red, [red.inputs[0]], [red])
+            st = Group(st.domain, st.members, None, st.inputs,
+                       [o for o in st.outputs if o is not red]
+                       + ([] if red.inputs[0] in st.outputs else [red.inputs[0]]))
+        elementwise = isinstance(st, Group)
+        made = st.outputs if elementwise else [st]
         # Where all T values go: a y's stacked result (step t's row is where the step would
         # have written it), else a buffer of their own.
         big = {}
@@ -1167,8 +1183,8 @@ class _Gen:
             place = self.dest.get(o.id)
             if place is not None and place.off == f"{t} * {o.size}":
                 big[o.id] = View(place.slot, 0, (T,) + o.shape, _cstrides((T,) + o.shape))
-            elif o in outs:
-                return False  # (a new carry, in a half or history entry of its own)
+            elif o in outs:  # (a new carry, in a half or history entry of its own)
+                return whole_step
             else:
                 big[o.id] = View(self.slot("tmp", o.dtype, T * o.size), 0, (T,) + o.shape,
                                  _cstrides((T,) + o.shape))
@@ -1200,7 +1216,7 @@ class _Gen:
         for o in made:
             whole[o.id] = v = self.views[o.id]
             self.views[o.id] = View(v.slot, f"{t} * {o.size}", o.shape, _cstrides(o.shape))
-        return True
+        return rest
 
     def item(self, n: Node) -> None:
         self.views[n.id] = self.results[n.inputs[0].id][n.params["index"]]

@@ -476,7 +476,7 @@ class _Gen:
             return self._launch(q.text.replace("TPB", str(th)), q.p, q.blocks, th, q.what)
         p = _shared_params(parts)
         funcs: dict[str, str] = {}  # device function text -> its name (equal kernels share)
-        runs: list[tuple[str, int, list[list[str]]]] = []  # (function, blocks, args of each)
+        runs: list[tuple] = []  # (function, blocks, its parameter types, the args of each)
         for q in parts[::-1] if REVERSED else parts:
             blocks = q.blocks if q.work is None else min(MAX_BLOCKS, -(-q.work // th))
             text = (q.text.replace("TPB", str(th)).replace("cuda.blockIdx.x", "bid")
@@ -486,16 +486,15 @@ class _Gen:
                              f"def NAME(bid, {', '.join(q.p.names)}):", 1))
             fn = funcs.setdefault(text, f"NAME_{len(funcs)}")
             args = [p._add("a", t, a) for t, a in zip(q.p.types, q.p.args)]
-            if runs and runs[-1][:2] == (fn, blocks) and [p.types[p.names.index(a)] for a in
-                                                          runs[-1][2][0]] == q.p.types:
-                runs[-1][2].append(args)
+            if runs and runs[-1][:3] == (fn, blocks, q.p.types):
+                runs[-1][3].append(args)
             else:
-                runs.append((fn, blocks, [args]))
+                runs.append((fn, blocks, q.p.types, [args]))
         # Equal kernels in a row (the steps of an unrolled loop) share one call, which picks
         # its arguments from tuples: the kernel's code then grows with the distinct kernels.
         L = ["def NAME:", "    bid = cuda.blockIdx.x"]
         start = 0
-        for j, (fn, blocks, calls) in enumerate(runs):
+        for j, (fn, blocks, _, calls) in enumerate(runs):
             end = start + blocks * len(calls)
             if len(runs) > 1:
                 L.append("    else:" if j == len(runs) - 1 else

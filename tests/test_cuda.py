@@ -278,8 +278,7 @@ def test_scan_equals_cpu_target():
     # and the product sin(x) @ W; the step's adds and tanh become the epilogue of h @ U.
     # Backward: the readout's gradient dy and dy @ V.T; only dy's sum (c's gradient, which
     # accumulates in a carry) stays in the loop.
-    b, V, c = (_rng(k).normal(size=s).astype(np.float32) for k, s in [(8, (5,)), (9, (5, 3)),
-                                                                       (10, (3,))])
+    b, V, c = (_rng(k).normal(size=s) for k, s in [(8, (5,)), (9, (5, 3)), (10, (3,))])
     args = tuple(a.astype(np.float64) for a in (W, U, b, V, c, xs, h0))
     kw = dict(argnums=(0, 1, 2, 3, 4))
     run_both(rnn_readout, "value_and_grad", kw, args, dict(rtol=1e-10, atol=1e-12))

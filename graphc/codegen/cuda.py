@@ -116,6 +116,17 @@ class View:
                    if s != 1)
 
 
+def _stack(slot: int, T: int, shape: tuple[int, ...]) -> View:
+    """T values of ``shape`` one after another from the start of ``slot``."""
+    return View(slot, 0, (T,) + shape, _cstrides((T,) + shape))
+
+
+def _row(v: View, t: str) -> View:
+    """Step ``t``'s value in a stack ``v`` made by ``_stack``."""
+    shape = v.shape[1:]
+    return View(v.slot, f"{t} * {_prod(shape)}", shape, _cstrides(shape))
+
+
 @dataclass
 class Slot:
     kind: str  # in | out | tmp | const | count
@@ -356,7 +367,8 @@ class _Part(NamedTuple):
     threads: int
     work: int | None
     what: str
-    heavy: bool = False
+    heavy: bool
+    smem: int  # bytes of its static shared arrays
 
 
 def _block(parts: list[_Part]) -> int:
@@ -448,7 +460,7 @@ class _Gen:
              work: int | None = None, heavy: bool = False) -> None:
         """Queue a kernel (see ``_Part``) for launch; it shares the launch of the kernels
         queued before it when it depends on none of them (see ``flush``)."""
-        part = _Part(text, p, grid[0], block, work, what, heavy)
+        part = _Part(text, p, grid[0], block, work, what, heavy, _smem(text))
         if self.pending and not self._joins(part):
             self.flush()
         self.pending.append(part)
@@ -458,7 +470,7 @@ class _Gen:
         reads = set().union(*(q.p.reads for q in self.pending))
         writes = set().union(*(q.p.writes for q in self.pending))
         if len(parts) > MAX_PARTS or part.p.reads & writes or part.p.writes & (reads | writes) \
-                or part.heavy != parts[0].heavy or sum(_smem(q.text) for q in parts) > SMEM_BYTES:
+                or part.heavy != parts[0].heavy or sum(q.smem for q in parts) > SMEM_BYTES:
             return False
         return _shared_params(parts).nbytes <= PARAM_BYTES
 
@@ -1094,10 +1106,9 @@ class _Gen:
                 stacked.append(View(h.slot, 0 if rev else o.size, h.shape, h.strides))
                 places.append(None)
             elif nc + k in read:
-                v = View(self.slot("tmp", o.dtype, T * o.size), 0, (T,) + o.shape,
-                         _cstrides((T,) + o.shape))
+                v = _stack(self.slot("tmp", o.dtype, T * o.size), T, o.shape)
                 stacked.append(v)
-                places.append((o, View(v.slot, f"{t} * {o.size}", o.shape, _cstrides(o.shape))))
+                places.append((o, _row(v, t)))
             else:
                 stacked.append(None)
                 places.append(None)
@@ -1180,13 +1191,12 @@ class _Gen:
         big = {}
         for o in made:
             place = self.dest.get(o.id)
-            if place is not None and place.off == f"{t} * {o.size}":
-                big[o.id] = View(place.slot, 0, (T,) + o.shape, _cstrides((T,) + o.shape))
+            if place is not None and place == _row(_stack(place.slot, T, o.shape), t):
+                big[o.id] = _stack(place.slot, T, o.shape)
             elif o in outs:  # (a new carry, in a half or history entry of its own)
                 return whole_step
             else:
-                big[o.id] = View(self.slot("tmp", o.dtype, T * o.size), 0, (T,) + o.shape,
-                                 _cstrides((T,) + o.shape))
+                big[o.id] = _stack(self.slot("tmp", o.dtype, T * o.size), T, o.shape)
         # The stacked views stand in for the inputs' per-step ones (a reshape's comes later,
         # in the loop) while the step is emitted.
         inside = {x.id: self.views.get(x.id) for x in st.inputs if x.id in whole}
@@ -1213,8 +1223,8 @@ class _Gen:
             else:
                 self.views[k] = v
         for o in made:
-            whole[o.id] = v = self.views[o.id]
-            self.views[o.id] = View(v.slot, f"{t} * {o.size}", o.shape, _cstrides(o.shape))
+            whole[o.id] = self.views[o.id]
+            self.views[o.id] = _row(self.views[o.id], t)
         return rest
 
     def item(self, n: Node) -> None:

@@ -23,6 +23,8 @@ if __name__ != "__main__" and os.environ.get("GRAPHC_TEST_CUDA") != "gpu":
     # session are unaffected.
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -123,6 +125,12 @@ def _rnn_data(dtype):
                  for s in [(4, 5), (5, 5), (3, 2, 4), (2, 5)])
 
 
+def _late_data(steps, dtype):
+    r = _rng(4)
+    return tuple(r.normal(size=s).astype(dtype) * dtype(0.5)
+                 for s in [(5, 5), (5, 3), (steps, 2, 5), (2, 5)])
+
+
 def op_programs(name, specs, params):
     """The op's forward (jit) and its value_and_grad, as in test_ops, in float32."""
     args, diff, u, loss = _setup(name, specs, params, np.float32)
@@ -170,7 +178,9 @@ MODEL_PROGRAMS = {
         (rnn_scan, "value_and_grad", dict(argnums=(0, 1, 2, 3)), _rnn_data(np.float32)),
         (rnn_scan, "value_and_grad", dict(argnums=(0, 1)), _rnn_data(np.float64)),
         (nested_scan, "value_and_grad", dict(argnums=(0, 1)),
-         (_rng(4).normal(size=(3, 4)), _rng(5).normal(size=(2, 4))))],
+         (_rng(4).normal(size=(3, 4)), _rng(5).normal(size=(2, 4)))),
+        (functools.partial(late_scan, reverse=True), "value_and_grad", dict(argnums=(0, 1, 3)),
+         _late_data(4, np.float32))],
     "unrolled": lambda: [(unrolled_rnn, "value_and_grad", dict(argnums=(0, 1, 2)),
                           _unrolled_data())],
     "cnn": lambda: [(lambda p, x, y: test_nn.cnn_loss(p, x, y), "value_and_grad",
@@ -276,8 +286,10 @@ def test_scan_equals_cpu_target():
     assert per_step >= 2 and runs[2].launches - runs[1].launches == per_step * len(xs)
     # Steps that read no carry run before the loop, once for all the steps. Forward: sin(x)
     # and the product sin(x) @ W; the step's adds and tanh become the epilogue of h @ U.
-    # Backward: the readout's gradient dy and dy @ V.T; only dy's sum (c's gradient, which
-    # accumulates in a carry) stays in the loop.
+    # Backward: the readout's gradient dy, dy @ V.T and h.T @ dy; only dy's sum and the
+    # accumulations (gradients that add up in carries) stay in the loop. Steps that only
+    # read the new carry, and that nothing in the loop reads, run after it for all the steps:
+    # the forward readout h @ V and its loss.
     b, V, c = (_rng(k).normal(size=s) for k, s in [(8, (5,)), (9, (5, 3)), (10, (3,))])
     args = tuple(a.astype(np.float64) for a in (W, U, b, V, c, xs, h0))
     kw = dict(argnums=(0, 1, 2, 3, 4))
@@ -288,9 +300,10 @@ def test_scan_equals_cpu_target():
     fwd, bwd = drive.index("for t0 in range(3):"), drive.index("for t0 in range(3 - 1")
     before, between = drive[:fwd], drive[fwd:bwd].split("\n    L[", 1)[1]
     body = [ln for ln in drive[fwd:].splitlines() if ln.startswith("        L[")]
-    assert "sin" in before and "matmul" in before and "matmul (bwd)" in between
+    assert "sin" in before and "matmul" in before and between.count("matmul (bwd)") == 2
+    assert between.count("matmul  test_cuda.py") == 1 and "add, multiply, sum" in between
     assert "matmul  test_cuda.py" in body[0] and "; then add, add, tanh" in body[0]
-    assert len(body) == 3 + 2  # steps' launches: forward 3, backward 2
+    assert len(body) == 1 + 2  # steps' launches: forward 1, backward 2
 
 
 def odd_scan(w, xs, reverse):
@@ -313,6 +326,40 @@ def test_scan_carries_and_ys_written_in_place(steps, reverse):
     w, xs = _rng(1).normal(size=3), _rng(2).normal(size=(steps, 3))
     run_both(lambda w, xs: odd_scan(w, xs, reverse), "value_and_grad", dict(argnums=(0, 1)),
              (w, xs), tol=dict(rtol=1e-10, atol=1e-12))
+
+
+def late_scan(W, V, xs, h0, reverse):
+    """Steps that read the carry a step starts from and the one it makes, and that nothing
+    in the loop reads: a readout, a row reduction and a transposed view of its input."""
+    def step(h, x):
+        new = np.tanh(h @ W + x)
+        z = (new @ V) * (h @ V)
+        return new, (np.exp(z / 4).sum(axis=1), (z.T * np.arange(2.0)).sum())
+
+    h, (a, s) = graphc.scan(step, h0, xs, reverse=reverse)
+    return (h * h).sum() + (a * a).sum() + s.sum()
+
+
+@needs_cuda
+@pytest.mark.parametrize("steps", [0, 1, 4])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_steps_that_only_read_carries_run_after_the_loop(steps, reverse):
+    W, V, xs, h0 = _late_data(steps, np.float64)
+    fn = functools.partial(late_scan, reverse=reverse)
+    kw = dict(argnums=(0, 1, 3))
+    tol = dict(rtol=1e-10, atol=1e-12)
+    run_both(fn, "jit", {}, (W, V, xs, h0), tol)  # (no carries' history: all in the loop)
+    run_both(fn, "value_and_grad", kw, (W, V, xs, h0), tol)
+    if not steps:
+        return
+    f = make(fn, "value_and_grad", kw, "cuda")
+    f(W, V, xs, h0)
+    drive = _entry(f, W, V, xs, h0).source.split("def drive")[1]
+    loops = drive.split("    for t0 in ")
+    forward = [ln for ln in loops[1].splitlines() if ln.startswith("        L[")]
+    assert len(forward) == 1 and "tanh" in forward[0]  # h @ W, then its epilogue
+    after = loops[1].split("\n    L[", 1)[1]  # between the loops: the products with V,
+    assert after.count("matmul  test_cuda.py") == 2 and "exp" in after  # then the loss
 
 
 @needs_cuda

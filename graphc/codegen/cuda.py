@@ -1131,6 +1131,14 @@ class _Gen:
         fixed = {i.id for i in graph.inputs[nc + nx:]}
         steps = [kept for st in steps
                  if (kept := self._hoist(st, whole, fixed, outs, T, t)) is not None]
+        for k, h in enumerate(stacked[:nc]):  # after the loop: the carries' histories
+            if h is not None:
+                for x, off in ((graph.inputs[k], h.off), (outs[k], 0 if rev else outs[k].size)):
+                    whole.setdefault(x.id, View(h.slot, off, h.shape, h.strides))
+        after = self._sunk(steps, whole, fixed, outs, nc, T, t)
+        late = [st for st in steps if id(st) in after]
+        steps = [st for st in steps if id(st) not in after]
+        late_ids = {o.id for st in late for o in (st.outputs if isinstance(st, Group) else [st])}
         order = f"range({T} - 1, -1, -1)" if rev else f"range({T})"
         self.flush()  # (launches inside the loop share only with each other)
         self.drive.append(f"{self.indent}for {t} in {order}:  # {where(n)}")
@@ -1138,17 +1146,21 @@ class _Gen:
         self.counts.append(0)
         self.steps(steps, {o.id for o in outs})
         for place in places:
-            if place is not None and self.views[place[0].id] != place[1]:
+            if place is not None and place[0].id not in late_ids \
+                    and self.views[place[0].id] != place[1]:
                 o, v = place
                 self.copy(self.view(o), o.dtype, v.slot, "scan result", v.off)
-        for o in claimed:
-            self.dest.pop(o, None)
         self.flush()
         inner = self.counts.pop()
         self.counts[-1] += T * inner
         self.indent = self.indent[:-4]
         if not inner or not T:
             self.drive.append(f"{self.indent}    pass")
+        for st in late:
+            if not self._stacked_view(st, whole, T):
+                self._batch(st, whole, T, t)
+        for o in claimed:
+            self.dest.pop(o, None)
 
     def _hoist(self, st: Step, whole: dict[int, View], fixed: set[int], outs: list[Node],
                T: int, t: str) -> Step | None:
@@ -1161,49 +1173,128 @@ class _Gen:
         A group closed by a reduction leaves only the reduction in the loop (a bias
         gradient's sum, which accumulates into a carry). Returns what stays in the loop:
         ``st``, that reduction, or None."""
-        if not isinstance(st, Group) and st.op == "reshape" and st.inputs[0].id in whole \
-                and whole[st.inputs[0].id].contiguous():
-            v = whole[st.inputs[0].id]  # (the step stays: in the loop it costs nothing)
-            whole[st.id] = View(v.slot, v.off, (T,) + st.shape, _cstrides((T,) + st.shape))
+        if self._stacked_view(st, whole, T):  # (the step stays: in the loop it costs nothing)
             return st
         if not isinstance(st, Group) and st.inputs and all(x.id in fixed for x in st.inputs) \
                 and self._free_view(st):  # (a transpose of an invariant, say: emitted now)
             fixed.add(st.id)
             return None
-        if not (isinstance(st, Group) or (st.op == "matmul"
-                                          and min(x.ndim for x in st.inputs) >= 2)) \
+        if not self._batchable(st) or not any(x.id in whole for x in st.inputs) \
                 or any(x.id not in whole and x.id not in fixed and x.op != "const"
-                       for x in st.inputs) or not any(x.id in whole for x in st.inputs):
+                       for x in st.inputs):
             return st
-        whole_step, rest = st, None
+        rest = None
         if isinstance(st, Group) and st.reduce is not None:
             red = st.reduce
             if red.inputs[0] not in st.members:
-                return whole_step
+                return st
             rest = Group(st.domain, [], red, [red.inputs[0]], [red])
-            st = Group(st.domain, st.members, None, st.inputs,
-                       [o for o in st.outputs if o is not red]
-                       + ([] if red.inputs[0] in st.outputs else [red.inputs[0]]))
-        elementwise = isinstance(st, Group)
-        made = st.outputs if elementwise else [st]
-        # Where all T values go: a y's stacked result (step t's row is where the step would
-        # have written it), else a buffer of their own.
-        big = {}
+            part = Group(st.domain, st.members, None, st.inputs,
+                         [o for o in st.outputs if o is not red]
+                         + ([] if red.inputs[0] in st.outputs else [red.inputs[0]]))
+        else:
+            part = st
+        made = part.outputs if isinstance(part, Group) else [part]
+        if any(o in outs and self._stack_place(o, T, t) is None for o in made):
+            return st  # (a new carry lives in a half or history entry of its own)
+        self._batch(part, whole, T, t)
         for o in made:
-            place = self.dest.get(o.id)
-            if place is not None and place == _row(_stack(place.slot, T, o.shape), t):
-                big[o.id] = _stack(place.slot, T, o.shape)
-            elif o in outs:  # (a new carry, in a half or history entry of its own)
-                return whole_step
-            else:
-                big[o.id] = _stack(self.slot("tmp", o.dtype, T * o.size), T, o.shape)
-        # The stacked views stand in for the inputs' per-step ones (a reshape's comes later,
-        # in the loop) while the step is emitted.
+            self.views[o.id] = _row(whole[o.id], t)
+        return rest
+
+    def _sunk(self, steps: list[Step], whole: dict[int, View], fixed: set[int],
+              outs: list[Node], nc: int, T: int, t: str) -> set[int]:
+        """The ids of the body steps that can run after the loop instead, once for all T
+        steps (see ``_batch``): those reading only invariants and values whose T values are
+        then at hand (``whole``: the xs, hoisted values, the carries' histories, and what
+        other such steps make), whose values no step left in the loop reads, and that make
+        no carry. An RNN's readout is one: ``h_t @ Wy`` and its loss read the new carry, so
+        they cannot run before the loop, but nothing in the loop needs them."""
+        ys: dict[int, int] = {}
+        for o in outs[nc:]:
+            ys[o.id] = ys.get(o.id, 0) + 1
+        carries = {o.id for o in outs[:nc]}
+
+        def made(st: Step) -> list[Node]:
+            return st.outputs if isinstance(st, Group) else [st]
+
+        cand, stacked = [], set(whole)
+        for st in steps:
+            if self._stacked_view(st, whole, T):
+                stacked.add(st.id)  # (it stays in the loop; its T values are at hand after)
+                continue
+            if isinstance(st, Group) or st.op not in ("reshape", "transpose"):
+                if not self._batchable(st) or not any(x.id in stacked for x in st.inputs):
+                    continue
+            elif st.inputs[0].id in whole:  # (a reshape of a strided view: a copy)
+                continue
+            if not any(o.id in carries or (o.id in ys and (
+                    ys[o.id] > 1 or self._stack_place(o, T, t) is None)) for o in made(st)):
+                cand.append(st)
+                stacked.update(o.id for o in made(st))
+        sunk = {id(st) for st in cand}
+        while True:  # drop steps reading what stays in the loop, or read by it, until none
+            given = set(whole) | fixed | {o.id for st in cand if id(st) in sunk for o in made(st)}
+            read = {x.id for st in steps if id(st) not in sunk for x in st.inputs}
+            keep = {id(st) for st in cand if id(st) in sunk
+                    and all(x.id in given or x.op == "const" for x in st.inputs)
+                    and not any(o.id in read for o in made(st))}
+            if keep == sunk:
+                return sunk
+            sunk = keep
+
+    @staticmethod
+    def _batchable(st: Step) -> bool:
+        return isinstance(st, Group) or (st.op == "matmul"
+                                         and min(x.ndim for x in st.inputs) >= 2)
+
+    def _stacked_view(self, st: Step, whole: dict[int, View], T: int) -> bool:
+        """Record in ``whole`` the T values of a view step (a reshape, a transpose) of
+        stacked values, when they are a view of those too; whether they were."""
+        if isinstance(st, Group) or st.op not in ("reshape", "transpose") \
+                or st.inputs[0].id not in whole:
+            return False
+        v = whole[st.inputs[0].id]
+        if st.op == "transpose":
+            axes = st.params["axes"]
+            whole[st.id] = View(v.slot, v.off, (T,) + st.shape,
+                                (v.strides[0],) + tuple(v.strides[1 + a] for a in axes))
+        elif v.contiguous():
+            whole[st.id] = View(v.slot, v.off, (T,) + st.shape, _cstrides((T,) + st.shape))
+        else:
+            return False
+        return True
+
+    def _stack_place(self, o: Node, T: int, t: str) -> View | None:
+        """The stacked result of a scan's y whose steps write their rows of it, if ``o``
+        is one."""
+        place = self.dest.get(o.id)
+        if place is not None and place == _row(_stack(place.slot, T, o.shape), t):
+            return _stack(place.slot, T, o.shape)
+        return None
+
+    def _batch(self, st: Step, whole: dict[int, View], T: int, t: str) -> None:
+        """Emit scan body step ``st`` once for all T steps, reading the T values of its
+        inputs in ``whole`` (stacked views) and invariants as they are; its T values go to
+        ``whole``. A product becomes a batched product, a group one kernel over (T, ...)
+        (a reduction keeps the T axis). A y's T values go straight to its stacked result,
+        other values to a buffer of their own."""
+        made = st.outputs if isinstance(st, Group) else [st]
+        big = {o.id: self._stack_place(o, T, t)
+               or _stack(self.slot("tmp", o.dtype, T * o.size), T, o.shape) for o in made}
+        # The stacked views stand in for the inputs' per-step ones while the step is emitted.
         inside = {x.id: self.views.get(x.id) for x in st.inputs if x.id in whole}
         self.views.update((k, whole[k]) for k in inside)
-        if elementwise:
+        if isinstance(st, Group):
+            red = st.reduce
+            if red is not None:
+                red = Node(red.op, red.inputs, {**red.params, "axes": tuple(
+                    a + 1 for a in red.params["axes"])}, (T,) + red.shape, red.dtype, red.loc,
+                    red.adjoint)
+                big[red.id] = big[st.reduce.id]
             self.views.update(big)
-            self.group(Group((T,) + st.domain, st.members, None, st.inputs, st.outputs))
+            self.group(Group((T,) + st.domain, st.members, red, st.inputs,
+                             [red if o is st.reduce else o for o in st.outputs]))
         else:
             stacked = []
             for x in st.inputs:
@@ -1224,8 +1315,6 @@ class _Gen:
                 self.views[k] = v
         for o in made:
             whole[o.id] = self.views[o.id]
-            self.views[o.id] = _row(self.views[o.id], t)
-        return rest
 
     def item(self, n: Node) -> None:
         self.views[n.id] = self.results[n.inputs[0].id][n.params["index"]]

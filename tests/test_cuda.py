@@ -303,7 +303,10 @@ def test_scan_equals_cpu_target():
     assert "sin" in before and "matmul" in before and between.count("matmul (bwd)") == 2
     assert between.count("matmul  test_cuda.py") == 1 and "add, multiply, sum" in between
     assert "matmul  test_cuda.py" in body[0] and "; then add, add, tanh" in body[0]
-    assert len(body) == 1 + 2  # steps' launches: forward 1, backward 2
+    # Backward: the products that read the step's gradient through tanh compute it again as
+    # they load it, so they share a launch with the group that sums it (c's gradient) and
+    # with each other (two halves of a carry are two regions).
+    assert len(body) == 1 + 1 and body[1].count("matmul (bwd)") == 3  # forward 1, backward 1
 
 
 def odd_scan(w, xs, reverse):
@@ -513,6 +516,32 @@ def test_independent_kernels_share_a_launch(reverse):
         alone = graphc.value_and_grad(unrolled_rnn, target="cuda", **kw)
         alone(*args)
         assert _entry(alone, *args).run.launches > len(sites) + 5
+
+
+def operand_prog(x, w, u, v, x3):
+    """Operands that a few cheap operations make: read as they are, transposed, batched."""
+    g = x * u - v
+    h = (x3 * u - 1.0) * 2.0
+    return g.sum(axis=1), g @ w, g.T @ x, h @ w
+
+
+@needs_cuda
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
+def test_products_compute_cheap_operands_as_they_load(reverse):
+    """A product computes an operand that a group makes in a few cheap operations (in a
+    backward, a gradient times an activation's derivative) as it loads its tiles, so it does
+    not wait for that group: g's group (kept for its sum, and for g.T) and the three products
+    are one launch, and h, which only a product reads, has no group at all."""
+    r = _rng(6)
+    args = tuple(r.normal(size=s) for s in [(4, 5), (5, 3), (5,), (4, 5), (2, 4, 5)])
+    with configured(REVERSED=reverse):
+        f = graphc.jit(operand_prog, target="cuda")
+        got = f(*args)
+        e = _entry(f, *args)
+    assert_same(got, graphc.jit(operand_prog)(*args), dict(rtol=1e-12, atol=1e-12))
+    sites = [ln.split("  # ")[1] for ln in e.source.splitlines() if ln.strip().startswith("L[")]
+    assert e.run.launches == 1 and sites[0].split(" | ")[0] == "multiply, subtract, sum"
+    assert sites[0].count("matmul") == 3 and e.source.count("_ao(z, gm, gk") == 3 * 2
 
 
 @needs_cuda

@@ -79,6 +79,7 @@ ALIGN = 32  # slot offsets inside a pack, in elements: every slot starts a 128-b
 TILES = [(128, 128, 8, 8, 8), (64, 64, 16, 4, 4), (32, 32, 16, 2, 2), (16, 16, 16, 1, 1),
          (8, 8, 8, 1, 1)]
 INLINE = 8  # a group of at most this many members may be recomputed by the groups reading it
+PROLOGUE = 8  # ... and an operand of at most this many cheap members by the products reading it
 SPLIT_K = 256  # a product with too few tiles splits K into ranges at least this long
 MAX_PARTS = 32  # independent kernels that may share one launch ...
 PARAM_BYTES = 4096  # ... while their parameters fit in the classic limit of a launch's ...
@@ -114,6 +115,14 @@ class View:
     def contiguous(self) -> bool:
         return all(t == c for s, t, c in zip(self.shape, self.strides, _cstrides(self.shape))
                    if s != 1)
+
+
+def _region(v: View) -> tuple:
+    """(offset, first, last + 1): the elements of ``v``'s slot it spans, from its offset."""
+    ends = [(s - 1) * t for s, t in zip(v.shape, v.strides)]
+    if 0 in v.shape:
+        return (v.off, 0, 0)
+    return (v.off, sum(min(0, e) for e in ends), sum(max(0, e) for e in ends) + 1)
 
 
 def _stack(slot: int, T: int, shape: tuple[int, ...]) -> View:
@@ -221,6 +230,15 @@ def _tiling(M: int, N: int, K: int, Z: int, itemsize: int) -> tuple[tuple, int]:
     return tile, max(1, min(-(-MIN_BLOCKS // blocks), K // SPLIT_K))
 
 
+def _heavy(n: Node) -> bool:
+    """Whether product ``n`` takes the largest register tile (see ``_Part``)."""
+    if n.size == 0:
+        return False
+    (_, _, _, TM, TN), _ = _tiling(n.inputs[0].shape[-2], n.shape[-1], n.inputs[0].shape[-1],
+                                   _prod(n.shape[:-2]), n.dtype.itemsize)
+    return TM * TN >= 64
+
+
 def _inline_small(steps: list[Step], keep: set[int]) -> list[Step]:
     """Recompute small groups inside the groups that read them, saving their launches.
 
@@ -272,6 +290,24 @@ def _inline_small(steps: list[Step], keep: set[int]) -> list[Step]:
     return out
 
 
+_CALL = re.compile(r"[A-Za-z_]\w*\(")  # a function call in an op's scalar template
+
+
+def _cone(g: Group, x: Node) -> Group | None:
+    """The members of ``g`` that ``x`` is computed from, as a group that writes nothing, if
+    they are few and cheap (no math function: recomputing a tanh in every tile of a product
+    costs more than the launch it saves)."""
+    need, members = {x.id}, []
+    for m in reversed(g.members):
+        if m.id in need:
+            members.append(m)
+            need.update(i.id for i in m.inputs)
+    if x.shape != g.domain or len(members) > PROLOGUE \
+            or any(_CALL.search(OPS[m.op].scalar) for m in members):
+        return None
+    return Group(g.domain, members[::-1], None, [i for i in g.inputs if i.id in need], [])
+
+
 def _tree(red: Node, lanes: int, ind: str, sm: str, acc: str) -> list[str]:
     """Combine the ``lanes`` consecutive threads' ``acc`` of each output (a tree in shared
     array ``sm``) into lane 0's ``acc``; every thread of the block takes part."""
@@ -308,8 +344,10 @@ class _Params:
         self.args: list[str] = []
         self._count: dict[str, int] = {}
         self._seen: dict[tuple[str, str], str] = {}
-        self.reads: set[int] = set()  # slots the kernel reads
-        self.writes: set[int] = set()  # ... and writes (outputs, partials, counters, flags)
+        # What the kernel reads, and writes (outputs, partials, counters, flags): (slot,
+        # region), the region None for all of the slot (see ``_region``).
+        self.reads: set[tuple] = set()
+        self.writes: set[tuple] = set()
 
     def _add(self, prefix: str, typ: str, arg: str) -> str:
         """The parameter passing ``arg``: each buffer or offset is passed once (every array
@@ -325,9 +363,11 @@ class _Params:
         self._seen[typ, arg] = name
         return name
 
-    def array(self, slot: int, dtype: np.dtype, prefix: str = "x") -> str:
-        """The parameter passing slot ``slot``: read-only with prefix "x", else written."""
-        (self.reads if prefix == "x" else self.writes).add(slot)
+    def array(self, slot: int, dtype: np.dtype, prefix: str = "x",
+              region: tuple | None = None) -> str:
+        """The parameter passing slot ``slot``: read-only with prefix "x", else written
+        (within ``region`` only, where given)."""
+        (self.reads if prefix == "x" else self.writes).add((slot, region))
         return self._add(prefix, f"{_nb(dtype)}[::1]", f"b[{slot}]")
 
     @property
@@ -337,7 +377,7 @@ class _Params:
 
     def read(self, v: View, dtype: np.dtype, prefix: str = "x") -> tuple[str, str | None]:
         """The parameter for reading view ``v``, and its offset parameter (None for 0)."""
-        name = self.array(v.slot, dtype, prefix)
+        name = self.array(v.slot, dtype, prefix, _region(v))
         return name, (self._add("p", "int64", str(v.off)) if v.off else None)
 
     def write(self, v: View, dtype: np.dtype) -> tuple[str, str | None]:
@@ -420,6 +460,7 @@ class _Gen:
         self.drive: list[str] = []
         self.indent = ""  # of driver lines: deeper inside scans' loops
         self.counts = [0]  # launches at each loop depth (the innermost last)
+        self.loops: list[tuple[str, int]] = []  # (step variable, steps) of the loops we are in
         self.results: dict[int, list[View | None]] = {}  # scan id -> views of its results
         self.read: dict[int, set[int]] = {}  # scan id -> the indices of its results read
         self.checks: list[tuple[int, str]] = []
@@ -467,12 +508,30 @@ class _Gen:
 
     def _joins(self, part: _Part) -> bool:
         parts = self.pending + [part]
+        if len(parts) > MAX_PARTS or part.heavy != parts[0].heavy \
+                or sum(q.smem for q in parts) > SMEM_BYTES:
+            return False
         reads = set().union(*(q.p.reads for q in self.pending))
         writes = set().union(*(q.p.writes for q in self.pending))
-        if len(parts) > MAX_PARTS or part.p.reads & writes or part.p.writes & (reads | writes) \
-                or part.heavy != parts[0].heavy or sum(q.smem for q in parts) > SMEM_BYTES:
+        if any(self._overlap(x, y) for x in part.p.reads for y in writes) \
+                or any(self._overlap(x, y) for x in part.p.writes for y in reads | writes):
             return False
         return _shared_params(parts).nbytes <= PARAM_BYTES
+
+    def _overlap(self, x: tuple, y: tuple) -> bool:
+        """Whether two accesses (slot, region) may touch a common element. Inside a scan's
+        loop an offset is an expression of the step (the two halves of a carry, step t's row
+        of a stacked value): it is checked at every step."""
+        if x[0] != y[0] or x[1] is None or y[1] is None:
+            return x[0] == y[0]
+        (a, alo, ahi), (b, blo, bhi) = x[1], y[1]
+        if not (isinstance(a, int) and isinstance(b, int)):
+            steps = {var: np.arange(T) for var, T in self.loops[-1:]}
+            try:  # (an offset naming an outer loop's step too fails: taken as overlapping)
+                a, b = (eval(str(e), {"__builtins__": {}}, steps) for e in (a, b))
+            except NameError:
+                return True
+        return bool(np.any((a + alo < b + bhi) & (b + blo < a + ahi)))
 
     def flush(self) -> None:
         """Launch the queued kernels: one alone as it is, several as one kernel whose blocks
@@ -545,7 +604,7 @@ class _Gen:
              ) -> None:
         p = _Params()
         x, off = p.read(v, dtype)
-        o = p.array(dst, dtype, "o")
+        o = p.array(dst, dtype, "o", (dst_off, 0, _prod(v.shape)))
         src = _index(off, v.strides, [("i", list(range(len(v.shape))))], v.shape)
         at = f"{p._add('p', 'int64', str(dst_off))} + i" if dst_off else "i"
         self.elementwise(p, _prod(v.shape), [f"{o}[{at}] = {x}[{src}]"], what)
@@ -669,9 +728,11 @@ class _Gen:
             L += ["        if tid == 0:", f"            {count}[0] = 0"]
         self.emit("\n".join(L) + "\n", p, (blocks,), threads, what)
 
-    def matmul(self, n: Node, epilogue: Group | None, write: bool) -> None:
+    def matmul(self, n: Node, epilogue: Group | None, write: bool,
+               prologue: tuple = (None, None)) -> None:
         """Product ``n``, with ``epilogue`` (a group reading it) run on each output where it
-        is computed, and the product itself written to memory only when ``write``.
+        is computed, and the product itself written to memory only when ``write``; an
+        operand with a ``prologue`` (see ``_prologues``) is computed as its tiles load.
 
         The kernel is written for any block of at least its ``threads`` threads (``TPB``):
         all of them load the shared tiles, and the threads beyond its layout idle through
@@ -681,7 +742,6 @@ class _Gen:
         for x in epilogue.outputs if epilogue else []:
             self.own(x)
         a, b = n.inputs
-        va, vb = self.view(a), self.view(b)
         vo = self.views[n.id] if write else None
         M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
         batch = n.shape[:-2]
@@ -696,21 +756,41 @@ class _Gen:
         threads = NX * NY
         T = type_name(n.dtype)
         p = _Params()
-        xa, pa = p.read(va, a.dtype)
-        xb, pb = p.read(vb, b.dtype)
-        o, ooff = p.write(vo, n.dtype) if write else (None, None)
         zl = [("z", list(range(len(batch))))]
-        epi_text, store = self._epilogue(n, epilogue, p, o, ooff) if epilogue else ("", None)
 
-        def boff(v: View) -> str:
-            return _index(None, _aligned(View(0, 0, v.shape[:-2], v.strides[:-2]), batch), zl,
-                          batch)
+        def operand(k: int, x: Node, i: str, j: str) -> tuple[str, list[str], tuple, str]:
+            """The read of operand ``k`` (``x``) at (z, i, j), the kernel's lines before it,
+            its strides on (i, j), and the device function computing it where it has a
+            prologue."""
+            base = "ab"[k] + "o"
+            if prologue[k] is None:
+                v = self.view(x)
+                name, off = p.read(v, x.dtype)
+                z = _index(None, _aligned(View(0, 0, v.shape[:-2], v.strides[:-2]), batch),
+                           zl, batch)
+                return (f"{name}[{base} + {i} * {v.strides[-2]} + {j} * {v.strides[-1]}]",
+                        [f"    {base} = {' + '.join(filter(None, [off, z]))}"],
+                        v.strides[-2:], "")
+            cone, axes = prologue[k]
+            nb = x.ndim - 2
+            loops = ([("z", list(range(nb)))] if nb else []) + [(i, [axes[nb]]), (j, [axes[-1]])]
+            body, local = self._body(cone, p, loops)
+            args = ", ".join(p.names)
+            fn = f"NAME_{base}"
+            text = (f"\n\n@cuda.jit(device=True)\ndef {fn}(z, {i}, {j}, {args}):\n"
+                    + "".join(f"    {line}\n" for line in body)
+                    + f"    return {local[cone.members[-1].id]}\n")
+            strides = _cstrides(cone.domain)  # (as the group would have written it)
+            return f"{fn}(z, {i}, {j}, {args})", [], (strides[axes[-2]], strides[axes[-1]]), text
+
+        ra, la, (sam, sak), pro_a = operand(0, a, "gm", "gk")
+        rb, lb, (sbk, sbn), pro_b = operand(1, b, "gk", "gn")
+        o, ooff = p.write(vo, n.dtype) if write else (None, None)
+        epi_text, store = self._epilogue(n, epilogue, p, o, ooff) if epilogue else ("", None)
 
         def cast(x: Node, e: str) -> str:
             return e if x.dtype == n.dtype else f"{T}({e})"
 
-        sam, sak = va.strides[-2:]
-        sbk, sbn = vb.strides[-2:]
         # Shared tiles, flat: sa[kk * (BM + 1) + mm] is A's (mm, kk), sb[kk * (BN + 1) + nn]
         # B's (kk, nn); the padding column keeps a warp's column reads off one bank.
         RA, RB = BM + 1, BN + 1
@@ -720,8 +800,7 @@ class _Gen:
              f"    m0 = (bid // {GX}) % {GY} * {BM}", f"    n0 = bid % {GX} * {BN}"]
         L += [f"    z = bid // {GX * GY * S}", f"    s = bid // {GX * GY} % {S}"] if S > 1 \
             else [f"    z = bid // {GX * GY}"]
-        L += [f"    ao = {' + '.join(filter(None, [pa, boff(va)]))}",
-              f"    bo = {' + '.join(filter(None, [pb, boff(vb)]))}", f"    co = z * {M * N}"]
+        L += la + lb + [f"    co = z * {M * N}"]
         L += [f"    c{i}_{j} = {T}(0)" for i in range(TM) for j in range(TN)]
         # Tile loads: consecutive threads walk each operand's contiguous axis (coalesced),
         # which for a transposed operand is its row axis.
@@ -733,14 +812,12 @@ class _Gen:
               f"            mm = e // {BK}" if a_kfast else f"            mm = e % {BM}",
               f"            kk = e % {BK}" if a_kfast else f"            kk = e // {BM}",
               "            gm = m0 + mm", "            gk = k0 + kk",
-              f"            sa[kk * {RA} + mm] = {cast(a, f'{xa}[ao + gm * {sam} + gk * {sak}]')} "
-              f"if gm < {M} and gk < {K} else {T}(0)",
+              f"            sa[kk * {RA} + mm] = {cast(a, ra)} if gm < {M} and gk < {K} else {T}(0)",
               f"        for e in range(tid, {BN * BK}, TPB):",
               f"            nn = e % {BN}" if b_nfast else f"            nn = e // {BK}",
               f"            kk = e // {BN}" if b_nfast else f"            kk = e % {BK}",
               "            gn = n0 + nn", "            gk = k0 + kk",
-              f"            sb[kk * {RB} + nn] = {cast(b, f'{xb}[bo + gk * {sbk} + gn * {sbn}]')} "
-              f"if gn < {N} and gk < {K} else {T}(0)",
+              f"            sb[kk * {RB} + nn] = {cast(b, rb)} if gn < {N} and gk < {K} else {T}(0)",
               "        cuda.syncthreads()", f"        if tid < {threads}:",
               f"            for kk in range({BK}):"]
         L += [f"                a{i} = sa[kk * {RA} + ty{f' + {i * NY}' if i else ''}]"
@@ -791,8 +868,8 @@ class _Gen:
                   f"                    acc += {part}[ss * {Z * M * N} + co + gm * {N} + gn]"]
             L += [f"                {x}" for x in store("acc")]
             L += ["        if tid == 0:", f"            {count}[t] = 0"]
-        self.emit("\n".join(L) + "\n" + epi_text, p, (GX * GY * Z * S,), threads,
-                  where(n) + _then(epilogue), heavy=TM * TN >= 64)
+        self.emit("\n".join(L) + "\n" + epi_text + pro_a + pro_b, p, (GX * GY * Z * S,), threads,
+                  where(n) + _then(epilogue), heavy=_heavy(n))
 
     def _epilogue(self, n: Node, g: Group, p: _Params, o: str | None, ooff: str | None):
         """The device function that runs group ``g`` on one output ``c`` of product ``n`` at
@@ -893,6 +970,7 @@ class _Gen:
                 self.read.setdefault(step.inputs[0].id, set()).add(step.params["index"])
         epilogues = self._epilogues(steps, keep)
         absorbed = {id(g) for g, _ in epilogues.values()}
+        prologues, steps = self._prologues(steps, keep, absorbed)
         k = 0
         while k < len(steps):
             step = steps[k]
@@ -906,7 +984,8 @@ class _Gen:
                 else:
                     self.group(step, epilogue)
             elif step.op == "matmul":
-                self.matmul(step, *epilogues.get(step.id, (None, True)))
+                self.matmul(step, *epilogues.get(step.id, (None, True)),
+                            prologues.get(step.id, (None, None)))
             elif step.op not in ("input", "const"):
                 if step.op not in STEPS:
                     raise BackendError(f"op {step.op!r} is not supported by the cuda backend",
@@ -1047,6 +1126,54 @@ class _Gen:
                     break
         return found
 
+    def _prologues(self, steps: list[Step], keep: set[int], absorbed: set[int]
+                   ) -> tuple[dict[int, tuple], list[Step]]:
+        """matmul id -> (for each operand: None or the ``Group`` that computes it from what
+        its producer read, and its axes), and ``steps`` with what no longer needs writing.
+
+        An operand that a group (not a matmul's epilogue) computes from its inputs in a few
+        cheap operations (a gradient times an activation's derivative) is computed again by
+        the product as it loads its tiles, so the product does not wait for that group: the
+        two share a launch, and the group writes the operand only if something else reads
+        it (a group left with nothing to write goes).
+        """
+        producer: dict[int, Group] = {}
+        readers: dict[int, int] = {}
+        for st in steps:
+            if isinstance(st, Group) and id(st) not in absorbed:
+                producer.update((o.id, st) for o in st.outputs
+                                if o is not st.reduce and o.shape == st.domain)
+            for x in st.inputs:
+                readers[x.id] = readers.get(x.id, 0) + 1
+        found: dict[int, tuple] = {}
+        direct: dict[int, int] = {}  # operand id -> the products that compute it themselves
+        for st in steps:
+            if isinstance(st, Group) or st.op != "matmul" or _heavy(st):
+                continue  # (a heavy product shares no launch with a group: no gain)
+            pro = []
+            for a in st.inputs:
+                x, axes = a, tuple(range(a.ndim))
+                if a.op == "transpose":
+                    x, axes = a.inputs[0], a.params["axes"]
+                g, batch = producer.get(x.id), a.ndim - 2
+                cone = _cone(g, x) if g is not None and tuple(axes[:batch]) == tuple(
+                    range(batch)) and (batch == 0 or a.shape[:-2] == st.shape[:-2]) else None
+                pro.append(None if cone is None else (cone, axes))
+                if cone is not None and a is x:
+                    direct[x.id] = direct.get(x.id, 0) + 1
+            if any(pro):
+                found[st.id] = tuple(pro)
+        out = []
+        for st in steps:
+            if isinstance(st, Group) and any(o.id in direct for o in st.outputs):
+                kept = [o for o in st.outputs if o.id not in direct or o.id in keep
+                        or o.id in self.out_place or readers[o.id] > direct[o.id]]
+                if not kept:
+                    continue
+                st = Group(st.domain, st.members, st.reduce, st.inputs, kept)
+            out.append(st)
+        return found, out
+
     def scan(self, n: Node) -> None:
         """A host loop around the body's launches, with no copies where the body's kernels
         can write in place.
@@ -1144,6 +1271,7 @@ class _Gen:
         self.drive.append(f"{self.indent}for {t} in {order}:  # {where(n)}")
         self.indent += "    "
         self.counts.append(0)
+        self.loops.append((t, T))
         self.steps(steps, {o.id for o in outs})
         for place in places:
             if place is not None and place[0].id not in late_ids \
@@ -1152,6 +1280,7 @@ class _Gen:
                 self.copy(self.view(o), o.dtype, v.slot, "scan result", v.off)
         self.flush()
         inner = self.counts.pop()
+        self.loops.pop()
         self.counts[-1] += T * inner
         self.indent = self.indent[:-4]
         if not inner or not T:

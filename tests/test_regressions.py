@@ -97,3 +97,17 @@ def test_python_scalar_arguments_are_weak():
     assert jit(lambda a, s: a * s)(x, 2.0).dtype == np.float32
     v, (gx, gs) = graphc.value_and_grad(lambda a, s: np.sum(a * s), argnums=(0, 1))(x, 2.0)
     assert v.dtype == gx.dtype == np.float32 and gs == 3.0
+
+
+def test_one_value_reshaped_stays_a_broadcast():
+    # The gradient of a mean, made a column for a row-wise product, was a reshape of a
+    # broadcast: a group (a launch, on the GPU) filled an array with one value.
+    def f(x, y):
+        return -(y * x).sum(axis=1).mean()
+
+    x, y = np.random.default_rng(0).normal(size=(2, 4, 3))
+    g = graphc.grad(f)
+    np.testing.assert_allclose(g(x, y), -y / 4, rtol=1e-15)
+    nodes = g._lookup((x, y)).optimized.nodes()
+    assert not any(n.op in ("reshape", "broadcast_to") and n.inputs[0].op == "broadcast_to"
+                   for n in nodes)

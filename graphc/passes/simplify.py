@@ -124,7 +124,18 @@ def _reshape(n: Node) -> Node | None:
         return x
     if x.op == "reshape":
         return rebuild(n, x.inputs)
+    if x.op == "broadcast_to" and x.inputs[0].size == 1 and x.inputs[0].ndim <= n.ndim:
+        # one value repeated, in another shape (a mean's gradient, made a column): a
+        # broadcast still, which the kernels reading it compute instead of loading
+        return rebuild(n, x.inputs, op="broadcast_to", params={"shape": n.shape})
     return None
+
+
+def _broadcast(n: Node) -> Node | None:
+    x = n.inputs[0]
+    if x.op == "broadcast_to":  # (broadcasting to x's shape, then to n's, is one broadcast)
+        return rebuild(n, x.inputs)
+    return _passthrough(n)
 
 
 def _reduce(n: Node) -> Node | None:
@@ -148,7 +159,7 @@ def _where(n: Node) -> Node | None:
 RULES: dict[str, Callable[[Node], Node | None]] = {
     "multiply": _mul, "add": _add, "subtract": _sub, "divide": _div, "power": _pow,
     "negative": _neg, "identity": _passthrough, "stop_gradient": _passthrough,
-    "cast": _passthrough, "broadcast_to": _passthrough, "transpose": _transpose,
+    "cast": _passthrough, "broadcast_to": _broadcast, "transpose": _transpose,
     "reshape": _reshape, "sum": _reduce, "prod": _reduce, "max": _reduce, "min": _reduce,
     "where": _where,
     "custom_vjp": lambda n: n.inputs[0],  # its other inputs only fed the backward rule

@@ -25,12 +25,17 @@ matmul runs the elementwise group that reads its product (bias, activation) as a
 a reduction the one that reads its result (a mean's division); groups reducing the last axis of
 one domain (a softmax's max, sum and loss) share one kernel whose blocks own whole rows; a
 small group read only by larger ones (a mean's 1/n) is recomputed by its readers; a scan's
-kernels write new carries and stacked ys in place, and its steps that read no carry (an RNN's
-input projection) run before its loop, once for all T. Finally, consecutive kernels that depend
-on none of each other (a layer's dX and dW, the steps' losses of an unrolled loop, a bias
-gradient's sum beside the next step's products) share one launch: each becomes a device
-function, and each block calls the one its number falls in. Every kernel is written for any
-block at least as large as its own layout, so kernels of different block sizes can share.
+kernels write new carries and stacked ys in place, its steps that read no carry (an RNN's
+input projection) run before its loop, once for all T, and the steps that nothing in the loop
+reads (its readout and loss) after it, on the carries' history; a product computes an operand
+that a few cheap operations make (a gradient times an activation's derivative) as it loads its
+tiles, rather than wait for the group that makes it. Finally, consecutive kernels that depend
+on none of each other (a layer's dX and dW, the steps' losses of an unrolled loop, a step's
+products beside the bias gradient's sum) share one launch: each becomes a device function, and
+each block calls the one its number falls in. Independence is by region of a buffer, so the
+kernels of a scan's step that read one half of a carry and write the other may share. Every
+kernel is written for any block at least as large as its own layout, so kernels of different
+block sizes can share.
 
 Driver. Host inputs of one dtype are packed into one pinned staging buffer and copied with one
 transfer; device inputs (Numba device arrays, anything with ``__cuda_array_interface__``) are
@@ -288,6 +293,17 @@ def _inline_small(steps: list[Step], keep: set[int]) -> list[Step]:
                 st = g
         out.append(st)
     return out
+
+
+def _made(st: Step) -> list[Node]:
+    """The values step ``st`` writes."""
+    return st.outputs if isinstance(st, Group) else [st]
+
+
+def _device_fn(name: str, params: str, body: list[str]) -> str:
+    """The text of device function ``name`` (appended to a kernel's)."""
+    return (f"\n\n@cuda.jit(device=True)\ndef {name}({params}):\n"
+            + "".join(f"    {line}\n" for line in body))
 
 
 _CALL = re.compile(r"[A-Za-z_]\w*\(")  # a function call in an op's scalar template
@@ -777,9 +793,8 @@ class _Gen:
             body, local = self._body(cone, p, loops)
             args = ", ".join(p.names)
             fn = f"NAME_{base}"
-            text = (f"\n\n@cuda.jit(device=True)\ndef {fn}(z, {i}, {j}, {args}):\n"
-                    + "".join(f"    {line}\n" for line in body)
-                    + f"    return {local[cone.members[-1].id]}\n")
+            text = _device_fn(fn, f"z, {i}, {j}, {args}",
+                           body + [f"return {local[cone.members[-1].id]}"])
             strides = _cstrides(cone.domain)  # (as the group would have written it)
             return f"{fn}(z, {i}, {j}, {args})", [], (strides[axes[-2]], strides[axes[-1]]), text
 
@@ -812,12 +827,14 @@ class _Gen:
               f"            mm = e // {BK}" if a_kfast else f"            mm = e % {BM}",
               f"            kk = e % {BK}" if a_kfast else f"            kk = e // {BM}",
               "            gm = m0 + mm", "            gk = k0 + kk",
-              f"            sa[kk * {RA} + mm] = {cast(a, ra)} if gm < {M} and gk < {K} else {T}(0)",
+              f"            sa[kk * {RA} + mm] = {cast(a, ra)} "
+              f"if gm < {M} and gk < {K} else {T}(0)",
               f"        for e in range(tid, {BN * BK}, TPB):",
               f"            nn = e % {BN}" if b_nfast else f"            nn = e // {BK}",
               f"            kk = e // {BN}" if b_nfast else f"            kk = e % {BK}",
               "            gn = n0 + nn", "            gk = k0 + kk",
-              f"            sb[kk * {RB} + nn] = {cast(b, rb)} if gn < {N} and gk < {K} else {T}(0)",
+              f"            sb[kk * {RB} + nn] = {cast(b, rb)} "
+              f"if gn < {N} and gk < {K} else {T}(0)",
               "        cuda.syncthreads()", f"        if tid < {threads}:",
               f"            for kk in range({BK}):"]
         L += [f"                a{i} = sa[kk * {RA} + ty{f' + {i * NY}' if i else ''}]"
@@ -879,9 +896,7 @@ class _Gen:
         body, _ = self._body(g, p, [("z", list(range(nb))), ("gm", [nb]), ("gn", [nb + 1])],
                              given=(n, "c"))
         args = ", ".join(p.names)  # (it may read a buffer the product reads too)
-        text = ("\n\n@cuda.jit(device=True)\n"
-                f"def NAME_epilogue(c, gm, gn, z, {args}):\n"
-                + "".join(f"    {line}\n" for line in body))
+        text = _device_fn("NAME_epilogue", f"c, gm, gn, z, {args}", body)
 
         def store(value: str) -> list[str]:
             out = [f"{o}[{_at(ooff, f'co + gm * {n.shape[-1]} + gn')}] = {value}"] if o else []
@@ -1265,7 +1280,7 @@ class _Gen:
         after = self._sunk(steps, whole, fixed, outs, nc, T, t)
         late = [st for st in steps if id(st) in after]
         steps = [st for st in steps if id(st) not in after]
-        late_ids = {o.id for st in late for o in (st.outputs if isinstance(st, Group) else [st])}
+        late_ids = {o.id for st in late for o in _made(st)}
         order = f"range({T} - 1, -1, -1)" if rev else f"range({T})"
         self.flush()  # (launches inside the loop share only with each other)
         self.drive.append(f"{self.indent}for {t} in {order}:  # {where(n)}")
@@ -1323,7 +1338,7 @@ class _Gen:
                          + ([] if red.inputs[0] in st.outputs else [red.inputs[0]]))
         else:
             part = st
-        made = part.outputs if isinstance(part, Group) else [part]
+        made = _made(part)
         if any(o in outs and self._stack_place(o, T, t) is None for o in made):
             return st  # (a new carry lives in a half or history entry of its own)
         self._batch(part, whole, T, t)
@@ -1344,9 +1359,6 @@ class _Gen:
             ys[o.id] = ys.get(o.id, 0) + 1
         carries = {o.id for o in outs[:nc]}
 
-        def made(st: Step) -> list[Node]:
-            return st.outputs if isinstance(st, Group) else [st]
-
         cand, stacked = [], set(whole)
         for st in steps:
             if self._stacked_view(st, whole, T):
@@ -1358,16 +1370,16 @@ class _Gen:
             elif st.inputs[0].id in whole:  # (a reshape of a strided view: a copy)
                 continue
             if not any(o.id in carries or (o.id in ys and (
-                    ys[o.id] > 1 or self._stack_place(o, T, t) is None)) for o in made(st)):
+                    ys[o.id] > 1 or self._stack_place(o, T, t) is None)) for o in _made(st)):
                 cand.append(st)
-                stacked.update(o.id for o in made(st))
+                stacked.update(o.id for o in _made(st))
         sunk = {id(st) for st in cand}
         while True:  # drop steps reading what stays in the loop, or read by it, until none
-            given = set(whole) | fixed | {o.id for st in cand if id(st) in sunk for o in made(st)}
+            given = set(whole) | fixed | {o.id for st in cand if id(st) in sunk for o in _made(st)}
             read = {x.id for st in steps if id(st) not in sunk for x in st.inputs}
             keep = {id(st) for st in cand if id(st) in sunk
                     and all(x.id in given or x.op == "const" for x in st.inputs)
-                    and not any(o.id in read for o in made(st))}
+                    and not any(o.id in read for o in _made(st))}
             if keep == sunk:
                 return sunk
             sunk = keep
@@ -1408,7 +1420,7 @@ class _Gen:
         ``whole``. A product becomes a batched product, a group one kernel over (T, ...)
         (a reduction keeps the T axis). A y's T values go straight to its stacked result,
         other values to a buffer of their own."""
-        made = st.outputs if isinstance(st, Group) else [st]
+        made = _made(st)
         big = {o.id: self._stack_place(o, T, t)
                or _stack(self.slot("tmp", o.dtype, T * o.size), T, o.shape) for o in made}
         # The stacked views stand in for the inputs' per-step ones while the step is emitted.

@@ -197,6 +197,10 @@ MODEL_PROGRAMS = {
 }
 # Graphs run with SMALL constants: (name, constants, programs).
 SMALL_PROGRAMS = {
+    # A kernel past OFFSETS places in arenas takes its other buffers as arrays of their own.
+    "offsets": (dict(OFFSETS=2), lambda: [*MODEL_PROGRAMS["unrolled"](),
+                                          *MODEL_PROGRAMS["mlp-f32"](),
+                                          *MODEL_PROGRAMS["scan"]()[:1]]),
     "reductions": (SMALL, lambda: [(reductions, "jit", {}, (with_nans(),))]),
     "grid-stride": (SMALL, lambda: [
         (chain, "value_and_grad", {}, (_rng().normal(size=100).astype(np.float32),)),
@@ -307,6 +311,15 @@ def test_scan_equals_cpu_target():
     # they load it, so they share a launch with the group that sums it (c's gradient) and
     # with each other (two halves of a carry are two regions).
     assert len(body) == 1 + 1 and body[1].count("matmul (bwd)") == 3  # forward 1, backward 1
+    # Every argument costs a launch host time: each launch passes a buffer once (an arena
+    # holds all intermediates of a dtype), and a kernel that one launch runs has its offsets
+    # as literals, so in the loops it takes only the step.
+    for ln in drive.splitlines():
+        if ln.strip().startswith("L["):
+            args = ln.split("](", 1)[1].split(")  # ", 1)[0].split(", ")
+            assert len(set(args)) == len(args) and len(args) <= 6
+            if ln in body:
+                assert args[-1] == "t0" and all(a.startswith("b[") for a in args[:-1])
 
 
 def odd_scan(w, xs, reverse):

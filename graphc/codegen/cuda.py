@@ -7,6 +7,11 @@ slice and (contiguous) reshape therefore cost nothing: they only change the view
 kernels that read them bake the strides into their index arithmetic. That is also how the
 backward's ``a.T @ g`` reaches the matmul kernel without a copy. Offsets are kernel arguments
 rather than literals, so the steps of an unrolled loop (``xs[t] @ W``) share one kernel.
+Every slot but the inputs lies in an arena, one device array per dtype for the intermediates
+and constants, one for the results and one for counters and flags: a kernel takes an arena
+once and an offset for each slot it reads, because every array argument costs a launch
+several µs of host time (Numba prepares it field by field), and a kernel that only one launch
+runs has its offsets as literals (inside a scan's loop, it takes the step).
 
 Kernels (one per distinct text + signature): a fusion group is a grid-stride loop over its
 flattened domain whose body is ``emit.group_body`` (the op table's scalar templates, the very
@@ -89,6 +94,7 @@ SPLIT_K = 256  # a product with too few tiles splits K into ranges at least this
 MAX_PARTS = 32  # independent kernels that may share one launch ...
 PARAM_BYTES = 4096  # ... while their parameters fit in the classic limit of a launch's ...
 SMEM_BYTES = 48 * 1024  # ... and their static shared arrays in what a block may declare
+OFFSETS = 16  # a kernel reads and writes at most this many places of arenas (see _Params)
 # Tests set this to number a shared launch's blocks from its last kernel: the simulator runs
 # blocks in order, so a kernel that wrongly shared a launch with one it depends on (in either
 # direction) then sees the other's memory in the wrong state.
@@ -143,12 +149,15 @@ def _row(v: View, t: str) -> View:
 
 @dataclass
 class Slot:
-    kind: str  # in | out | tmp | const | count
+    kind: str  # in | out | tmp | const | count | flag, or arena (see ``_Gen.slot``)
     dtype: np.dtype
     size: int
     leaf: int | None = None  # kind in: the argument leaf
     shape: tuple[int, ...] = ()  # kind in: the argument's shape
     value: np.ndarray | None = None  # kind const: the value
+    arena: int | None = None  # the arena slot it lies in (every kind but in and arena) ...
+    start: int = 0  # ... from this element
+    pool: str = ""  # kind arena: what it holds: work (tmp, const), zero (count, flag) or out
 
 
 def _shift(off: int | str, by: int) -> int | str:
@@ -352,39 +361,71 @@ def _threads(n: int) -> int:
 
 # ------------------------------------------------------------------------------ kernels
 class _Params:
-    """A kernel's parameter list, its Numba signature, and the driver's arguments for it."""
+    """A kernel's parameter list, its Numba signature, and the driver's arguments for it.
 
-    def __init__(self):
+    Every array argument adds several µs to a launch's host-side cost (Numba prepares it
+    field by field), so a kernel takes each arena (see ``_Gen.slot``) once, whichever of its
+    slots it reads or writes, and an element offset for each. Values are read and written
+    through the arena and the offset (``buf0[p0 + i]``); the few buffers a kernel indexes by
+    hand (partials, counters, an index op's output) are local arrays made in its first lines
+    (``o0 = buf0[p1:]``). Each offset costs registers, though: the compiler keeps every
+    arena address a loop uses in one (a group of an unrolled loop's 50 steps, reading and
+    writing 50 values, spilled), while an array parameter's address stays in parameter
+    memory. Past ``OFFSETS`` offsets a kernel takes its slots as arrays of their own."""
+
+    def __init__(self, slots: list[Slot] | None = None):
+        self.slots = slots
         self.names: list[str] = []
         self.types: list[str] = []
         self.args: list[str] = []
+        self.locals: list[str] = []  # the arrays the code indexes ...
+        self.prelude: list[str] = []  # ... and the lines making them from the parameters
         self._count: dict[str, int] = {}
         self._seen: dict[tuple[str, str], str] = {}
+        self._offsets: set[tuple[int, str]] = set()  # (arena, offset) of its accesses
         # What the kernel reads, and writes (outputs, partials, counters, flags): (slot,
         # region), the region None for all of the slot (see ``_region``).
         self.reads: set[tuple] = set()
         self.writes: set[tuple] = set()
 
-    def _add(self, prefix: str, typ: str, arg: str) -> str:
-        """The parameter passing ``arg``: each buffer or offset is passed once (every array
-        argument adds to the launch's host-side cost)."""
-        if (typ, arg) in self._seen:
-            return self._seen[typ, arg]
+    def _name(self, prefix: str) -> str:
         k = self._count.get(prefix, 0)
         self._count[prefix] = k + 1
-        name = f"{prefix}{k}"
-        self.names.append(name)
-        self.types.append(typ)
-        self.args.append(arg)
-        self._seen[typ, arg] = name
-        return name
+        return f"{prefix}{k}"
+
+    def _add(self, prefix: str, typ: str, arg: str) -> str:
+        """The parameter passing ``arg``: each buffer or offset is passed once."""
+        if (typ, arg) not in self._seen:
+            self._seen[typ, arg] = name = self._name(prefix)
+            self.names.append(name)
+            self.types.append(typ)
+            self.args.append(arg)
+        return self._seen[typ, arg]
+
+    def _place(self, slot: int, dtype: np.dtype, prefix: str, region: tuple | None,
+               off: int | str) -> tuple[str, int | str]:
+        """Record an access to ``slot`` (a read with prefix "x", else a write, within
+        ``region`` only, where given) at element ``off``: the array parameter passing it and
+        the offset in that array."""
+        (self.reads if prefix == "x" else self.writes).add((slot, region))
+        s = self.slots[slot]
+        if s.arena is not None:
+            at = _shift(off, s.start)
+            if len(self._offsets) < OFFSETS or (s.arena, str(at)) in self._offsets:
+                self._offsets.add((s.arena, str(at)))
+                slot, off = s.arena, at
+        return self._add("buf", f"{_nb(dtype)}[::1]", f"b[{slot}]"), off
 
     def array(self, slot: int, dtype: np.dtype, prefix: str = "x",
-              region: tuple | None = None) -> str:
-        """The parameter passing slot ``slot``: read-only with prefix "x", else written
-        (within ``region`` only, where given)."""
-        (self.reads if prefix == "x" else self.writes).add((slot, region))
-        return self._add(prefix, f"{_nb(dtype)}[::1]", f"b[{slot}]")
+              region: tuple | None = None, off: int | str = 0) -> str:
+        """A local array of slot ``slot`` from element ``off`` on (see ``_place``)."""
+        arr, at = self._place(slot, dtype, prefix, region, off)
+        key = (prefix, arr, str(at))
+        if key not in self._seen:
+            self._seen[key] = name = self._name(prefix)
+            self.locals.append(name)
+            self.prelude.append(f"{name} = {arr}[{self._add('p', 'int64', str(at))}:]")
+        return self._seen[key]
 
     @property
     def nbytes(self) -> int:
@@ -392,12 +433,13 @@ class _Params:
         return sum(56 if t.endswith("]") else 8 for t in self.types)
 
     def read(self, v: View, dtype: np.dtype, prefix: str = "x") -> tuple[str, str | None]:
-        """The parameter for reading view ``v``, and its offset parameter (None for 0)."""
-        name = self.array(v.slot, dtype, prefix, _region(v))
-        return name, (self._add("p", "int64", str(v.off)) if v.off else None)
+        """The array parameter for reading view ``v``, and the parameter of the view's
+        offset in it (None for 0)."""
+        arr, at = self._place(v.slot, dtype, prefix, _region(v), v.off)
+        return arr, (self._add("p", "int64", str(at)) if at else None)
 
     def write(self, v: View, dtype: np.dtype) -> tuple[str, str | None]:
-        """The parameter for writing view ``v`` (contiguous), and its offset parameter."""
+        """The array parameter for writing view ``v`` (contiguous), and its offset's."""
         return self.read(v, dtype, "o")
 
     @property
@@ -432,6 +474,38 @@ def _block(parts: list[_Part]) -> int:
     of two, so a multiple of all the others'), else what the largest grid-stride loop likes."""
     return max((q.threads for q in parts if q.work is None), default=0) or \
         max(q.threads for q in parts)
+
+
+def _signed(text: str, p: _Params, head: str) -> str:
+    """Kernel text ``def NAME:`` ... with its parameters (after ``head``) and the lines
+    making its local arrays from them."""
+    assert text.startswith("def NAME:")
+    return "".join([head, ", ".join(p.names), "):"] + [f"\n    {ln}" for ln in p.prelude]) \
+        + text[len("def NAME:"):]
+
+
+def _literal(text: str, p: _Params) -> tuple[tuple[str, str], list[str]]:
+    """Kernel ``text`` signed with its offsets as literals: its (text, signature) and the
+    driver's arguments. An offset inside a scan's loop is an expression of the loop's step
+    ``tN``, which the kernel then takes instead (as ``stepN``)."""
+    values, steps = {}, set()
+    for name, typ, arg in zip(p.names, p.types, p.args):
+        if typ == "int64":  # (the only scalar parameters are offsets)
+            steps.update(re.findall(r"\bt(\d+)\b", arg))
+            e = re.sub(r"\bt(\d+)\b", r"step\1", arg)
+            values[name] = e if e.isdigit() else f"({e})"
+    q = _Params()
+    q.prelude = p.prelude
+    for name, typ, arg in [*zip(p.names, p.types, p.args),
+                           *((f"step{k}", "int64", f"t{k}") for k in sorted(steps))]:
+        if name not in values:
+            q.names.append(name)
+            q.types.append(typ)
+            q.args.append(arg)
+    # Only the kernel's own lines: its device functions take their offsets as parameters.
+    main, sep, rest = _signed(text, q, "def NAME(").partition("\n@cuda.jit")
+    main = re.sub(r"\b[ap]\d+\b", lambda m: values.get(m.group(0), m.group(0)), main)
+    return (main + sep + rest, q.signature), q.args
 
 
 def _shared_params(parts: list[_Part]) -> _Params:
@@ -469,11 +543,13 @@ class Module:
 class _Gen:
     def __init__(self, graph: Graph):
         self.slots: list[Slot] = []
+        self.arenas: dict[tuple[str, np.dtype], int] = {}  # (pool, dtype) -> its arena slot
         self.views: dict[int, View] = {}
         self.kernels: dict[tuple[str, str], str] = {}  # (text, signature) -> name
         self.launch: list[tuple[str, tuple, int]] = []  # (kernel, grid, block)
         self.pending: list[_Part] = []  # kernels queued for one launch (see flush)
         self.drive: list[str] = []
+        self.sites: list[tuple] = []  # (text, params, blocks, threads, what) of each launch
         self.indent = ""  # of driver lines: deeper inside scans' loops
         self.counts = [0]  # launches at each loop depth (the innermost last)
         self.loops: list[tuple[str, int]] = []  # (step variable, steps) of the loops we are in
@@ -492,7 +568,20 @@ class _Gen:
 
     # -- memory
     def slot(self, kind: str, dtype: np.dtype, size: int, **kw) -> int:
-        self.slots.append(Slot(kind, np.dtype(dtype), size, **kw))
+        """A new buffer of ``size`` elements. Every kind but the inputs lies in an arena, one
+        device array per pool and dtype: results (out), counters and flags (zero: they start
+        at zero, and kernels leave them so) and the rest (work), each slot from a 128-byte
+        boundary. A kernel then takes one array per arena it uses (see ``_Params``)."""
+        dtype = np.dtype(dtype)
+        if kind not in ("in", "arena"):
+            pool = "out" if kind == "out" else "zero" if kind in ("count", "flag") else "work"
+            arena = self.arenas.get((pool, dtype))
+            if arena is None:
+                arena = self.arenas[pool, dtype] = self.slot("arena", dtype, 0, pool=pool)
+            a = self.slots[arena]
+            kw.update(arena=arena, start=a.size)
+            a.size = -(-(a.size + size) // ALIGN) * ALIGN
+        self.slots.append(Slot(kind, dtype, size, **kw))
         return len(self.slots) - 1
 
     def own(self, n: Node) -> View:
@@ -566,11 +655,10 @@ class _Gen:
         runs: list[tuple] = []  # (function, blocks, its parameter types, the args of each)
         for q in parts[::-1] if REVERSED else parts:
             blocks = q.blocks if q.work is None else min(MAX_BLOCKS, -(-q.work // th))
-            text = (q.text.replace("TPB", str(th)).replace("cuda.blockIdx.x", "bid")
-                    .replace("cuda.grid(1)", f"bid * {th} + cuda.threadIdx.x")
-                    .replace("cuda.gridsize(1)", str(blocks * th))
-                    .replace("def NAME:", "@cuda.jit(device=True)\n"
-                             f"def NAME(bid, {', '.join(q.p.names)}):", 1))
+            text = _signed(q.text.replace("TPB", str(th)).replace("cuda.blockIdx.x", "bid")
+                           .replace("cuda.grid(1)", f"bid * {th} + cuda.threadIdx.x")
+                           .replace("cuda.gridsize(1)", str(blocks * th)),
+                           q.p, "@cuda.jit(device=True)\ndef NAME(bid, ")
             fn = funcs.setdefault(text, f"NAME_{len(funcs)}")
             args = [p._add("a", t, a) for t, a in zip(q.p.types, q.p.args)]
             if runs and runs[-1][:3] == (fn, blocks, q.p.types):
@@ -600,11 +688,30 @@ class _Gen:
         self._launch(text, p, start, th, " | ".join(q.what for q in parts))
 
     def _launch(self, text: str, p: _Params, blocks: int, threads: int, what: str) -> None:
-        text = text.replace("NAME", f"NAME({', '.join(p.names)})", 1)
-        name = self.kernels.setdefault((text, p.signature), f"k{len(self.kernels)}")
-        self.drive.append(f"{self.indent}L[{len(self.launch)}]({', '.join(p.args)})  # {what}")
-        self.launch.append((name, (blocks,), threads))
+        """A launch of kernel ``text`` (``def NAME:`` ...); ``finish`` names the kernel."""
+        self.sites.append((text, p, blocks, threads, what))
+        self.drive.append(f"{self.indent}@LAUNCH{len(self.sites) - 1}@")
         self.counts[-1] += 1
+
+    def finish(self) -> None:
+        """Name the kernel of every launch and write the driver's lines. Equal kernels (the
+        steps of an unrolled loop) are compiled once and take their offsets as arguments; a
+        kernel that one launch runs takes them as literals instead (see ``_literal``): each
+        argument costs host time at every launch."""
+        keys = [(_signed(text, p, "def NAME("), p.signature) for text, p, *_ in self.sites]
+        uses: dict[tuple, int] = {}
+        for key in keys:
+            uses[key] = uses.get(key, 0) + 1
+        lines = []
+        for (text, p, blocks, threads, what), key in zip(self.sites, keys):
+            args = p.args
+            if uses[key] == 1:
+                key, args = _literal(text, p)
+            name = self.kernels.setdefault(key, f"k{len(self.kernels)}")
+            lines.append(f"L[{len(self.launch)}]({', '.join(args)})  # {what}")
+            self.launch.append((name, (blocks,), threads))
+        self.drive = [re.sub(r"@LAUNCH(\d+)@", lambda m: lines[int(m.group(1))], line)
+                      for line in self.drive]
 
     def elementwise(self, p: _Params, n: int, body: list[str], what: str) -> None:
         """A grid-stride loop over ``n`` flat indices ``i``."""
@@ -618,19 +725,18 @@ class _Gen:
 
     def copy(self, v: View, dtype: np.dtype, dst: int, what: str, dst_off: int | str = 0
              ) -> None:
-        p = _Params()
+        p = _Params(self.slots)
         x, off = p.read(v, dtype)
-        o = p.array(dst, dtype, "o", (dst_off, 0, _prod(v.shape)))
+        o = p.array(dst, dtype, "o", (dst_off, 0, _prod(v.shape)), dst_off)
         src = _index(off, v.strides, [("i", list(range(len(v.shape))))], v.shape)
-        at = f"{p._add('p', 'int64', str(dst_off))} + i" if dst_off else "i"
-        self.elementwise(p, _prod(v.shape), [f"{o}[{at}] = {x}[{src}]"], what)
+        self.elementwise(p, _prod(v.shape), [f"{o}[i] = {x}[{src}]"], what)
 
     # -- steps
     def group(self, g: Group, epilogue: Group | None = None) -> None:
         for o in g.outputs + (epilogue.outputs if epilogue else []):
             if o.id not in self.views:  # (a row chain that stopped at g owns them already)
                 self.own(o)
-        p = _Params()
+        p = _Params(self.slots)
         red, domain = g.reduce, g.domain
         if red is None:
             loops = [("i", list(range(len(domain))))]
@@ -771,7 +877,7 @@ class _Gen:
         GX, GY = -(-N // BN), -(-M // BM)
         threads = NX * NY
         T = type_name(n.dtype)
-        p = _Params()
+        p = _Params(self.slots)
         zl = [("z", list(range(len(batch))))]
 
         def operand(k: int, x: Node, i: str, j: str) -> tuple[str, list[str], tuple, str]:
@@ -791,7 +897,7 @@ class _Gen:
             nb = x.ndim - 2
             loops = ([("z", list(range(nb)))] if nb else []) + [(i, [axes[nb]]), (j, [axes[-1]])]
             body, local = self._body(cone, p, loops)
-            args = ", ".join(p.names)
+            args = ", ".join(p.names + p.locals)
             fn = f"NAME_{base}"
             text = _device_fn(fn, f"z, {i}, {j}, {args}",
                            body + [f"return {local[cone.members[-1].id]}"])
@@ -895,7 +1001,7 @@ class _Gen:
         nb = n.ndim - 2
         body, _ = self._body(g, p, [("z", list(range(nb))), ("gm", [nb]), ("gn", [nb + 1])],
                              given=(n, "c"))
-        args = ", ".join(p.names)  # (it may read a buffer the product reads too)
+        args = ", ".join(p.names + p.locals)  # (it may read a buffer the product reads too)
         text = _device_fn("NAME_epilogue", f"c, gm, gn, z, {args}", body)
 
         def store(value: str) -> list[str]:
@@ -931,7 +1037,7 @@ class _Gen:
     def unslice(self, n: Node) -> None:
         g = n.inputs[0]
         vg, vo = self.view(g), self.own(n)
-        p = _Params()
+        p = _Params(self.slots)
         x, off = p.read(vg, g.dtype)
         o = p.array(vo.slot, n.dtype, "o")
         idx = _unravel("i", n.shape)
@@ -958,7 +1064,7 @@ class _Gen:
     def concatenate(self, n: Node) -> None:
         axis = n.params["axis"]
         vo = self.own(n)
-        p = _Params()
+        p = _Params(self.slots)
         reads = [(x, p.read(self.view(x), x.dtype)) for x in n.inputs]
         o = p.array(vo.slot, n.dtype, "o")
         body = [f"i{d} = {e}" for d, e in enumerate(_unravel("i", n.shape))]
@@ -1079,7 +1185,7 @@ class _Gen:
             self.group(first)
             return k
         threads = lanes * rows
-        p = _Params()
+        p = _Params(self.slots)
         loops = [("m", list(range(len(domain) - 1))), ("r", [len(domain) - 1])]
         L = ["def NAME:", "    tid = cuda.threadIdx.x", f"    lane = tid % {lanes}",
              f"    m = cuda.blockIdx.x * {rows} + tid // {lanes} if tid < {threads} else {M}"]
@@ -1463,7 +1569,7 @@ class _Gen:
     def cumsum(self, n: Node) -> None:
         x, axis = n.inputs[0], n.params["axis"]
         vx, vo = self.view(x), self.own(n)
-        p = _Params()
+        p = _Params(self.slots)
         xs, off = p.read(vx, x.dtype)
         o = p.array(vo.slot, n.dtype, "o")
         size = n.shape[axis]
@@ -1512,7 +1618,7 @@ class _Gen:
         x, idx = n.inputs
         axis, r = n.params["axis"], idx.ndim
         vx, vo = self.view(x), self.own(n)
-        p = _Params()
+        p = _Params(self.slots)
         xs, xoff = p.read(vx, x.dtype)
         o = p.array(vo.slot, n.dtype, "o")
         size = x.shape[axis]
@@ -1532,10 +1638,10 @@ class _Gen:
                                "(atomic adds need 32- or 64-bit numbers)", n.loc)
         vg, vo = self.view(g), self.own(n)
         T = type_name(n.dtype)
-        z = _Params()
+        z = _Params(self.slots)
         zo = z.array(vo.slot, n.dtype, "o")
         self.elementwise(z, n.size, [f"{zo}[i] = {T}(0)"], where(n))
-        p = _Params()
+        p = _Params(self.slots)
         gs, goff = p.read(vg, g.dtype)
         o = p.array(vo.slot, n.dtype, "o")
         body = self._index_body(n, idx, size, p, g.shape, axis)
@@ -1583,6 +1689,7 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     gen.steps(steps, {o.id for o in graph.outputs})
     outputs = gen.outputs(graph.outputs)
     gen.flush()
+    gen.finish()
     src = [HEADER.format(name=name)]
     for (text, sig), kname in gen.kernels.items():
         text = text.replace("NAME", kname)
@@ -1709,40 +1816,41 @@ class Runner:
         self._graph = None
         self._host_calls = 0
         slots = module.slots
-        self._base: list = [None] * len(slots)
-        packs: dict[tuple[str, str], list[tuple[int, int]]] = {}  # (kind, dtype) -> slots
-        ends: dict[tuple[str, str], int] = {}
-        for k, sl in enumerate(slots):
-            if sl.kind == "const":
-                self._base[k] = cuda.to_device(sl.value, stream=s)
-                continue
-            key = (sl.kind, sl.dtype.str)
-            start = ends.get(key, 0)
-            packs.setdefault(key, []).append((k, start))
-            ends[key] = -(-(start + sl.size) // ALIGN) * ALIGN
+        self._base: list = [None] * len(slots)  # each slot's device array (an arena's view)
         self._in_packs, self._out_packs, self._out_fresh = [], [], []
         self._in_host: list = [None] * len(module.inputs)
-        out_at: dict[int, np.ndarray] = {}
-        for (kind, dt), members in packs.items():
-            total, dt = max(1, ends[kind, dt]), np.dtype(dt)
-            if kind in ("count", "flag"):  # start at zero; kernels leave counters at zero
-                dev = cuda.to_device(np.zeros(total, dt), stream=s)
-            else:
-                dev = cuda.device_array(total, dt, stream=s)
+        # Host inputs of one dtype go through one pinned staging buffer to one device pack.
+        ins: dict[np.dtype, list[tuple[int, int]]] = {}
+        end: dict[np.dtype, int] = {}
+        for k, sl in enumerate(slots):
+            if sl.kind == "in":
+                at = end.get(sl.dtype, 0)
+                ins.setdefault(sl.dtype, []).append((k, at))
+                end[sl.dtype] = -(-(at + sl.size) // ALIGN) * ALIGN
+        for dt, members in ins.items():
+            dev = cuda.device_array(max(1, end[dt]), dt, stream=s)
+            stage = cuda.pinned_array(max(1, end[dt]), dt)
+            self._in_packs.append((dev, stage))
             for k, a in members:
                 self._base[k] = dev[a:a + slots[k].size]
-            if kind in ("in", "out"):
-                stage = cuda.pinned_array(total, dt)
-                views = {k: stage[a:a + slots[k].size] for k, a in members}
-            if kind == "in":
-                self._in_packs.append((dev, stage))
-                for k, v in views.items():
-                    self._in_host[slots[k].leaf] = v.reshape(slots[k].shape)
-            elif kind == "out":
-                self._out_packs.append((dev, stage))
-                self._out_fresh.append((dt, total, members))
-                out_at.update(views)
-        self._out_host = [out_at[k].reshape(shape) for k, shape in module.outputs]
+                self._in_host[slots[k].leaf] = stage[a:a + slots[k].size].reshape(slots[k].shape)
+        stages: dict[int, np.ndarray] = {}  # out arena -> its pinned staging buffer
+        for k, sl in enumerate(slots):  # (an arena comes before the slots in it)
+            if sl.kind == "arena":
+                total = max(1, sl.size)
+                self._base[k] = dev = cuda.to_device(np.zeros(total, sl.dtype), stream=s) \
+                    if sl.pool == "zero" else cuda.device_array(total, sl.dtype, stream=s)
+                if sl.pool == "out":
+                    stages[k] = cuda.pinned_array(total, sl.dtype)
+                    self._out_packs.append((dev, stages[k]))
+                    self._out_fresh.append((k, total, [j for j, m in enumerate(slots)
+                                                       if m.arena == k]))
+            elif sl.arena is not None:
+                self._base[k] = self._base[sl.arena][sl.start:sl.start + sl.size]
+                if sl.kind == "const" and sl.size:
+                    self._base[k].copy_to_device(sl.value, stream=s)
+        self._out_host = [stages[slots[k].arena][slots[k].start:slots[k].start + slots[k].size]
+                          .reshape(shape) for k, shape in module.outputs]
         s.synchronize()
 
     def _flat(self, x, k: int):
@@ -1844,10 +1952,10 @@ class Runner:
             if on_device:
                 if not all(device):
                     s.synchronize()  # the staging buffers are overwritten by the next call
-                for dt, total, members in self._out_fresh:  # results the caller keeps
-                    pack = self._cuda.device_array(total, dt, stream=s)
-                    for k, a in members:
-                        b[k] = pack[a:a + slots[k].size]
+                for arena, total, members in self._out_fresh:  # results the caller keeps
+                    b[arena] = pack = self._cuda.device_array(total, slots[arena].dtype, stream=s)
+                    for k in members:
+                        b[k] = pack[slots[k].start:slots[k].start + slots[k].size]
             if self.graphs and not on_device:
                 self.launches = self._replay(b)
             else:

@@ -150,7 +150,8 @@ def median_time(fn, events: Events | None, reps: int, budget: float) -> float:
 def ceilings(cuda, tiny: bool) -> dict:
     """What this card does at best, measured here: device-to-device copy bandwidth (bytes
     read + written), float32 GEMM rate (cuBLAS through PyTorch, TF32 off) and the host-side
-    cost of one numba.cuda launch of a kernel with five array arguments."""
+    cost of one numba.cuda launch of a kernel with no arguments, five array arguments and
+    five integers (a launch's cost grows with its arguments)."""
     out = {}
     n = 1 << (10 if tiny else 28)  # 1 GiB of float32
     src, dst = cuda.device_array(n, np.float32), cuda.device_array(n, np.float32)
@@ -164,21 +165,26 @@ def ceilings(cuda, tiny: bool) -> dict:
     out["copy_GBps"] = 2 * n * F / median_time(copy, ev, 5 if not tiny else 1, 0.0 if tiny
                                                else 0.5) / 1e9
 
-    @cuda.jit("void(float32[::1], float32[::1], float32[::1], float32[::1], float32[::1])")
-    def nothing(a, b, c, d, e):
+    def none():
         pass
 
-    arrays = [cuda.device_array(32, np.float32) for _ in range(5)]
+    def five(a, b, c, d, e):
+        pass
+
     stream = cuda.stream()
-    launch = nothing[1, 32, stream]
-    launch(*arrays)
-    stream.synchronize()
-    k = 10 if tiny else 2000
-    t = time.perf_counter()
-    for _ in range(k):
-        launch(*arrays)
-    out["launch_s"] = (time.perf_counter() - t) / k
-    stream.synchronize()
+    for key, fn, typ, args in [
+            ("launch0_s", none, "", []),
+            ("launch_s", five, "float32[::1]", [cuda.device_array(32, np.float32)] * 5),
+            ("launch_int_s", five, "int64", [1 << 20] * 5)]:
+        launch = cuda.jit(f"void({', '.join([typ] * len(args))})")(fn)[1, 32, stream]
+        launch(*args)
+        stream.synchronize()
+        k = 10 if tiny else 2000
+        t = time.perf_counter()
+        for _ in range(k):
+            launch(*args)
+        out[key] = (time.perf_counter() - t) / k
+        stream.synchronize()
     try:
         import torch
 
@@ -191,6 +197,32 @@ def ceilings(cuda, tiny: bool) -> dict:
     except ImportError:
         pass
     return out
+
+
+def arguments(vg, args) -> tuple[int, int]:
+    """(array, scalar) arguments that one call of ``vg`` passes to its launches: with the
+    launch costs measured in ``ceilings``, the host side of a call."""
+    from graphc.codegen.cuda import Runner
+
+    runner = vg._lookup(tuple(args)).run
+    if not isinstance(runner, Runner):
+        return 0, 0
+    launchers, count = runner._L, [0, 0]
+
+    def counted(launch):
+        def run(*a):
+            arrays = sum(not isinstance(x, (int, np.integer)) for x in a)
+            count[0] += arrays
+            count[1] += len(a) - arrays
+            launch(*a)
+        return run
+
+    runner._L = tuple(counted(f) for f in launchers)
+    try:
+        vg(*args)
+    finally:
+        runner._L = launchers
+    return count[0], count[1]
 
 
 def kernel_profile(vg, args, reps: int) -> list[tuple[str, float]]:
@@ -344,6 +376,7 @@ def run(name, tiny, reps, budget):
         finally:
             runner.graphs = False
     row["profile"] = kernel_profile(vg, data.args, max(1, reps // 4))
+    row["arrays"], row["ints"] = arguments(vg, data.args)
     for peer, make in (("torch", torch_candidate), ("jax", jax_candidate)):
         cand, why = make(data)
         if cand is None:
@@ -400,8 +433,9 @@ def report(rows, device, tiny, ceil) -> str:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in dict.fromkeys(notes)]
     lines += ["", "## The card, measured here", "",
               f"- device-to-device copy: {ceil['copy_GBps']:.4g} GB/s (read + written)",
-              f"- one numba.cuda launch, five array arguments, host side: "
-              f"{fmt_s(ceil['launch_s'])}",
+              "- one numba.cuda launch, host side: no arguments "
+              f"{fmt_s(ceil['launch0_s'])}, five arrays {fmt_s(ceil['launch_s'])}, five "
+              f"integers {fmt_s(ceil['launch_int_s'])}",
               "- float32 GEMM 8192³ (cuBLAS via PyTorch, TF32 off): "
               + (f"{ceil['sgemm_GFLOPs']:.4g} GFLOP/s" if "sgemm_GFLOPs" in ceil else "–")]
     lines += ["", "## Against the ceilings (the best of the three ways to call)", ""]
@@ -420,8 +454,14 @@ def report(rows, device, tiny, ceil) -> str:
         if not r["ok"] or not prof:
             continue
         gpu = sum(t for _, t in prof)
+        per_array = max(0.0, ceil["launch_s"] - ceil["launch0_s"]) / 5
+        per_int = max(0.0, ceil["launch_int_s"] - ceil["launch0_s"]) / 5
+        launching = r["launches"] * ceil["launch0_s"] + r["arrays"] * per_array \
+            + r["ints"] * per_int
         lines.append(f"- {r['name']}: kernels {fmt_s(gpu)} of a {fmt_s(r['host'])} call "
-                     f"({len(prof)} launch sites); slowest: "
+                     f"({len(prof)} launch sites); launching them takes the host about "
+                     f"{fmt_s(launching)} ({r['arrays']} array and {r['ints']} integer "
+                     "arguments); slowest: "
                      + "; ".join(f"{site} {fmt_s(t)}" for site, t in prof[:4]))
     return "\n".join(lines) + "\n"
 

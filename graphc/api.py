@@ -293,9 +293,17 @@ class Function:
     """A graphc transform of a Python function (see ``grad``, ``value_and_grad``, ``jit``)."""
 
     def __init__(self, fn: Callable, mode: str, argnums: int | Sequence[int] = 0,
-                 has_aux: bool = False, target: str = "cpu", max_entries: int | None = None):
+                 has_aux: bool = False, target: str = "cpu", max_entries: int | None = None,
+                 device_results: bool | None = None):
         if target not in ("cpu", "cuda"):
             raise ArgumentError(f"unknown target {target!r}: use 'cpu' or 'cuda'")
+        if device_results not in (None, True, False):
+            raise ArgumentError(f"device_results must be None, True or False, got "
+                                f"{device_results!r}")
+        if device_results and target != "cuda":
+            raise ArgumentError("device_results=True needs target='cuda' (the cpu target's "
+                                "results are NumPy arrays)")
+        self.device_results = device_results
         if not isinstance(argnums, int) and not (
                 isinstance(argnums, (tuple, list)) and all(isinstance(a, int) for a in argnums)):
             raise ArgumentError(f"argnums must be an int or a tuple of ints, got {argnums!r}")
@@ -455,7 +463,8 @@ class Function:
         if self.target == "cuda":
             from .codegen import cuda
 
-            run, source, stats["kernels"] = cuda.build(optimized, steps, graph.name)
+            run, source, stats["kernels"] = cuda.build(optimized, steps, graph.name,
+                                                       self.device_results)
         else:
             run, source, stats["kernels"] = _build_cpu(optimized, steps, graph.name)
         bounds = _weak_int_bounds(graph)
@@ -512,12 +521,16 @@ def _count(tree: Any) -> int:
 # ------------------------------------------------------------------------ public API
 def _decorator(mode: str):
     def transform(fn: Callable | None = None, *, argnums: int | Sequence[int] = 0,
-                  has_aux: bool = False, target: str = "cpu", max_entries: int | None = None):
+                  has_aux: bool = False, target: str = "cpu", max_entries: int | None = None,
+                  device_results: bool | None = None):
+        def make(f: Callable) -> Function:
+            return Function(f, mode, argnums, has_aux, target, max_entries, device_results)
+
         if fn is None:
-            return lambda f: Function(f, mode, argnums, has_aux, target, max_entries)
+            return make
         if not callable(fn):
             raise ArgumentError(f"graphc.{mode} expects a function, got {type(fn).__name__}")
-        return Function(fn, mode, argnums, has_aux, target, max_entries)
+        return make(fn)
     return transform
 
 
@@ -527,7 +540,10 @@ grad.__doc__ = """Gradient of a scalar-valued function w.r.t. argument(s) ``argn
 ``graphc.grad(f)(*args)`` returns the gradient in the structure of ``args[argnums]`` (a tuple
 of them when ``argnums`` is a tuple). Forward and backward run in one compiled call.
 ``max_entries`` bounds the compiled signatures kept in memory (default ``MAX_ENTRIES``, 64,
-or ``$GRAPHC_MAX_ENTRIES``); the least recently used is dropped first."""
+or ``$GRAPHC_MAX_ENTRIES``); the least recently used is dropped first. With
+``target="cuda"``, results are device arrays when any argument is one and NumPy arrays
+otherwise; ``device_results=True`` always leaves them on the device, ``False`` always copies
+them back (0-d results are NumPy scalars either way)."""
 value_and_grad = _decorator("value_and_grad")
 value_and_grad.__doc__ = """Like ``grad`` but returns ``(value, gradient)``; with
 ``has_aux=True`` the function returns ``(value, aux)`` and this returns ``((value, aux), grad)``."""

@@ -699,6 +699,31 @@ def test_device_arrays_in_device_arrays_out():
 
 
 @needs_cuda
+def test_results_on_the_device_or_copied_back_as_asked():
+    params, x, y = _mlp_data(np.float32, 8, (6, 5, 3))
+    want_v, want_g = graphc.value_and_grad(mlp_loss, target="cuda")(params, x, y)
+    keep = graphc.value_and_grad(mlp_loss, target="cuda", device_results=True)
+    v, g = keep(params, x, y)  # host arguments, device results (a 0-d one is a scalar)
+    assert all(hasattr(t, "copy_to_host") and not isinstance(t, np.ndarray) for t in g)
+    assert isinstance(v, np.float32) and v == pytest.approx(float(want_v), rel=1e-6)
+    got = [_host(t) for t in g]
+    keep(tuple(p * 2 for p in params), x, y)  # fresh each call: the next does not overwrite
+    for a, b, t in zip(got, want_g, g):
+        np.testing.assert_allclose(a, b, **F32)
+        np.testing.assert_array_equal(_host(t), a)
+    back = graphc.value_and_grad(mlp_loss, target="cuda", device_results=False)
+    v, g = back(tuple(Foreign(p) for p in params), Foreign(x), y)  # device arguments
+    assert all(isinstance(t, np.ndarray) for t in g)
+    assert float(v) == pytest.approx(float(want_v), rel=1e-6)
+    for a, b in zip(g, want_g):
+        np.testing.assert_allclose(a, b, **F32)
+    with pytest.raises(graphc.ArgumentError, match="device_results=True needs target='cuda'"):
+        graphc.grad(mlp_loss, device_results=True)
+    with pytest.raises(graphc.ArgumentError, match="device_results must be None, True or"):
+        graphc.jit(mlp_loss, target="cuda", device_results="yes")
+
+
+@needs_cuda
 def test_arrays_on_another_gpu_or_not_on_a_gpu_are_refused():
     """Checked before any launch (a kernel reading another GPU's memory faults and loses the
     context). The pointer lookup itself needs a driver; here the runner is told the answer."""

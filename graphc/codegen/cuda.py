@@ -1796,10 +1796,13 @@ class Runner:
 
     ``launches`` is the number of kernel launches of the last call; ``kernels`` lists each
     kernel's Python function and Numba signature (what ``numba.cuda.compile_ptx`` takes).
+    Results are fresh device arrays when ``device_results`` is True, or None and an argument
+    is on the device; else NumPy arrays.
     """
 
-    def __init__(self, module: Module, mod, cuda):
+    def __init__(self, module: Module, mod, cuda, device_results: bool | None = None):
         self.module, self.source, self.launches = module, module.source, 0
+        self.device_results = device_results
         self.kernels = [(getattr(mod, k), sig) for k, sig in module.kernels.items()]
         self._cuda, self._drive, self._sim = cuda, mod.drive, _simulated(cuda)
         # The GPU whose context holds the kernels and buffers: every call must run there
@@ -1939,6 +1942,7 @@ class Runner:
                                 "on the GPU it was first called on")
         device = [not isinstance(x, (np.ndarray, np.generic, int, float)) for x in leaves]
         on_device = any(device)
+        keep = on_device if self.device_results is None else self.device_results
         with self._lock:  # the preallocated buffers are this signature's, shared by threads
             b = list(self._base)
             for k, x in enumerate(leaves):
@@ -1949,14 +1953,14 @@ class Runner:
             if not all(device):
                 for dev, stage in self._in_packs:
                     dev.copy_to_device(stage, stream=s)
-            if on_device:
+            if keep:
                 if not all(device):
                     s.synchronize()  # the staging buffers are overwritten by the next call
                 for arena, total, members in self._out_fresh:  # results the caller keeps
                     b[arena] = pack = self._cuda.device_array(total, slots[arena].dtype, stream=s)
                     for k in members:
                         b[k] = pack[slots[k].start:slots[k].start + slots[k].size]
-            if self.graphs and not on_device:
+            if self.graphs and not on_device and not keep:
                 self.launches = self._replay(b)
             else:
                 self.launches = self._drive(self._L, b)
@@ -1969,7 +1973,7 @@ class Runner:
                 if bad:
                     s.synchronize()
                     raise OutOfBoundsError(bad[0][1])  # the first in program order
-            if on_device:
+            if keep:
                 return [b[k].reshape(shape) for k, shape in self.module.outputs]
             for dev, stage in self._out_packs:
                 dev.copy_to_host(stage, stream=s)
@@ -1977,11 +1981,12 @@ class Runner:
             return [v.copy() for v in self._out_host]
 
 
-def build(graph: Graph, steps: list[Step], name: str):
-    """``(run, source, n_kernels)`` for ``graph``: ``run(leaves)`` returns the results."""
+def build(graph: Graph, steps: list[Step], name: str, device_results: bool | None = None):
+    """``(run, source, n_kernels)`` for ``graph``: ``run(leaves)`` returns the results, as
+    device arrays or NumPy arrays (``device_results``; None: as the arguments, see Runner)."""
     from .. import runtime
 
     module = generate(graph, steps, name)
     cuda = runtime_module()
-    runner = Runner(module, runtime.load(module.source, prefix="cuda"), cuda)
+    runner = Runner(module, runtime.load(module.source, prefix="cuda"), cuda, device_results)
     return runner, module.source, module.n_kernels

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -529,6 +530,35 @@ def test_independent_kernels_share_a_launch(reverse):
         alone = graphc.value_and_grad(unrolled_rnn, target="cuda", **kw)
         alone(*args)
         assert _entry(alone, *args).run.launches > len(sites) + 5
+
+
+@needs_cuda
+def test_equal_kernels_take_evenly_stepping_offsets_as_the_launch_number():
+    """The steps of an unrolled loop run one kernel. Offsets that grow by the same amount
+    from each of its launches to the next are written into it as expressions of the launch's
+    number, which the launch passes instead; a kernel that one launch runs has them all as
+    literals."""
+    wx, wh, wy = _unrolled_data()[:3]
+    xs, ys = (_rng(k).normal(size=s).astype(np.float32) for k, s in [(5, (6, 5, 4)),
+                                                                    (6, (6, 5, 3))])
+    kw = dict(argnums=(0, 1, 2))
+    with configured(MAX_PARTS=1):  # a launch for each step's kernel
+        vg = graphc.value_and_grad(unrolled_rnn, target="cuda", **kw)
+        got = vg(wx, wh, wy, xs, ys)
+        e = _entry(vg, wx, wh, wy, xs, ys)
+    assert_same(got, graphc.value_and_grad(unrolled_rnn, **kw)(wx, wh, wy, xs, ys), F32)
+    launchers, drive = e.source.split("def launchers")[1].split("def drive")
+    kernels = re.findall(r"K\['(k\d+)'\]", launchers)
+    runs: dict[str, list[list[str]]] = {}
+    for k, args in re.findall(r"L\[(\d+)\]\((.*)\)  # ", drive):
+        runs.setdefault(kernels[int(k)], []).append(args.split(", "))
+    many = [launches for launches in runs.values() if len(launches) >= 4]
+    assert many and "use * " in e.source
+    for launches in many:  # the steps' kernels: each launch passes its number, last
+        assert [args[-1] for args in launches] == [str(u) for u in range(len(launches))]
+    for launches in runs.values():
+        if len(launches) == 1:
+            assert not any(a.isdigit() for a in launches[0])
 
 
 def operand_prog(x, w, u, v, x3):

@@ -484,28 +484,45 @@ def _signed(text: str, p: _Params, head: str) -> str:
         + text[len("def NAME:"):]
 
 
-def _literal(text: str, p: _Params) -> tuple[tuple[str, str], list[str]]:
-    """Kernel ``text`` signed with its offsets as literals: its (text, signature) and the
-    driver's arguments. An offset inside a scan's loop is an expression of the loop's step
-    ``tN``, which the kernel then takes instead (as ``stepN``)."""
-    values, steps = {}, set()
-    for name, typ, arg in zip(p.names, p.types, p.args):
-        if typ == "int64":  # (the only scalar parameters are offsets)
-            steps.update(re.findall(r"\bt(\d+)\b", arg))
-            e = re.sub(r"\bt(\d+)\b", r"step\1", arg)
-            values[name] = e if e.isdigit() else f"({e})"
+def _offsets(ps: list[_Params]) -> tuple[dict[str, str], list[tuple[str, list[str]]]]:
+    """The offsets that the launches of one kernel, with parameters ``ps`` (one per launch, in
+    order), may have written into its text: name -> expression, and the (name, per-launch
+    arguments) of the parameters those expressions take instead. One launch: every offset, a
+    literal or, inside a scan's loop, an expression of the loop's step ``tN`` (``stepN``).
+    Several launches (an unrolled loop's steps): the offsets that change by the same amount
+    from each launch to the next, as expressions of the launch's number ``use``."""
+    values: dict[str, str] = {}
+    if len(ps) == 1:
+        steps: set[str] = set()
+        for name, typ, arg in zip(ps[0].names, ps[0].types, ps[0].args):
+            if typ == "int64":  # (the only scalar parameters are offsets)
+                steps.update(re.findall(r"\bt(\d+)\b", arg))
+                e = re.sub(r"\bt(\d+)\b", r"step\1", arg)
+                values[name] = e if e.isdigit() else f"({e})"
+        return values, [(f"step{k}", [f"t{k}"]) for k in sorted(steps)]
+    for j, (name, typ) in enumerate(zip(ps[0].names, ps[0].types)):
+        args = [q.args[j] for q in ps]
+        if typ == "int64" and all(a.isdigit() for a in args):
+            first, step = int(args[0]), int(args[1]) - int(args[0])
+            if all(int(a) == first + u * step for u, a in enumerate(args)):
+                values[name] = f"({first} + use * {step})" if step else str(first)
+    uses = any("use" in e for e in values.values())
+    return values, [("use", [str(u) for u in range(len(ps))])] if uses else []
+
+
+def _baked(text: str, p: _Params, values: dict[str, str], extra: list[str]) -> tuple[str, str]:
+    """Kernel ``text`` signed without the parameters named in ``values`` (whose expressions
+    take their place) and with int64 parameters ``extra`` last: its (text, signature)."""
     q = _Params()
     q.prelude = p.prelude
-    for name, typ, arg in [*zip(p.names, p.types, p.args),
-                           *((f"step{k}", "int64", f"t{k}") for k in sorted(steps))]:
+    for name, typ in [*zip(p.names, p.types), *((e, "int64") for e in extra)]:
         if name not in values:
             q.names.append(name)
             q.types.append(typ)
-            q.args.append(arg)
     # Only the kernel's own lines: its device functions take their offsets as parameters.
     main, sep, rest = _signed(text, q, "def NAME(").partition("\n@cuda.jit")
     main = re.sub(r"\b[ap]\d+\b", lambda m: values.get(m.group(0), m.group(0)), main)
-    return (main + sep + rest, q.signature), q.args
+    return main + sep + rest, q.signature
 
 
 def _shared_params(parts: list[_Part]) -> _Params:
@@ -546,7 +563,7 @@ class _Gen:
         self.arenas: dict[tuple[str, np.dtype], int] = {}  # (pool, dtype) -> its arena slot
         self.views: dict[int, View] = {}
         self.kernels: dict[tuple[str, str], str] = {}  # (text, signature) -> name
-        self.launch: list[tuple[str, tuple, int]] = []  # (kernel, grid, block)
+        self.launch: list[tuple[str, tuple, int]] = []  # (kernel, grid, block): see finish
         self.pending: list[_Part] = []  # kernels queued for one launch (see flush)
         self.drive: list[str] = []
         self.sites: list[tuple] = []  # (text, params, blocks, threads, what) of each launch
@@ -694,22 +711,28 @@ class _Gen:
         self.counts[-1] += 1
 
     def finish(self) -> None:
-        """Name the kernel of every launch and write the driver's lines. Equal kernels (the
-        steps of an unrolled loop) are compiled once and take their offsets as arguments; a
-        kernel that one launch runs takes them as literals instead (see ``_literal``): each
-        argument costs host time at every launch."""
+        """Name the kernel of every launch and write the driver's lines. Each argument costs
+        host time at every launch, so the offsets a kernel's launches pass are written into
+        its text where they can be (see ``_offsets``); equal kernels (the steps of an unrolled
+        loop) stay one compiled kernel."""
         keys = [(_signed(text, p, "def NAME("), p.signature) for text, p, *_ in self.sites]
-        uses: dict[tuple, int] = {}
-        for key in keys:
-            uses[key] = uses.get(key, 0) + 1
-        lines = []
-        for (text, p, blocks, threads, what), key in zip(self.sites, keys):
-            args = p.args
-            if uses[key] == 1:
-                key, args = _literal(text, p)
+        runs: dict[tuple, list[int]] = {}  # kernel -> the launches running it
+        for k, key in enumerate(keys):
+            runs.setdefault(key, []).append(k)
+        lines: list[str] = [""] * len(self.sites)
+        launch: list[tuple[str, tuple, int]] = [("", (), 0)] * len(self.sites)
+        for ks in runs.values():
+            text, p = self.sites[ks[0]][:2]
+            values, extra = _offsets([self.sites[k][1] for k in ks])
+            key = _baked(text, p, values, [e for e, _ in extra])
             name = self.kernels.setdefault(key, f"k{len(self.kernels)}")
-            lines.append(f"L[{len(self.launch)}]({', '.join(args)})  # {what}")
-            self.launch.append((name, (blocks,), threads))
+            for u, k in enumerate(ks):
+                _, q, blocks, threads, what = self.sites[k]
+                args = [a for n, a in zip(q.names, q.args) if n not in values]
+                args += [a[u] for _, a in extra]
+                lines[k] = f"L[{k}]({', '.join(args)})  # {what}"
+                launch[k] = (name, (blocks,), threads)
+        self.launch = launch
         self.drive = [re.sub(r"@LAUNCH(\d+)@", lambda m: lines[int(m.group(1))], line)
                       for line in self.drive]
 

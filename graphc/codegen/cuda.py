@@ -382,7 +382,7 @@ class _Params:
         self.prelude: list[str] = []  # ... and the lines making them from the parameters
         self._count: dict[str, int] = {}
         self._seen: dict[tuple[str, str], str] = {}
-        self._offsets: set[tuple[int, str]] = set()  # (arena, offset) of its accesses
+        self._places: set[tuple[int, str]] = set()  # (arena, offset) of its accesses
         # What the kernel reads, and writes (outputs, partials, counters, flags): (slot,
         # region), the region None for all of the slot (see ``_region``).
         self.reads: set[tuple] = set()
@@ -411,8 +411,8 @@ class _Params:
         s = self.slots[slot]
         if s.arena is not None:
             at = _shift(off, s.start)
-            if len(self._offsets) < OFFSETS or (s.arena, str(at)) in self._offsets:
-                self._offsets.add((s.arena, str(at)))
+            if len(self._places) < OFFSETS or (s.arena, str(at)) in self._places:
+                self._places.add((s.arena, str(at)))
                 slot, off = s.arena, at
         return self._add("buf", f"{_nb(dtype)}[::1]", f"b[{slot}]"), off
 

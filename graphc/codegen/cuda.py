@@ -5,13 +5,15 @@ Memory model. Every array on the device is a flat, C-contiguous 1-D buffer ("slo
 value is a ``View`` of a slot: an element offset plus literal per-axis strides. Transpose,
 slice and (contiguous) reshape therefore cost nothing: they only change the view, and the
 kernels that read them bake the strides into their index arithmetic. That is also how the
-backward's ``a.T @ g`` reaches the matmul kernel without a copy. Offsets are kernel arguments
-rather than literals, so the steps of an unrolled loop (``xs[t] @ W``) share one kernel.
-Every slot but the inputs lies in an arena, one device array per dtype for the intermediates
-and constants, one for the results and one for counters and flags: a kernel takes an arena
-once and an offset for each slot it reads, because every array argument costs a launch
-several µs of host time (Numba prepares it field by field), and a kernel that only one launch
-runs has its offsets as literals (inside a scan's loop, it takes the step).
+backward's ``a.T @ g`` reaches the matmul kernel without a copy. Every slot but the inputs
+lies in an arena, one device array per dtype for the intermediates and constants, one for the
+results and one for counters and flags: a kernel takes an arena once and an offset for each
+slot it reads, because every array argument costs a launch several µs of host time (Numba
+prepares it field by field). Offsets are written into a kernel where that keeps equal kernels
+one (the steps of an unrolled loop, ``xs[t] @ W``, share one): a kernel that one launch runs
+has them as literals (inside a scan's loop, it takes the step), one that many launches run
+has those that step evenly from launch to launch as expressions of the launch's number, and
+takes the others as arguments.
 
 Kernels (one per distinct text + signature): a fusion group is a grid-stride loop over its
 flattened domain whose body is ``emit.group_body`` (the op table's scalar templates, the very

@@ -23,6 +23,7 @@ from . import adjoint, reference
 from .errors import ArgumentError, GraphcError, ShapeError, TraceError, UnsupportedError
 from .ir import Graph, Node, SourceLoc
 from .passes import optimize
+from .passes.reroll import reroll
 from .trace import Tracer, as_tracer, make_node
 
 # True while a transform traces: a graphc function called then (even on constants, with
@@ -60,6 +61,18 @@ def flatten(tree: Any) -> tuple[list[Any], Any]:
         return _LEAF
 
     return leaves, walk(tree)
+
+
+def _rolled(result: Any) -> Any:
+    """``result`` (a pytree) with the unrolled loops of its trace rolled into scans, before
+    the adjoint pass sees it (see ``passes.reroll``)."""
+    leaves, tree = flatten(result)
+    traced = [k for k, x in enumerate(leaves) if isinstance(x, Tracer)]
+    nodes = reroll([leaves[k].node for k in traced])
+    for k, n in zip(traced, nodes):
+        if n is not leaves[k].node:
+            leaves[k] = Tracer(n)
+    return unflatten(tree, leaves)
 
 
 def unflatten(treedef: Any, leaves: Sequence[Any]) -> Any:
@@ -381,7 +394,7 @@ class Function:
     def _transform(self, args: tuple, inline: bool) -> Any:
         """Run the user's function on tracers and, for gradients, build the adjoint nodes."""
         if self.mode == "jit":
-            return self.fn(*args)
+            return _rolled(self.fn(*args))
         nums = self._argnums(len(args))
         args = list(args)
         wrt: list[Node] = []
@@ -401,7 +414,7 @@ class Function:
             wrt += nodes
             wrt_trees.append(tree)
             args[a] = unflatten(tree, [Tracer(n) for n in nodes])
-        out = self.fn(*args)
+        out = _rolled(self.fn(*args))
         aux = None
         if self.has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):

@@ -118,10 +118,11 @@ def trace_body(fn: Callable, carry_specs: list[tuple], x_specs: list[tuple], nam
 
 
 # ------------------------------------------------------------------------- the scan node
-def _node(body: Body, operands: list[Node], length: int, reverse: bool) -> list[Node]:
+def _node(body: Body, operands: list[Node], length: int, reverse: bool, loc=None
+          ) -> list[Node]:
     """A scan node over ``operands`` (init, xs, captured) and its results (see ``_item_type``)."""
     scan = Node("scan", tuple(operands), {"body": body, "length": length, "reverse": reverse},
-                (), OBJECT, user_loc())
+                (), OBJECT, loc or user_loc())
     return [Node("item", (scan,), {"index": k}, *_item_type(scan, k), scan.loc)
             for k in range(body.n_carry + len(body.graph.outputs))]
 

@@ -36,7 +36,7 @@ def rnn(W, U, xs, h0):
 
 
 def rnn_first_step_differs(W, U, xs, h0):
-    total = 0.0
+    total, h = 0.0, None
     for t in range(len(xs)):
         a = xs[t] @ W
         if t > 0:  # h_0 = 0: the first step has no h @ U

@@ -38,7 +38,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-import numpy as np
 
 from ..ir import Graph, Node, _freeze, rebuild, toposort
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-
 from ..ir import Graph, Node, _freeze, rebuild, toposort
 
 MIN_STEPS = 4  # a run needs at least this many periods ...

@@ -1,7 +1,7 @@
 """Candidate: graphc.value_and_grad of the plain-NumPy loss from workloads.py, as the other
-candidates get it (the RNN's Python loop is unrolled while tracing). GRAPHC_BENCH_SCAN=1 runs
-the RNN written with graphc.scan instead: it compiles in a fifth of the time, and its backward
-recomputes each step's forward from the saved carry (see bench/README.md)."""
+candidates get it (the RNN's Python loop, which tracing unrolls and graphc rolls back into a
+scan: passes/reroll.py). GRAPHC_BENCH_SCAN=1 runs the RNN written with graphc.scan instead,
+GRAPHC_REROLL=0 keeps the loop unrolled (see bench/README.md)."""
 import os
 
 import graphc

@@ -5,8 +5,10 @@
 
 The workload is an unrolled recurrence, h <- tanh(w * h + x[t % 8]) for T steps, and its
 gradient w.r.t. w (vectors of 16: the arrays are small, so the times are graphc's and Numba's,
-not the arithmetic's). Every size runs in a fresh process against an empty cache directory, so
-"compile" is a cold Numba compile. Writes SCALE.md, scale.json and (with matplotlib) scale.png.
+not the arithmetic's). The loop stays unrolled (GRAPHC_REROLL=0: graphc would otherwise roll
+it back into a scan, and the graph would not grow). Every size runs in a fresh process against
+an empty cache directory, so "compile" is a cold Numba compile. Writes SCALE.md, scale.json and
+(with matplotlib) scale.png.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ print(json.dumps({"steps": T, "nodes": s["nodes_before"], "nodes_after": s["node
 
 def run(steps: int) -> dict:
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, GRAPHC_CACHE_DIR=os.path.join(cache, "c"),
+        env = dict(os.environ, GRAPHC_CACHE_DIR=os.path.join(cache, "c"), GRAPHC_REROLL="0",
                    PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         out = subprocess.run([sys.executable, "-c", CHILD, str(steps)], env=env, check=True,
                              capture_output=True, text=True, cwd=ROOT)

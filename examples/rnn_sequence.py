@@ -11,7 +11,8 @@ The model reads one-hot characters and predicts the next one:
 written with ``graphc.scan``: the step is traced once and compiled as one loop, so the compile
 time does not depend on the sequence length T (--seq). ``--unroll`` writes the same loss as a
 plain Python loop over t instead, which graphc unrolls while tracing: that graph, and its
-compile time, grows with T (the script prints both). Training is
+compile time, grows with T (the script prints both), until the loop is long enough (about 20
+steps here) for graphc to roll it back into a scan (graphc/passes/reroll.py). Training is
 truncated backpropagation through time on random windows of T+1 characters, each starting from
 h_0 = 0, with Adam written in NumPy; the loss is printed per epoch, and at the end the model
 generates text greedily from a prompt (forward pass in NumPy).
@@ -50,7 +51,8 @@ def rnn_loss(params, xs, ys, h0):
 
 
 def rnn_loss_unrolled(params, xs, ys, h0):
-    """The same loss as a Python loop, which graphc unrolls while tracing."""
+    """The same loss as a Python loop, which graphc unrolls while tracing (and rolls back into
+    a scan when it is long)."""
     wxh, whh, bh, why, by = params
     h = h0
     total = 0.0
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--seq", type=int, default=16, help="sequence length T per window")
     ap.add_argument("--unroll", action="store_true",
-                    help="trace a Python loop (unrolled: compile time grows with T)")
+                    help="trace a Python loop (unrolled, or rolled back into a scan when long)")
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-2)
@@ -143,7 +145,9 @@ def main(argv=None) -> int:
     compile_s = time.perf_counter() - t0
     stats = loss_and_grad.stats(params, xs, ys, h0)
     nodes = {k: v for k, v in stats.items() if "node" in k}
-    how = "unrolled steps" if args.unroll else "steps as one scan loop"
+    rolled = "= scan(" in loss_and_grad.ir(params, xs, ys, h0).split("# optimised")[0]
+    how = ("steps as one scan loop" if not args.unroll else
+           "Python loop rolled back into a scan" if rolled else "unrolled steps")
     print(f"first call (trace, differentiate, compile T={T} {how}) {compile_s:.2f} s; "
           f"{stats['kernels']} kernels; {nodes}")
     print(f"initial loss {float(value0):.4f} (uniform guess: ln {V} = {np.log(V):.4f})")

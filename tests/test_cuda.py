@@ -32,6 +32,7 @@ import pytest
 import graphc
 from graphc.codegen import cuda as gcuda
 from graphc.errors import BackendError
+from graphc.passes import reroll
 from graphc.passes.fuse import Group, fuse
 from graphc.trace import apply
 
@@ -40,6 +41,7 @@ from test_models import _mlp_data, mlp_hand, mlp_loss  # noqa: E402
 from test_ops import CASES, _setup  # noqa: E402
 
 import test_nn  # noqa: E402
+import test_reroll  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Subprocesses import graphc from this checkout, not from wherever else it is installed.
@@ -184,6 +186,9 @@ MODEL_PROGRAMS = {
          _late_data(4, np.float32))],
     "unrolled": lambda: [(unrolled_rnn, "value_and_grad", dict(argnums=(0, 1, 2)),
                           _unrolled_data())],
+    # 24 steps: long enough that graphc rolls the loop back into a scan (passes/reroll.py)
+    "rolled": lambda: [(unrolled_rnn, "value_and_grad", dict(argnums=(0, 1, 2)),
+                        _unrolled_data(24, 0.3))],
     "cnn": lambda: [(lambda p, x, y: test_nn.cnn_loss(p, x, y), "value_and_grad",
                      dict(argnums=(0, 1)), test_nn.cnn_data(np.float32))],
     "lstm": lambda: [(lambda p, t: test_nn.lstm_lm_loss(p, t), "value_and_grad", {},
@@ -380,6 +385,22 @@ def test_scan_steps_that_only_read_carries_run_after_the_loop(steps, reverse):
 
 
 @needs_cuda
+def test_loops_rolled_into_scans_equal_cpu_target(monkeypatch):
+    """Python loops that graphc rolls back into scans, on both targets: the default length
+    threshold (a 24-step RNN rolled, its 3-step version not), then every loop of
+    test_reroll rolled whatever its length."""
+    for name in ("rolled", "unrolled"):
+        (fn, mode, kw, args), = MODEL_PROGRAMS[name]()
+        run_both(fn, mode, kw, args)
+        assert ("= scan(" in make(fn, mode, kw, "cuda").ir(*args)) == (name == "rolled")
+    monkeypatch.setattr(reroll, "MIN_NODES", 0)
+    args = tuple(np.asarray(a, np.float32) for a in (test_reroll.W, test_reroll.U,
+                                                     test_reroll.XS, test_reroll.H0))
+    for fn in test_reroll.LOOPS:
+        run_both(fn, "value_and_grad", dict(argnums=(0, 1, 3)), args)
+
+
+@needs_cuda
 def test_gather_scatter_einsum_cumsum_equal_cpu_target():
     for fn, mode, kw, args in MODEL_PROGRAMS["indexing"]():
         run_both(fn, mode, kw, args)
@@ -505,9 +526,9 @@ def unrolled_rnn(wx, wh, wy, xs, ys):
     return total
 
 
-def _unrolled_data():
-    return tuple(_rng(k).normal(size=s).astype(np.float32) for k, s in
-                 enumerate([(4, 6), (6, 6), (6, 3), (3, 5, 4), (3, 5, 3)]))
+def _unrolled_data(steps=3, scale=1.0):
+    return tuple((_rng(k).normal(size=s) * scale).astype(np.float32) for k, s in
+                 enumerate([(4, 6), (6, 6), (6, 3), (steps, 5, 4), (steps, 5, 3)]))
 
 
 @needs_cuda

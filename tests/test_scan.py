@@ -197,3 +197,38 @@ def test_bad_steps_raise_clear_errors():
 
     with pytest.raises(graphc.ArgumentError, match="pair"):
         graphc.jit(lambda x: graphc.scan(lambda c, x: c + x, x[0], x))(np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("T", [0, 1, 5])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_next_carry_and_ys_written_where_the_loop_keeps_them(T, reverse):
+    """The compiled body writes its next carry and its ys into buffers the loop passes it
+    (the saved carries' next row or one of two buffers in turn; the stacked ys' row): a carry
+    passed through unchanged, a y that is the carry itself, a y nobody reads, a transposed
+    initial carry, and zero steps, each against the reference interpreter."""
+    a, xs = rng.normal(size=(3, 4)), rng.normal(size=(T, 4, 3))
+
+    def f(a, xs):
+        def step(c, x):
+            h, k = c
+            h = np.tanh(h * x + k.sum())
+            return (h, k), (h, h * 2.0, x.sum())
+
+        (h, k), (hs, doubled, _) = graphc.scan(step, (a.T, a), xs, reverse=reverse)
+        return (h ** 2).sum() + np.sin(hs).sum() + (doubled * doubled).sum() + k.sum()
+
+    m = rng.normal(size=(3, 3)) * 0.5
+
+    def last_carry(a, xs):  # the history of h is not kept: two buffers in turn, and the
+        # next carry (a transpose) must not be written over the carry it reads
+        return graphc.scan(lambda h, x: (h.T * x + h @ m, None), a[:, :3].T, xs[:, :3],
+                           reverse=reverse)[0]
+
+    vg = graphc.value_and_grad(f, argnums=(0, 1))
+    leaves = graphc.api.flatten
+    _close(tuple(leaves(vg(a, xs))[0]), tuple(leaves(vg.reference(a, xs))[0]))
+    if T:  # (outside a transform, zero steps give no ys to unpack)
+        _close(vg(a, xs)[0], f(a, xs))
+    jl = graphc.jit(last_carry)
+    _close(jl(a, xs), jl.reference(a, xs))
+    _close(jl(a, xs), last_carry(a, xs))

@@ -401,10 +401,17 @@ class _Writer:
         carries) the carries it updates in place, and the workspace it takes last. With
         ``workspace``, the buffers of intermediate values are views into one scratch buffer
         at offsets planned from their lifetimes, so a caller that keeps the buffer across
-        calls allocates nothing per call but the results."""
+        calls allocates nothing per call but the results.
+
+        A scan body (``n_carry`` given) writes each array output other than a carry it updates
+        in place into a buffer the caller passes after the other arguments (``_written``): the
+        next carry, or the step's row of a stacked result. It computes the value there when
+        it makes the buffer itself, else copies it in; it returns the other outputs."""
         nodes = graph.nodes()
         nodes_by_id = {n.id: n for n in nodes}
         inplace = _inplace_carries(graph, steps, n_carry)
+        added = _added_products(graph, steps, inplace)
+        written = _written(graph, inplace) if n_carry else []
         local = {n.id: f"v{k}" for k, n in enumerate(nodes)}
 
         def v(n: Node) -> str:
@@ -457,7 +464,8 @@ class _Writer:
                         body.append(f"{v(o)} = {v(inplace[o.id])}")
                     elif o.ndim:
                         body.append(alloc(o, v))
-                body.append(self._site(step, contiguous, v))
+                if not any(i.id in added for i in step.inputs):  # else GEMM did the add
+                    body.append(self._site(step, contiguous, v))
                 used.update(x.id for x in step.inputs if scalar_const(x) is None)
                 continue
             n = step
@@ -492,6 +500,8 @@ class _Writer:
                 raise BackendError(f"op {n.op!r} is not supported by the cpu backend", n.loc)
             emit, lay = STATEMENTS[n.op]
             text = emit(n, v, layout)
+            if n.id in added:  # into the accumulator carry's buffer
+                text = text.replace(f"@OUT{n.id}@)", f", {v(added[n.id])}, True)")
             if lay is None:  # a transpose: F for a 2-D transpose of a C array, else strided
                 lay = "F" if n.ndim == 2 and layout[n.inputs[0].id] == "C" else \
                     "C" if n.ndim == 2 and layout[n.inputs[0].id] == "F" else "A"
@@ -517,8 +527,15 @@ class _Writer:
             # view, reshape) doubled the entry's compile time.
             return f"ws[{views.setdefault((offsets[n.id], n.dtype.str, n.shape), len(views))}]"
 
+        into: dict[int, str] = {}  # node id -> the caller's buffer it is made in
+        for k in written:
+            if graph.outputs[k].id in allocated:
+                into.setdefault(graph.outputs[k].id, f"r{k}")
+
         def buffer(m: re.Match) -> str:
             n = nodes_by_id[int(m.group(2))]
+            if n.id in into:
+                return into[n.id] if m.group(1) == "ALLOC" else f", {into[n.id]}"
             if m.group(1) == "OUT":
                 return f", {view(n)}" if n.id in offsets else ""
             return view(n) if n.id in offsets else f"np.empty({n.shape}, {type_name(n.dtype)})"
@@ -526,16 +543,21 @@ class _Writer:
         text = re.sub(r"@(ALLOC|OUT)(\d+)@", buffer, text)
         # Results are fresh arrays: never hand back an input, a constant or a view of either.
         rets, returned_ids = [], set()
-        for o in graph.outputs:
+        for k, o in enumerate(graph.outputs):
+            if k in written:
+                if into.get(o.id) != f"r{k}":
+                    text += f"\nr{k}[...] = {v(o)}"
+                continue
             copy = o.ndim and (o.id not in fresh or o.id in returned_ids)
             rets.append(f"{v(o)}.copy()" if copy else v(o))
             returned_ids.add(o.id)
         consts = [c for c in consts if c.id in used]
-        params = [v(n) for n in graph.inputs] + [v(c) for c in consts] + (["ws"] if views else [])
+        params = [v(n) for n in graph.inputs] + [v(c) for c in consts] + (
+            ["ws"] if views else []) + [f"r{k}" for k in written]
         src = [f"\n@njit({FLAGS})\ndef {fname}({', '.join(params)}):"]
         for line in text.split("\n"):
             src.append(f"    {line}")
-        src.append(f"    return ({', '.join(rets)},)\n")
+        src.append(f"    return ({', '.join(rets)}{',' if rets else ''})\n")
         return ("\n".join(src), consts,
                 {graph.outputs.index(o) for o in nodes if o.id in inplace},
                 Workspace(ws_bytes, list(views)))
@@ -563,10 +585,39 @@ class _Writer:
             return v(x) if not x.ndim or layout[x.id] == "C" else f"np.ascontiguousarray({v(x)})"
 
         init, xs, caps = n.inputs[:nc], n.inputs[nc:nc + nx], n.inputs[nc + nx:]
-        carry = [f"{s}_{k}" for k in range(nc)]
-        for k, (c, x) in enumerate(zip(carry, init)):
-            # A carry the body updates in place starts as a private copy.
-            lines.append(f"{c} = {c_array(x)}" + (".copy()" if k in inplace else ""))
+        written = [k for k, o in enumerate(outs) if o.ndim and k not in inplace]  # _written
+        reverse = n.params["reverse"]
+        saved = [f"{s}_{nc + k}" for k in range(nc)]  # result indices: see loops._item_type
+        ys = [f"{s}_{2 * nc + k}" for k in range(ny)]
+        for k, y in enumerate(saved + ys):
+            if nc + k in read:
+                o = outs[k]
+                lines.append(f"{y} = np.empty({(T,) + o.shape}, {type_name(o.dtype)})")
+        # Carries: a scalar, or one updated in place, is what the body returns. Another array
+        # is written by the body into the saved carries' next row (the last step: into the
+        # final carry), or when those are not kept, into one of two buffers in turn.
+        cur, nxt, after = [], [], []
+        for k, x in enumerate(init):
+            c, typ = f"{s}_{k}", f"{outs[k].shape}, {type_name(outs[k].dtype)}"
+            if k not in written:
+                # A carry the body updates in place starts as a private copy.
+                lines.append(f"{c} = {c_array(x)}" + (".copy()" if k in inplace else ""))
+                cur.append(c)
+                nxt.append(None)
+            elif nc + k in read:
+                first, step = (T - 1, -1) if reverse else (0, 1)
+                lines.append(f"{c} = np.empty({typ})")
+                lines.append(f"{saved[k]}[{first}] = {v(x)}" if T else f"{c}[...] = {v(x)}")
+                cur.append(f"{saved[k]}[t]")
+                last = "t > 0" if reverse else f"t < {T - 1}"
+                nxt.append(f"{saved[k]}[t {'+' if step > 0 else '-'} 1] if {last} else {c}")
+            else:
+                lines += [f"{c}a = np.empty({typ})", f"{c}a[...] = {v(x)}",
+                          f"{c}b = np.empty({typ})", f"{c} = {c}a"]
+                cur.append(c)
+                parity = f"({T - 1} - t)" if reverse else "t"
+                nxt.append(f"{c}b if {parity} % 2 == 0 else {c}a")
+                after.append(f"    {c} = {s}n{k}")
         xnames = []
         for k, x in enumerate(xs):
             xnames.append(f"{s}x{k}")
@@ -575,23 +626,31 @@ class _Writer:
         for k, x in enumerate(caps):
             capnames.append(f"{s}c{k}")
             lines.append(f"{capnames[-1]} = {c_array(x)}")
-        saved = [f"{s}_{nc + k}" for k in range(nc)]  # result indices: see loops._item_type
-        ys = [f"{s}_{2 * nc + k}" for k in range(ny)]
-        for k, y in enumerate(saved + ys):
-            if nc + k in read:
-                o = outs[k]
-                lines.append(f"{y} = np.empty({(T,) + o.shape}, {type_name(o.dtype)})")
-        order = f"range({T} - 1, -1, -1)" if n.params["reverse"] else f"range({T})"
+        into = []  # the buffers of the written outputs, in order
+        for k in written:
+            if k < nc:
+                into.append(f"{s}n{k}")
+            elif 2 * nc + k - nc in read:
+                into.append(f"{ys[k - nc]}[t]")
+            else:  # a y nobody reads: one scratch row
+                lines.append(f"{s}w{k} = np.empty({outs[k].shape}, {type_name(outs[k].dtype)})")
+                into.append(f"{s}w{k}")
+        order = f"range({T} - 1, -1, -1)" if reverse else f"range({T})"
         lines.append(f"for t in {order}:")
-        for k, c in enumerate(carry):
-            if nc + k in read:
-                lines.append(f"    {saved[k]}[t] = {c}")
-        results = carry + [f"{s}y{k}" for k in range(ny)]
-        args = carry + [f"{x}[t]" for x in xnames] + capnames + [
-            const_name(c, f"{s}k{j}") for j, c in enumerate(consts)]
-        lines.append(f"    {', '.join(results)}, = {fname}({', '.join(args)})")
+        for k in range(nc):
+            if k in written:
+                lines.append(f"    {s}n{k} = {nxt[k]}")
+            elif nc + k in read:
+                lines.append(f"    {saved[k]}[t] = {cur[k]}")
+        results = [cur[k] if k < nc else f"{s}y{k - nc}" for k in range(len(outs))
+                   if k not in written]
+        args = cur + [f"{x}[t]" for x in xnames] + capnames + [
+            const_name(c, f"{s}k{j}") for j, c in enumerate(consts)] + into
+        call = f"{fname}({', '.join(args)})"
+        lines.append(f"    {', '.join(results)}, = {call}" if results else f"    {call}")
+        lines += after
         for k in range(ny):
-            if 2 * nc + k in read:
+            if 2 * nc + k in read and nc + k not in written:
                 lines.append(f"    {ys[k]}[t] = {s}y{k}")
         return "\n".join(lines), consts
 
@@ -615,6 +674,34 @@ def _inplace_carries(graph: Graph, steps: list[Step], n_carry: int) -> dict[int,
                     and graph.outputs.count(o) == 1 and i not in graph.outputs
                     and all(u.id in members for u in users[i.id])):
                 out[o.id] = i
+    return out
+
+
+def _written(graph: Graph, inplace: dict[int, Node]) -> list[int]:
+    """The outputs of a scan body that it writes into buffers its caller passes (see
+    ``_Writer.function``): every array but the carries it updates in place."""
+    return [k for k, o in enumerate(graph.outputs) if o.ndim and o.id not in inplace]
+
+
+def _added_products(graph: Graph, steps: list[Step], inplace: dict[int, Node]
+                    ) -> dict[int, Node]:
+    """Products that a scan body only adds to a carry it updates in place (``acc + a @ b``,
+    a weight's gradient): matmul id -> the carry input. GEMM adds them into the carry's
+    buffer (beta = 1), so the product needs no buffer and the add no loop."""
+    users = graph.users()
+    out: dict[int, Node] = {}
+    for step in steps:
+        if not isinstance(step, Group) or len(step.members) != 1 or step.reduce is not None:
+            continue
+        add = step.members[0]
+        if add.op != "add" or add.id not in inplace or len(step.outputs) != 1:
+            continue
+        acc = inplace[add.id]
+        m = add.inputs[1] if add.inputs[0] is acc else add.inputs[0]
+        if (m.op == "matmul" and m is not acc and acc in add.inputs and m.ndim == 2
+                and m.shape == add.shape and m.dtype == add.dtype
+                and [u.id for u in users[m.id]] == [add.id] and m not in graph.outputs):
+            out[m.id] = acc
     return out
 
 

@@ -34,24 +34,26 @@ def _address(typingctx, arr):
 
 
 @njit(error_model="numpy", cache=True)
-def dot(a, b, out=None):
+def dot(a, b, out=None, accumulate=False):
     """``a @ b`` for 2-D float arrays, each C- or F-contiguous (a transposed view goes to BLAS
-    as a flag, never a copy), written into ``out`` (C-contiguous; a new array when omitted)
-    and returned: one statement in the caller whichever it is."""
+    as a flag, never a copy), written into ``out`` (C-contiguous; a new array when omitted),
+    or added to it with ``accumulate`` (GEMM's beta = 1), and returned: one statement in the
+    caller whichever it is."""
     m, k = a.shape
     n = b.shape[1]
     c = np.empty((m, n), a.dtype) if out is None else out
     if m == 0 or n == 0:
         return c
     if k == 0:
-        c[...] = 0
+        if not accumulate:
+            c[...] = 0
         return c
     if not ((a.flags.c_contiguous or a.flags.f_contiguous)
             and (b.flags.c_contiguous or b.flags.f_contiguous)):
         raise ValueError("graphc dot: operands must be contiguous")
-    scale = np.empty(2, c.dtype)  # alpha = 1, beta = 0
+    scale = np.empty(2, c.dtype)  # alpha = 1, beta = 0 (or 1: accumulate)
     scale[0] = 1
-    scale[1] = 0
+    scale[1] = 1 if accumulate else 0
     # Row-major c (m x n) read column-major is c.T = b.T @ a.T: that is the call. The flags
     # are character codes as integers (ord() here would compile Numba's unicode support).
     tb, ldb = (_N, n) if b.flags.c_contiguous else (_T, k)

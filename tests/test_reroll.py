@@ -78,6 +78,16 @@ def every_step_read_after(W, U, xs, h0):
     return sum(losses).sum() + (hs[3] * hs[7]).sum() + hs[-1].mean()
 
 
+def stacked_after(W, U, xs, h0):
+    """Every step's h read after the loop, stacked: slices of the scan's stacked output,
+    which are no loop to roll again."""
+    h, hs = h0, []
+    for t in range(len(xs)):
+        h = np.tanh(xs[t] @ W + h @ U)
+        hs.append(h)
+    return (np.stack(hs) ** 2).sum()
+
+
 def two_loops(W, U, xs, h0):
     h = h0
     for t in range(len(xs)):
@@ -98,9 +108,9 @@ def second_order(W, U, xs, h0):
 
 
 LOOPS = [rnn, rnn_first_step_differs, reversed_loop, strided_second_axis, no_data,
-         every_step_read_after, two_loops, second_order]
+         every_step_read_after, stacked_after, two_loops, second_order]
 ROLLED = {rnn, rnn_first_step_differs, reversed_loop, strided_second_axis, no_data,
-          every_step_read_after, two_loops}
+          every_step_read_after, stacked_after, two_loops}
 
 
 def _unrolled(f, monkeypatch, *args):

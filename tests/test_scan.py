@@ -232,3 +232,11 @@ def test_next_carry_and_ys_written_where_the_loop_keeps_them(T, reverse):
     jl = graphc.jit(last_carry)
     _close(jl(a, xs), jl.reference(a, xs))
     _close(jl(a, xs), last_carry(a, xs))
+
+    def mapped(xs):  # no carry at all
+        return graphc.scan(lambda c, x: ((), (np.sin(x) * 2.0, x.T)), (), xs)[1]
+
+    jm = graphc.jit(mapped)
+    _close(tuple(jm(xs)), tuple(jm.reference(xs)))
+    if T:
+        _close(tuple(jm(xs)), tuple(mapped(xs)))

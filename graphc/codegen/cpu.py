@@ -394,7 +394,7 @@ class _Writer:
 
         return re.sub(r"^( *)@KERNEL(\d+)@$", paste, source, flags=re.M)
 
-    def function(self, graph: Graph, steps: list[Step], fname: str, n_carry: int = 0,
+    def function(self, graph: Graph, steps: list[Step], fname: str, n_carry: int | None = None,
                  workspace: bool = False) -> tuple[str, list[Node], set[int], Workspace]:
         """The source of ``fname(inputs..., consts..., [ws])`` computing ``graph``'s outputs,
         the array constants it takes after the inputs, (for a scan body with ``n_carry``
@@ -403,15 +403,16 @@ class _Writer:
         at offsets planned from their lifetimes, so a caller that keeps the buffer across
         calls allocates nothing per call but the results.
 
-        A scan body (``n_carry`` given) writes each array output other than a carry it updates
-        in place into a buffer the caller passes after the other arguments (``_written``): the
-        next carry, or the step's row of a stacked result. It computes the value there when
-        it makes the buffer itself, else copies it in; it returns the other outputs."""
+        A scan body (``n_carry`` given, maybe 0) writes each array output other than a carry
+        it updates in place into a buffer the caller passes after the other arguments
+        (``_written``): the next carry, or the step's row of a stacked result. It computes the
+        value there when it makes the buffer itself, else copies it in; it returns the other
+        outputs."""
         nodes = graph.nodes()
         nodes_by_id = {n.id: n for n in nodes}
-        inplace = _inplace_carries(graph, steps, n_carry)
+        inplace = _inplace_carries(graph, steps, n_carry or 0)
         added = _added_products(graph, steps, inplace)
-        written = _written(graph, inplace) if n_carry else []
+        written = [] if n_carry is None else _written(graph, inplace)
         local = {n.id: f"v{k}" for k, n in enumerate(nodes)}
 
         def v(n: Node) -> str:

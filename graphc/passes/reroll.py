@@ -41,7 +41,8 @@ from collections import Counter
 from ..ir import Graph, Node, _freeze, rebuild, toposort
 
 MIN_STEPS = 4  # a run needs at least this many periods ...
-MIN_NODES = 300  # ... and this many nodes (unrolled T=10 RNN: 230 nodes, faster unrolled)
+MIN_NODES = 300  # ... and this many nodes (shorter ones compile about as fast unrolled, and
+# run faster: bench/SCAN.md)
 CANDIDATES = 8  # periods tried per round: the most frequent gaps between equal signatures
 
 
@@ -70,9 +71,12 @@ def reroll(outputs: list[Node]) -> list[Node]:
     if not enabled():
         return outputs
     while True:
-        for run in _candidates(toposort(outputs)):
+        nodes = toposort(outputs)
+        for run in _candidates(nodes):
             rolled = _roll(run, outputs)
-            if rolled is not None:
+            # A roll must leave fewer nodes: the values read after the loop are slices of the
+            # scan's results, and rolling a run of nothing but such slices again would never end.
+            if rolled is not None and len(toposort(rolled)) < len(nodes):
                 outputs = rolled
                 break
         else:
@@ -83,8 +87,8 @@ def reroll(outputs: list[Node]) -> list[Node]:
 class _Run:
     """Periods ``first .. first + length - 1`` of period ``P`` starting at node ``lo``."""
 
-    def __init__(self, nodes, at, lo, P, keys, first, length):
-        self.nodes, self.at, self.lo, self.P = nodes, at, lo, P
+    def __init__(self, nodes, lo, P, keys, first, length):
+        self.nodes, self.lo, self.P = nodes, lo, P
         self.keys, self.first, self.length = keys, first, length
 
     def node(self, r: int, j: int) -> Node:
@@ -192,7 +196,7 @@ def _runs(nodes, at, a, b, P):
         while e < R and keys[e] == keys[e - 1] and steps_evenly(e):
             e += 1
         if e - s >= MIN_STEPS and (e - s) * P >= MIN_NODES:
-            yield _Run(nodes, at, lo, P, keys, s, e - s)
+            yield _Run(nodes, lo, P, keys, s, e - s)
         s = e
 
 

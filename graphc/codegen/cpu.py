@@ -411,8 +411,9 @@ class _Writer:
         nodes = graph.nodes()
         nodes_by_id = {n.id: n for n in nodes}
         inplace = _inplace_carries(graph, steps, n_carry or 0)
+        updated = {graph.outputs.index(o) for o in nodes if o.id in inplace}
         added = _added_products(graph, steps, inplace)
-        written = [] if n_carry is None else _written(graph, inplace)
+        written = [] if n_carry is None else _written(graph.outputs, updated)
         local = {n.id: f"v{k}" for k, n in enumerate(nodes)}
 
         def v(n: Node) -> str:
@@ -559,9 +560,7 @@ class _Writer:
         for line in text.split("\n"):
             src.append(f"    {line}")
         src.append(f"    return ({', '.join(rets)}{',' if rets else ''})\n")
-        return ("\n".join(src), consts,
-                {graph.outputs.index(o) for o in nodes if o.id in inplace},
-                Workspace(ws_bytes, list(views)))
+        return "\n".join(src), consts, updated, Workspace(ws_bytes, list(views))
 
     def scan(self, n: Node, v, layout, read: set[int], const_name) -> tuple[str, list[Node]]:
         """A loop calling the body's function once per step. Returns the text and the array
@@ -586,7 +585,7 @@ class _Writer:
             return v(x) if not x.ndim or layout[x.id] == "C" else f"np.ascontiguousarray({v(x)})"
 
         init, xs, caps = n.inputs[:nc], n.inputs[nc:nc + nx], n.inputs[nc + nx:]
-        written = [k for k, o in enumerate(outs) if o.ndim and k not in inplace]  # _written
+        written = _written(outs, inplace)
         reverse = n.params["reverse"]
         saved = [f"{s}_{nc + k}" for k in range(nc)]  # result indices: see loops._item_type
         ys = [f"{s}_{2 * nc + k}" for k in range(ny)]
@@ -631,7 +630,7 @@ class _Writer:
         for k in written:
             if k < nc:
                 into.append(f"{s}n{k}")
-            elif 2 * nc + k - nc in read:
+            elif nc + k in read:  # result nc + k: y number k - nc (see loops._item_type)
                 into.append(f"{ys[k - nc]}[t]")
             else:  # a y nobody reads: one scratch row
                 lines.append(f"{s}w{k} = np.empty({outs[k].shape}, {type_name(outs[k].dtype)})")
@@ -678,10 +677,10 @@ def _inplace_carries(graph: Graph, steps: list[Step], n_carry: int) -> dict[int,
     return out
 
 
-def _written(graph: Graph, inplace: dict[int, Node]) -> list[int]:
+def _written(outputs: list[Node], updated: set[int]) -> list[int]:
     """The outputs of a scan body that it writes into buffers its caller passes (see
-    ``_Writer.function``): every array but the carries it updates in place."""
-    return [k for k, o in enumerate(graph.outputs) if o.ndim and o.id not in inplace]
+    ``_Writer.function``): every array but the carries it updates in place (``updated``)."""
+    return [k for k, o in enumerate(outputs) if o.ndim and k not in updated]
 
 
 def _added_products(graph: Graph, steps: list[Step], inplace: dict[int, Node]

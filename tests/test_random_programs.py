@@ -170,6 +170,54 @@ def test_random_program_cpu(program):
     check(*program)
 
 
+def loop_of(shapes, prog, steps=6, reverse=False):
+    """A Python loop whose step runs the program on (carry, x_t, captured): the carry moves on
+    through the program's value, which also adds up into the loss."""
+    f, args = build(shapes, prog)
+    h0, rest = args[0], args[1:]
+    xs = np.random.default_rng(3).normal(size=(steps,) + rest[0].shape) if rest else None
+
+    def loop(h0, *more):
+        h, total = h0, 0.0
+        for t in (reversed(range(steps)) if reverse else range(steps)):
+            v = f(h, *([more[0][t]] if rest else []), *more[1:])
+            h = np.tanh(h * 0.9 + 0.1 * v)
+            total = total + v
+        return total + (h * h).sum()
+
+    return loop, (h0,) + ((xs,) + rest[1:] if rest else ())
+
+
+@SETTINGS
+@given(programs(), st.booleans())
+def test_random_loop_rolled_equals_unrolled(program, reverse):
+    """Rerolling (passes/reroll.py) on random step bodies: the loop becomes a scan, and its
+    value and gradient equal the unrolled loop's (GRAPHC_REROLL=0) and the reference's."""
+    from graphc.passes import reroll
+
+    loop, args = loop_of(*program, reverse=reverse)
+    nums = tuple(range(len(args)))
+    old = reroll.MIN_NODES, os.environ.get("GRAPHC_REROLL")
+    reroll.MIN_NODES = 0
+    try:
+        os.environ["GRAPHC_REROLL"] = "1"
+        vg = graphc.value_and_grad(loop, argnums=nums)
+        assert "= scan(" in vg.ir(*args).split("# optimised")[0], program
+        (v, g), (rv, rg) = vg(*args), vg.reference(*args)
+        os.environ["GRAPHC_REROLL"] = "0"
+        uv, ug = graphc.value_and_grad(loop, argnums=nums)(*args)
+    finally:
+        reroll.MIN_NODES = old[0]
+        if old[1] is None:
+            os.environ.pop("GRAPHC_REROLL", None)
+        else:
+            os.environ["GRAPHC_REROLL"] = old[1]
+    np.testing.assert_allclose(v, loop(*args), rtol=1e-9, atol=1e-9, err_msg=str(program))
+    for a, b, c in zip((v, *g), (uv, *ug), (rv, *rg)):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-9, err_msg=str(program))
+        np.testing.assert_allclose(a, c, rtol=1e-8, atol=1e-9, err_msg=str(program))
+
+
 def test_random_programs_on_the_cuda_simulator():
     """A sample of the same programs on the CUDA target (simulated, in a subprocess so the
     simulator does not leak into this session), compared with the CPU."""

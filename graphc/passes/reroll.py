@@ -204,7 +204,6 @@ def _runs(nodes, at, a, b, P):
 def _roll(run: _Run, outputs: list[Node]) -> list[Node] | None:
     """``outputs`` with ``run`` replaced by a scan, or None where a scan cannot express it."""
     from ..loops import Body, _node, _spec_node
-    from ..trace import make_node
 
     P, s, T, keys = run.P, run.first, run.length, run.keys
     steady = keys[s + 1]
@@ -282,14 +281,9 @@ def _roll(run: _Run, outputs: list[Node]) -> list[Node] | None:
 
     outs = [body[j] for j in carries] + [body[j] for j in ys]
     graph = Graph(inputs, outs, f"loop_{loc.line}" if loc else "loop")
-    xs = [_scanned(node, axis, first[j], second[j], T, loc, make_node)
-          for j, (node, axis) in scanned.items()]
+    xs = [_scanned(node, axis, first[j], second[j], T, loc) for j, (node, axis) in scanned.items()]
     items = _node(Body(graph, len(carries), len(scanned), len(ys)),
                   [init[j] for j in carries] + xs + captured, T, False, loc)
-
-    def at(n: Node) -> Node:
-        n.loc = loc
-        return n
 
     nc = len(carries)
     made: dict[int, Node] = {}
@@ -299,15 +293,15 @@ def _roll(run: _Run, outputs: list[Node]) -> list[Node] | None:
             r, j = inside[i]
             t = r - s
             if j in summed:  # the last value of a running sum
-                total = at(make_node("sum", [items[2 * nc + ys.index(summed[j])]], axes=(0,),
-                                     keepdims=False))
-                made[i] = at(make_node("add", [init[j], total]))
+                total = _make("sum", items[2 * nc + ys.index(summed[j])], loc, axes=(0,),
+                              keepdims=False)
+                made[i] = _make("add", [init[j], total], loc)
             elif j in carries:
                 c = carries.index(j)
-                made[i] = items[c] if t == T - 1 else at(make_node("slice", [items[nc + c]],
-                                                                   index=(t + 1,)))
+                made[i] = items[c] if t == T - 1 else _make("slice", items[nc + c], loc,
+                                                            index=(t + 1,))
             else:
-                made[i] = at(make_node("slice", [items[2 * nc + ys.index(j)]], index=(t,)))
+                made[i] = _make("slice", items[2 * nc + ys.index(j)], loc, index=(t,))
         return made[i]
 
     # Everything after the run is built anew, in its order, so that trace order keeps each
@@ -355,7 +349,16 @@ def _slots(keys: list[tuple], period: list[Node], j: int) -> list[tuple]:
     return keys[k:k + len(period[j].inputs)]
 
 
-def _scanned(x: Node, axis: int, first: Node, second: Node, T: int, loc, make_node) -> Node:
+def _make(op: str, inputs: Node | list[Node], loc, **params) -> Node:
+    """A new node of ``op``, attributed to the loop's source line."""
+    from ..trace import make_node
+
+    n = make_node(op, inputs if isinstance(inputs, list) else [inputs], **params)
+    n.loc = loc
+    return n
+
+
+def _scanned(x: Node, axis: int, first: Node, second: Node, T: int, loc) -> Node:
     """``x`` sliced as ``first`` and ``second`` are, with the moving index as a strided range
     over T steps, moved to the front."""
     index, k, out_axis = [], 0, 0
@@ -374,10 +377,8 @@ def _scanned(x: Node, axis: int, first: Node, second: Node, T: int, loc, make_no
     if all(not isinstance(i, int) and i == (0, x.shape[d], 1) for d, i in enumerate(index)):
         n = x  # every row, in order
     else:
-        n = make_node("slice", [x], index=tuple(index))
-        n.loc = loc
+        n = _make("slice", x, loc, index=tuple(index))
     if out_axis:
-        axes = (out_axis,) + tuple(a for a in range(n.ndim) if a != out_axis)
-        n = make_node("transpose", [n], axes=axes)
-        n.loc = loc
+        n = _make("transpose", n, loc,
+                  axes=(out_axis,) + tuple(a for a in range(n.ndim) if a != out_axis))
     return n

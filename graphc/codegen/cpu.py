@@ -605,12 +605,12 @@ class _Writer:
                 cur.append(c)
                 nxt.append(None)
             elif nc + k in read:
-                first, step = (T - 1, -1) if reverse else (0, 1)
                 lines.append(f"{c} = np.empty({typ})")
-                lines.append(f"{saved[k]}[{first}] = {v(x)}" if T else f"{c}[...] = {v(x)}")
+                lines.append(f"{saved[k]}[{T - 1 if reverse else 0}] = {v(x)}" if T
+                             else f"{c}[...] = {v(x)}")
                 cur.append(f"{saved[k]}[t]")
-                last = "t > 0" if reverse else f"t < {T - 1}"
-                nxt.append(f"{saved[k]}[t {'+' if step > 0 else '-'} 1] if {last} else {c}")
+                following = "t - 1] if t > 0" if reverse else f"t + 1] if t < {T - 1}"
+                nxt.append(f"{saved[k]}[{following} else {c}")
             else:
                 lines += [f"{c}a = np.empty({typ})", f"{c}a[...] = {v(x)}",
                           f"{c}b = np.empty({typ})", f"{c} = {c}a"]

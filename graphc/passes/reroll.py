@@ -70,14 +70,17 @@ def reroll(outputs: list[Node]) -> list[Node]:
     """``outputs`` with every long enough run of equal loop iterations replaced by a scan."""
     if not enabled():
         return outputs
+    nodes = toposort(outputs)
     while True:
-        nodes = toposort(outputs)
         for run in _candidates(nodes):
             rolled = _roll(run, outputs)
+            if rolled is None:
+                continue
             # A roll must leave fewer nodes: the values read after the loop are slices of the
             # scan's results, and rolling a run of nothing but such slices again would never end.
-            if rolled is not None and len(toposort(rolled)) < len(nodes):
-                outputs = rolled
+            after = toposort(rolled)
+            if len(after) < len(nodes):
+                outputs, nodes = rolled, after
                 break
         else:
             return outputs

@@ -68,6 +68,12 @@ CASES = {
     # moving axes
     "transpose-axes": (lambda x: np.transpose(x, (1, 2, 0)) + x.transpose(1, 2, 0), (B3,), (0,)),
     "swapaxes": (lambda x: np.swapaxes(x, 0, 2), (B3,), (0,)),
+    # the CPU code's strided views and copies (as_strided, helpers.assign) on every layout
+    "transpose-of-strided": (lambda x: np.transpose(x[:, ::2, 1:], (2, 0, 1)) * 2, (B3,), (0,)),
+    "transpose-4d": (lambda x: np.transpose(x.reshape(2, 3, 2, 2), (3, 1, 0, 2)), (B3,), (0,)),
+    "slice-of-transposed": (lambda x: np.transpose(x, (2, 0, 1))[1:, ::-1, ::2], (B3,), (0,)),
+    "stack-transposed": (lambda x: np.stack([x.transpose(1, 2, 0), np.tanh(x).transpose(2, 1, 0)
+                                             .swapaxes(0, 1)], axis=2), (B3,), (0,)),
     "moveaxis": (lambda x: np.moveaxis(x, [0, 1], [-1, 0]), (B3,), (0,)),
     "flip": (lambda x: np.flip(x, axis=(0, 2)) + np.flip(x), (B3,), (0,)),
     "fliplr-flipud": (lambda x: np.fliplr(x) * np.flipud(x), (X,), (0,)),

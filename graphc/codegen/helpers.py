@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 # Numba's own BLAS entry point (its helper library loads SciPy's BLAS on first use): the
 # column-major GEMM, C = alpha * op(A) @ op(B) + beta * C, for kind 's' (float32) or 'd'.
@@ -63,6 +63,31 @@ def dot(a, b, out=None, accumulate=False):
                max(lda, 1), _address(scale[1:]), _address(c), n):
         raise RuntimeError("graphc: BLAS is not available (SciPy provides it to Numba)")
     return c
+
+
+def assign(dst, src):
+    """``dst[...] = src`` for ``src`` an array of ``dst``'s shape (or a number), as plain loops.
+
+    Numba's array setitem would do the same, but it brings a formatted shape-mismatch message
+    whose string support takes 1 to 2 s to compile in every fresh process; the generated code
+    only ever copies equal shapes, which its codegen has already checked.
+    """
+    dst[...] = src
+
+
+@overload(assign, jit_options={"error_model": "numpy"})
+def _assign_loops(dst, src):
+    if not isinstance(dst, types.Array):
+        return None
+    index = ", ".join(f"i{d}" for d in range(dst.ndim)) or "()"
+    value = f"src[{index}]" if isinstance(src, types.Array) else "src"
+    lines = ["def impl(dst, src):"]
+    for d in range(dst.ndim):
+        lines.append(f"{'    ' * (d + 1)}for i{d} in range(dst.shape[{d}]):")
+    lines.append(f"{'    ' * (dst.ndim + 1)}dst[{index}] = {value}")
+    scope: dict = {}
+    exec("\n".join(lines), scope)
+    return scope["impl"]
 
 
 # Index ops work on (before, axis, after) views of C arrays; indices are checked first, and

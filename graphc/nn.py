@@ -127,10 +127,13 @@ def one_hot(labels: Any, classes: int, dtype: Any = np.float64) -> Any:
 
 def cross_entropy(logits: Any, labels: Any) -> Any:
     """Mean softmax cross-entropy of (N, K) logits against (N,) integer labels or (N, K)
-    target probabilities, in the stable log-softmax form."""
+    target probabilities, in the stable log-softmax form. Labels index as NumPy does (-1 is
+    the last class); one outside [-K, K) raises OutOfBoundsError, never a zero term."""
     if np.ndim(labels) == np.ndim(logits) - 1:
-        labels = one_hot(labels, logits.shape[-1], logits.dtype)
-    elif np.shape(labels) != np.shape(logits):
+        labels = labels if isinstance(labels, Tracer) else np.asarray(labels)
+        picked = np.take_along_axis(log_softmax(logits, axis=-1), labels[..., None], axis=-1)
+        return -picked.sum() / picked.size
+    if np.shape(labels) != np.shape(logits):
         raise ShapeError(f"cross_entropy: labels {tuple(np.shape(labels))} must be integer "
                          f"classes of shape {tuple(np.shape(logits))[:-1]} or probabilities "
                          f"of shape {tuple(np.shape(logits))}", user_loc())

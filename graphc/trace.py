@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import GraphcError, ShapeError, TracerBoolError, UnsupportedError
 from .ir import Node, user_loc
-from .ops import OPS, UFUNCS, broadcast_shapes
+from .ops import OPS, UFUNCS, broadcast_shapes, checked_indices
 
 
 def make_node(opname: str, inputs: list[Node], **params) -> Node:
@@ -112,13 +112,19 @@ def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def reduce(opname: str, x: Any, axis=None, keepdims=False, **unsupported) -> "Tracer":
+def reduce(opname: str, x: Any, axis=None, keepdims=False, dtype=None,
+           **unsupported) -> "Tracer":
     _no_extra(opname, unsupported)
     x = as_tracer(x)
+    if dtype is not None:  # sum and prod (NumPy's max and min take none): accumulate in it
+        if opname not in ("sum", "prod"):
+            raise UnsupportedError(f"{opname}: argument dtype not supported", user_loc())
+        x = x.astype(dtype)
     axes = _axes(axis, x.ndim)
     if not axes and not keepdims:
         return x
-    return apply(opname, x, axes=axes, keepdims=bool(keepdims))
+    out = apply(opname, x, axes=axes, keepdims=bool(keepdims))
+    return out if dtype is None else out.astype(dtype)  # small ints: not widened after all
 
 
 def mean(x: Any, axis=None, keepdims=False, dtype=None, **unsupported) -> "Tracer":
@@ -132,6 +138,35 @@ def mean(x: Any, axis=None, keepdims=False, dtype=None, **unsupported) -> "Trace
     return reduce("sum", x, axis, keepdims) / count
 
 
+def average(a: Any, axis=None, weights=None, returned=False, keepdims=False) -> "Tracer":
+    """np.average: sum(a * w) / sum(w) over ``axis``; 1-D weights lie along an int ``axis``."""
+    if returned:
+        raise UnsupportedError("np.average: returned=True is not supported", user_loc())
+    a = as_tracer(a)
+    if weights is None:
+        return mean(a, axis, keepdims)
+    w = as_tracer(weights)
+    if w.shape != a.shape:
+        if not isinstance(axis, numbers.Integral) or w.ndim != 1 or \
+                w.shape[0] != a.shape[_axes(axis, a.ndim)[0]]:
+            raise ShapeError(f"np.average: weights of shape {w.shape} need an int axis along "
+                             f"which they lie, or the shape {a.shape} of the data", user_loc())
+        d = _axes(axis, a.ndim)[0]
+        w = broadcast_to(reshape(w, (1,) * d + w.shape + (1,) * (a.ndim - d - 1)), a.shape)
+    return reduce("sum", a * w, axis, keepdims) / reduce("sum", w, axis, keepdims)
+
+
+def _all_any(name: str) -> Callable[..., "Tracer"]:
+    """np.all / np.any: whether no element (any element) is zero, as a count of them."""
+    def fn(x, axis=None, keepdims=False, **unsupported):
+        _no_extra(name, unsupported)
+        x = as_tracer(x)
+        hits = reduce("sum", (x == 0 if name == "all" else x != 0).astype(np.int64), axis,
+                      keepdims)
+        return hits == 0 if name == "all" else hits > 0
+    return fn
+
+
 def var(x: Any, axis=None, keepdims=False, ddof=0, **unsupported) -> "Tracer":
     _no_extra("var", unsupported)
     x = as_tracer(x)
@@ -142,6 +177,49 @@ def var(x: Any, axis=None, keepdims=False, ddof=0, **unsupported) -> "Tracer":
 
 def std(x: Any, axis=None, keepdims=False, ddof=0, **unsupported) -> "Tracer":
     return np.sqrt(var(x, axis, keepdims, ddof, **unsupported))
+
+
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> "Tracer":
+    """np.linalg.norm: vector norms of any order, and the Frobenius, 1 and inf norms of
+    matrices (the 2 and nuclear norms need an SVD, which graphc does not have)."""
+    x = as_tracer(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if axis is None:
+        if ord is None:  # the 2-norm of everything, whatever the shape
+            out = np.sqrt(reduce("sum", x * x, None, True))
+            return out if keepdims else reshape(out, ())
+        if x.ndim not in (1, 2):
+            raise ShapeError(f"norm: ord={ord!r} needs a 1-D or 2-D array or an axis, got "
+                             f"shape {x.shape}", user_loc())
+        axis = tuple(range(x.ndim))
+    axes = _axes_in_order((axis,) if isinstance(axis, numbers.Integral) else axis, x.ndim)
+    a = abs(x)
+    if len(axes) == 1:
+        if ord is None or ord == 2:
+            out = np.sqrt(reduce("sum", x * x, axes, True))
+        elif ord in (np.inf, -np.inf):
+            out = reduce("max" if ord > 0 else "min", a, axes, True)
+        elif ord == 0:
+            out = reduce("sum", (x != 0).astype(x.dtype), axes, True)
+        elif isinstance(ord, numbers.Real) and not isinstance(ord, (bool, np.bool_)):
+            out = reduce("sum", a if ord == 1 else a ** ord, axes, True)
+            out = out if ord == 1 else out ** (1.0 / ord)
+        else:
+            raise UnsupportedError(f"norm: vector ord={ord!r} is not supported", user_loc())
+    elif len(axes) == 2 and axes[0] != axes[1]:
+        r, c = axes
+        if ord is None or ord == "fro":
+            out = np.sqrt(reduce("sum", x * x, axes, True))
+        elif ord in (1, -1, np.inf, -np.inf):  # the largest (smallest) column or row sum
+            inner, outer = (r, c) if ord in (1, -1) else (c, r)
+            out = reduce("max" if ord > 0 else "min", reduce("sum", a, inner, True), outer, True)
+        else:
+            raise UnsupportedError(f"norm: matrix ord={ord!r} is not supported (the 2 and "
+                                   "nuclear norms need singular values)", user_loc())
+    else:
+        raise ShapeError(f"norm: axis={axis!r} must name one or two distinct axes", user_loc())
+    return out if keepdims else squeeze(out, axes)
 
 
 def reshape(x: Any, *shape: Any, **kwargs) -> "Tracer":
@@ -183,6 +261,15 @@ def broadcast_to(x: Any, shape: Any) -> "Tracer":
     x = as_tracer(x)
     shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
     return x if shape == x.shape else apply("broadcast_to", x, shape=shape)
+
+
+def full_like(x: Any, value: Any, dtype: Any = None) -> "Tracer":
+    """np.full_like (and zeros_, ones_, empty_like): one value broadcast to ``x``'s shape,
+    of ``x``'s dtype unless given. A traced ``value`` is cast to it."""
+    x = as_tracer(x)
+    dtype = np.dtype(dtype or x.dtype)
+    v = value.astype(dtype) if isinstance(value, Tracer) else np.asarray(value).astype(dtype)
+    return broadcast_to(v, x.shape)
 
 
 def squeeze(x: Any, axis=None) -> "Tracer":
@@ -266,9 +353,6 @@ def _array_getitem(x: "Tracer", index: tuple) -> "Tracer":
     """``x[..., idx, ...]`` with one integer array among slices and ints: basic indexing of the
     rest, then a gather on the array's axis (dims moved first where NumPy moves them)."""
     arrays = [k for k, i in enumerate(index) if _is_array_index(i)]
-    if len(arrays) > 1:
-        raise UnsupportedError("indexing with more than one integer array is not supported; "
-                               "index one axis at a time (np.take)", user_loc())
     if any(i is None for i in index):
         raise UnsupportedError("np.newaxis (None) together with an integer-array index is not "
                                "supported; reshape before or after indexing", user_loc())
@@ -277,6 +361,8 @@ def _array_getitem(x: "Tracer", index: tuple) -> "Tracer":
     if any(i is Ellipsis for i in index):
         k = next(k for k, i in enumerate(index) if i is Ellipsis)
         index = index[:k] + (slice(None),) * (x.ndim - len(index) + 1) + index[k + 1:]
+    if len(arrays) > 1:
+        return _arrays_getitem(x, index)
     p = next(k for k, i in enumerate(index) if _is_array_index(i))
     idx = index[p]
     if p >= x.ndim:
@@ -291,6 +377,56 @@ def _array_getitem(x: "Tracer", index: tuple) -> "Tracer":
     if ints and adv[-1] - adv[0] + 1 != len(adv) and nd:
         # NumPy: advanced indices separated by a slice put their dimensions first
         out = moveaxis(out, list(range(axis, axis + nd)), list(range(nd)))
+    return out
+
+
+def _axis_index(i: Any, x: "Tracer", axis: int) -> Any:
+    """Integer index ``i`` into ``axis`` of ``x``, negatives counted from the end: a constant
+    is checked now, a traced one by the compiled code (as a gather from ``arange``, laid along
+    ``axis`` so that its error names that axis)."""
+    n = x.shape[axis]
+    if not isinstance(i, Tracer):
+        i = np.asarray(i)
+        if i.dtype.kind not in "iu" and i.size:
+            raise UnsupportedError(f"indices must be integers, got dtype {i.dtype}", user_loc())
+        try:
+            return checked_indices(i.astype(np.int64), n, "index")
+        except GraphcError as e:
+            raise type(e)(f"{e.args[0]} (axis {axis} of an array of shape {x.shape})",
+                          user_loc()) from None
+    if i.dtype.kind not in "iu":
+        raise UnsupportedError(f"indices must be integers, got dtype {i.dtype}", user_loc())
+    ruler = np.arange(n).reshape((1,) * axis + (n,))
+    return reshape(take(ruler, i, axis=axis), i.shape)
+
+
+def _arrays_getitem(x: "Tracer", index: tuple) -> "Tracer":
+    """``x[i, j]``, ``x[:, i, 0, j]``...: several integer arrays (and the ints beside them),
+    broadcast together, pick elements as NumPy's advanced indexing does. The indexed axes move
+    to the front and become one, so that one gather at the flat index ``i * n_j + j`` reads
+    them all (its adjoint adds into them, repeated places accumulating)."""
+    if len(index) > x.ndim:
+        raise ShapeError(f"too many indices ({len(index)}) for an array of shape {x.shape}",
+                         user_loc())
+    adv = [k for k, i in enumerate(index) if not isinstance(i, slice)]
+    idx = [_axis_index(index[k], x, k) for k in adv]
+    try:
+        shape = np.broadcast_shapes(*(np.shape(i) for i in idx))
+    except ValueError:
+        raise ShapeError("shape mismatch: indexing arrays could not be broadcast together with "
+                         f"shapes {' '.join(str(np.shape(i)) for i in idx)}", user_loc()) from None
+    basic = getitem(x, tuple(slice(None) if k in adv else i for k, i in enumerate(index)))
+    rest = [d for d in range(basic.ndim) if d not in adv]
+    sizes = [basic.shape[d] for d in adv]
+    flat = 0
+    for i, stride in zip(idx, np.cumprod([1] + sizes[:0:-1])[::-1]):
+        flat = flat + i * int(stride)
+    flat = broadcast_to(flat, shape) if isinstance(flat, Tracer) else np.broadcast_to(flat, shape)
+    front = transpose(basic, adv + rest)
+    out = take(reshape(front, (int(np.prod(sizes)),) + front.shape[len(adv):]), flat, axis=0)
+    if adv[-1] - adv[0] + 1 == len(adv) and adv[0]:
+        # NumPy: adjacent advanced indices leave their dimensions where the indexed axes were
+        out = moveaxis(out, list(range(len(shape))), list(range(adv[0], adv[0] + len(shape))))
     return out
 
 
@@ -757,8 +893,6 @@ def take(x: Any, indices: Any, axis: Any = None, out: Any = None, mode: Any = No
     elif mode not in (None, "raise"):
         raise UnsupportedError(f"np.take: mode={mode!r} is not supported", user_loc())
     if not isinstance(indices, Tracer):
-        from .ops import checked_indices
-
         try:
             indices = checked_indices(indices, n, "index").astype(np.int64)
         except GraphcError as e:
@@ -769,6 +903,24 @@ def take(x: Any, indices: Any, axis: Any = None, out: Any = None, mode: Any = No
                   else indices.reshape(1), axis=axis)
         return reshape(r, x.shape[:axis] + x.shape[axis + 1:])
     return apply("gather", x, indices, axis=axis)
+
+
+def take_along_axis(arr: Any, indices: Any, axis: Any) -> "Tracer":
+    """np.take_along_axis: ``indices`` picks along ``axis``, the other axes broadcast; the
+    same gather as ``arr[i0, indices, i2]`` with ``arange`` on the other axes."""
+    arr = as_tracer(arr)
+    if axis is None:
+        arr, axis = reshape(arr, -1), 0
+    nd = indices.ndim if isinstance(indices, Tracer) else np.ndim(indices)
+    if nd != arr.ndim:
+        raise ShapeError(f"take_along_axis: indices have {nd} dimension(s), the array "
+                         f"{arr.ndim}; they must match", user_loc())
+    axis = _axes(axis, arr.ndim)[0]
+    if arr.ndim == 1:
+        return take(arr, indices, axis=0)
+    return _arrays_getitem(arr, tuple(
+        indices if d == axis else np.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+        for d, n in enumerate(arr.shape)))
 
 
 def _no_extra(name: str, kwargs: dict) -> None:
@@ -786,17 +938,21 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.sum: lambda x, axis=None, keepdims=False, **kw: reduce("sum", x, axis, keepdims, **kw),
     np.max: lambda x, axis=None, keepdims=False, **kw: reduce("max", x, axis, keepdims, **kw),
     np.min: lambda x, axis=None, keepdims=False, **kw: reduce("min", x, axis, keepdims, **kw),
+    np.amax: lambda x, axis=None, keepdims=False, **kw: reduce("max", x, axis, keepdims, **kw),
+    np.amin: lambda x, axis=None, keepdims=False, **kw: reduce("min", x, axis, keepdims, **kw),
+    np.all: _all_any("all"), np.any: _all_any("any"), np.average: average,
     np.mean: mean, np.var: var, np.std: std,
+    np.linalg.norm: norm, np.copy: lambda a, order="K", subok=False: Tracer(as_tracer(a).node),
     np.reshape: reshape, np.transpose: transpose, np.swapaxes: swapaxes,
     np.broadcast_to: broadcast_to, np.squeeze: squeeze, np.expand_dims: expand_dims,
     np.matmul: matmul, np.dot: dot, np.where: where,
     np.concatenate: concatenate, np.stack: stack,
     np.shape: lambda x: as_tracer(x).shape, np.ndim: lambda x: as_tracer(x).ndim,
     np.size: lambda x: as_tracer(x).size,
-    np.zeros_like: lambda x, dtype=None: broadcast_to(
-        const(0, dtype or as_tracer(x).dtype), as_tracer(x).shape),
-    np.ones_like: lambda x, dtype=None: broadcast_to(
-        const(1, dtype or as_tracer(x).dtype), as_tracer(x).shape),
+    np.zeros_like: lambda x, dtype=None: full_like(x, 0, dtype),
+    np.ones_like: lambda x, dtype=None: full_like(x, 1, dtype),
+    np.empty_like: lambda x, dtype=None: full_like(x, 0, dtype),
+    np.full_like: lambda x, fill_value, dtype=None: full_like(x, fill_value, dtype),
     np.clip: clip,
     np.square: lambda x: x * x,
     np.reciprocal: reciprocal,
@@ -814,7 +970,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.diagonal: diagonal, np.trace: trace, np.diag: diag,
     np.tril: _triangle(True), np.triu: _triangle(False),
     np.outer: outer, np.inner: inner, np.tensordot: tensordot, np.einsum: einsum,
-    np.take: take,
+    np.take: take, np.take_along_axis: take_along_axis,
     np.positive: lambda x: x,
     np.true_divide: _ufunc_call("divide"),
 }
@@ -863,8 +1019,15 @@ class Tracer:
     def __array__(self, *args, **kwargs):
         raise UnsupportedError(
             "a traced value cannot be converted to a NumPy array (np.array / np.asarray of a "
-            "traced value, or a list mixing them); use graphc.numpy.array([...]) or np.stack",
-            user_loc())
+            "traced value, or a list mixing them); use graphc.numpy.array([...]) or np.stack. "
+            "Indexing a NumPy array with a traced index (a[i]) does this too: use "
+            "np.take(a, i, axis=0)", user_loc())
+
+    def __setitem__(self, index, value):
+        raise UnsupportedError(
+            "in-place assignment (x[...] = v) is not supported: graphc traces arrays as "
+            "values. Build the new array instead: np.where(mask, v, x), np.concatenate or "
+            "np.stack of the parts, or np.pad", user_loc())
 
     __hash__ = object.__hash__
 
@@ -917,6 +1080,8 @@ class Tracer:
     def max(self, axis=None, keepdims=False, **kw): return reduce("max", self, axis, keepdims, **kw)
     def min(self, axis=None, keepdims=False, **kw): return reduce("min", self, axis, keepdims, **kw)
     def mean(self, axis=None, keepdims=False, **kw): return mean(self, axis, keepdims, **kw)
+    def all(self, axis=None, keepdims=False): return _all_any("all")(self, axis, keepdims)
+    def any(self, axis=None, keepdims=False): return _all_any("any")(self, axis, keepdims)
     def var(self, axis=None, keepdims=False, ddof=0): return var(self, axis, keepdims, ddof)
     def std(self, axis=None, keepdims=False, ddof=0): return std(self, axis, keepdims, ddof)
     def reshape(self, *shape, **kw): return reshape(self, *shape, **kw)
@@ -924,6 +1089,7 @@ class Tracer:
     def swapaxes(self, a, b): return swapaxes(self, a, b)
     def squeeze(self, axis=None): return squeeze(self, axis)
     def ravel(self): return reshape(self, -1)
+    def copy(self): return Tracer(self.node)
     def flatten(self): return reshape(self, -1)
     def dot(self, o): return dot(self, o)
     def clip(self, lo=None, hi=None, **kw): return clip(self, lo, hi, **kw)

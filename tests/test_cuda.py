@@ -158,6 +158,12 @@ def pick_max(x, y):
     return np.take(y, np.argmax(x, axis=0), axis=0) + np.log2(np.abs(x[[0, -1, 1]]) + 1)
 
 
+def label_loss(z, y):
+    """Cross-entropy at integer labels: two index arrays in one index, and take_along_axis."""
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -logp[np.arange(len(y)), y].mean() + np.take_along_axis(z, y[:, None], axis=1).sum()
+
+
 def _embed_args():
     return (_rng(1).normal(size=(7, 5)).astype(np.float32),
             _rng(2).normal(size=(5, 3)).astype(np.float32), np.array([[1, 6, 1], [0, -1, 1]]))
@@ -199,7 +205,10 @@ MODEL_PROGRAMS = {
         (lambda x: np.sin(x[:3] * x[1:]), "jacobian", {}, (_rng(8).normal(size=4),))],
     "indexing": lambda: [(embed_loss, "value_and_grad", dict(argnums=(0, 1)), _embed_args()),
                          (pick_max, "jit", {}, tuple(_rng(k).normal(size=(4, 3)).astype(
-                             np.float32) for k in (3, 4)))],
+                             np.float32) for k in (3, 4))),
+                         (label_loss, "value_and_grad", {}, (
+                             _rng(5).normal(size=(6, 4)).astype(np.float32),
+                             np.array([3, 0, -1, 2, 2, 1])))],
 }
 # Graphs run with SMALL constants: (name, constants, programs).
 SMALL_PROGRAMS = {

@@ -92,6 +92,8 @@ def test_cross_entropy_labels_and_probabilities():
     assert graphc.jit(nn.cross_entropy)(logits, soft) == pytest.approx(
         -(soft * np.log(p)).sum() / 5, rel=1e-12)
     assert graphc.jit(nn.relu)(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]
+    with pytest.raises(graphc.OutOfBoundsError, match="size 4.*: 4"):
+        graphc.grad(nn.cross_entropy)(logits, np.array([0, 4, 1, 1, 2]))
 
 
 def cnn_loss(params, x, labels):

@@ -46,6 +46,14 @@ CASES = {
     "cumsum-axis": (lambda x: np.cumsum(x, axis=1), (X,), (0,)),
     "cumsum-flat": (lambda x: x.cumsum(), (B3,), (0,)),
     "cumsum-axis0-3d": (lambda x: np.cumsum(x, axis=-2) * x, (B3,), (0,)),
+    "amax-amin": (lambda x: np.amax(x, axis=1) - np.amin(x), (X,), (0,)),
+    "sum-dtype": (lambda i: [np.sum(i, axis=0, dtype=np.float64), i.prod(dtype=np.int8)],
+                  (IDX2,), ()),
+    "all-any": (lambda x: [np.all(x > -1, axis=1), x.any(), np.any(x > 1, axis=0, keepdims=True),
+                           (x > 0).all(), np.all(x)], (X,), ()),
+    "average": (lambda x: np.average(x, axis=1, weights=np.arange(1.0, 5.0)) + np.average(x),
+                (X,), (0,)),
+    "average-weights": (lambda x, w: np.average(x, axis=0, weights=w), (X, POS), (0, 1)),
     "argmax": (lambda x: np.argmax(x, axis=1), (X,), ()),
     "argmin-flat": (lambda x: np.argmin(x), (X,), ()),
     "argmax-keepdims": (lambda x: x.argmax(axis=0, keepdims=True), (X,), ()),
@@ -65,6 +73,26 @@ CASES = {
                        (0,)),
     "split-indices": (lambda x: np.split(x, [1, 3], axis=1), (X,), (0,)),
     "array_split": (lambda x: np.array_split(x, 3, axis=1), (X,), (0,)),
+    # several integer arrays in one index (NumPy's advanced indexing), and arrays like x
+    "index-two-arrays": (lambda x: x[[0, 2, -1, 0], [3, 3, 0, -4]], (X,), (0,)),
+    "index-labels": (lambda z, y: z[np.arange(3), y], (X, np.array([3, -1, 0])), (0,)),
+    "index-arrays-apart": (lambda x: x[[1, 0], :, [[2], [3]]], (B3,), (0,)),
+    "index-arrays-adjacent": (lambda x: x[:, [0, 2, 2], [1, 1, -1]], (B3,), (0,)),
+    "index-int-and-arrays": (lambda x: x[1, :, [0, 3]] + x[:, 2, [[0, 3]]].sum(0).T, (B3,), (0,)),
+    "take_along_axis": (lambda x, i: np.take_along_axis(x, i, axis=1),
+                        (B3, np.array([[[0, 2, 1, 1]], [[-1, 0, 0, 2]]])), (0,)),
+    "take_along_axis-argmax": (lambda x: np.take_along_axis(x, x.argmax(0)[None], axis=0),
+                               (X,), (0,)),
+    "like": (lambda x: np.zeros_like(x) + np.ones_like(x) * x + np.full_like(x, 0.5)
+             + np.full_like(x, x[0, 1]) + np.empty_like(x, dtype=np.int32) * 0, (X,), (0,)),
+    "copy": (lambda x: np.copy(x) * x.copy(), (X,), (0,)),
+    # norms
+    "norm": (lambda x: np.linalg.norm(x), (B3,), (0,)),
+    "norm-vector-orders": (lambda v: [np.linalg.norm(v, o) for o in (1, 3, np.inf, -np.inf, 0)],
+                           (V4,), (0,)),
+    "norm-axis-keepdims": (lambda x: np.linalg.norm(x, axis=-1, keepdims=True) * x, (B3,), (0,)),
+    "norm-matrix-orders": (lambda x: [np.linalg.norm(x, o) for o in ("fro", 1, -1, np.inf)]
+                           + [np.linalg.norm(x, 1, axis=(1, 0))], (X,), (0,)),
     # moving axes
     "transpose-axes": (lambda x: np.transpose(x, (1, 2, 0)) + x.transpose(1, 2, 0), (B3,), (0,)),
     "swapaxes": (lambda x: np.swapaxes(x, 0, 2), (B3,), (0,)),
@@ -255,6 +283,25 @@ def test_constant_index_out_of_range_is_found_while_tracing():
         graphc.jit(lambda x: np.take(x, [-5], axis=1))(X)
 
 
+def test_several_index_arrays_check_each_axis():
+    def f(x, i, j):
+        return (x[i, j] ** 2).sum()
+
+    vg = graphc.value_and_grad(f, argnums=0)
+    i, j = np.array([0, 2, -3]), np.array([3, -4, 1])
+    v, g = vg(X, i, j)
+    assert v == pytest.approx(f(X, i, j))
+    with pytest.raises(OutOfBoundsError, match=r"axis 1 with size 4.*: 4") as err:
+        vg(X, i, np.array([0, 4, 1]))  # a flat index still in range must not pass
+    assert _line(f, "x[i, j]") in str(err.value)
+    with pytest.raises(OutOfBoundsError, match=r"axis 0 with size 3.*: -4"):
+        vg(X, np.array([0, -4, 1]), j)
+    with pytest.raises(ShapeError, match=r"broadcast.*\(2,\) \(3,\)"):
+        vg(X, i[:2], j)
+    with pytest.raises(OutOfBoundsError, match=r"index 3 .* \(axis 0 of an array of shape"):
+        graphc.jit(lambda x: x[[3], [0]])(X)
+
+
 @pytest.mark.parametrize("bad", [4, -5, 100])
 def test_index_argument_out_of_range_raises_before_reading(bad):
     def f(x, i):
@@ -275,8 +322,14 @@ def test_boolean_mask_indexing_says_use_where():
 
 
 def test_unsupported_forms_are_named():
-    with pytest.raises(UnsupportedError, match="more than one integer array"):
-        graphc.jit(lambda x: x[[0, 1], [1, 2]])(X)
+    with pytest.raises(UnsupportedError, match="newaxis"):
+        graphc.jit(lambda x: x[None, [0, 1], [1, 2]])(X)
+    with pytest.raises(UnsupportedError, match="2 and nuclear"):
+        graphc.jit(lambda x: np.linalg.norm(x, 2))(X)
+    with pytest.raises(UnsupportedError, match="in-place assignment"):
+        graphc.jit(lambda x: x.__setitem__(0, 1.0))(X)
+    with pytest.raises(UnsupportedError, match=r"np\.take\(a, i, axis=0\)"):
+        graphc.jit(lambda i: np.eye(3)[i])(np.array([0, 2]))
     with pytest.raises(UnsupportedError, match="ellipsis"):
         graphc.jit(lambda x: np.einsum("...i->i", x))(X)
     with pytest.raises(UnsupportedError, match="mode"):

@@ -461,8 +461,12 @@ class Function:
             raise
         except Exception as e:  # the user's code, on arguments it did not expect
             kinds = ", ".join(f"{np.dtype(s[2]).name}{list(s[1])}" for s in specs)
+            hint = ""
+            if "array element with a sequence" in str(e):  # NumPy, storing a Tracer
+                hint = (" (a traced value stored into a NumPy array: make that array traced "
+                        "too, e.g. a = np.zeros_like(x, shape=...))")
             raise TraceError(f"{getattr(self.fn, '__name__', 'f')} raised {type(e).__name__}: "
-                             f"{e} while traced with argument leaves ({kinds})",
+                             f"{e}{hint} while traced with argument leaves ({kinds})",
                              _fn_loc(self.fn)) from e
         finally:
             _tracing.reset(token)

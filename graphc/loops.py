@@ -103,14 +103,16 @@ def trace_body(fn: Callable, carry_specs: list[tuple], x_specs: list[tuple], nam
 
     Returns the body, the outer nodes it captured and the treedef of ``y``."""
     from .api import _tracing
+    from .trace import scope_start
 
     start = next_id()
     inputs = [_spec_node(k, s, d) for k, (s, d) in enumerate(carry_specs + x_specs)]
-    token = _tracing.set(True)
+    token, scope = _tracing.set(True), scope_start.set(start)
     try:
         carry, ys, y_tree = fn([Tracer(n) for n in inputs[:len(carry_specs)]],
                                [Tracer(n) for n in inputs[len(carry_specs):]])
     finally:
+        scope_start.reset(scope)
         _tracing.reset(token)
     outs, all_inputs, captured = _close(carry + ys, inputs, start)
     body = Body(Graph(all_inputs, outs, name), len(carry_specs), len(x_specs), len(ys))

@@ -9,13 +9,17 @@ unroll; branching on a traced value is an error that says to use ``np.where``.
 from __future__ import annotations
 
 import numbers
+import operator
+import weakref
+from contextvars import ContextVar
 from typing import Any, Callable
 
 import numpy as np
 
-from .errors import GraphcError, ShapeError, TracerBoolError, UnsupportedError
+from .errors import (GraphcError, OutOfBoundsError, ShapeError, TracerBoolError,
+                     UnsupportedError)
 from .ir import Node, user_loc
-from .ops import OPS, UFUNCS, broadcast_shapes, checked_indices
+from .ops import OPS, UFUNCS, _unslice, broadcast_shapes, checked_indices, pyindex
 
 
 def make_node(opname: str, inputs: list[Node], **params) -> Node:
@@ -122,7 +126,7 @@ def reduce(opname: str, x: Any, axis=None, keepdims=False, dtype=None,
         x = x.astype(dtype)
     axes = _axes(axis, x.ndim)
     if not axes and not keepdims:
-        return x
+        return Tracer(x.node)  # a copy, as NumPy's
     out = apply(opname, x, axes=axes, keepdims=bool(keepdims))
     return out if dtype is None else out.astype(dtype)  # small ints: not widened after all
 
@@ -263,13 +267,16 @@ def broadcast_to(x: Any, shape: Any) -> "Tracer":
     return x if shape == x.shape else apply("broadcast_to", x, shape=shape)
 
 
-def full_like(x: Any, value: Any, dtype: Any = None) -> "Tracer":
-    """np.full_like (and zeros_, ones_, empty_like): one value broadcast to ``x``'s shape,
-    of ``x``'s dtype unless given. A traced ``value`` is cast to it."""
+def full_like(x: Any, value: Any, dtype: Any = None, shape: Any = None) -> "Tracer":
+    """np.full_like (and zeros_, ones_, empty_like): one value broadcast to ``x``'s shape (or
+    ``shape``), of ``x``'s dtype unless given. A traced ``value`` is cast to it. The result
+    is a new array of its own (``x[i] = v`` may fill it), not a read-only broadcast."""
     x = as_tracer(x)
     dtype = np.dtype(dtype or x.dtype)
+    shape = x.shape if shape is None else (shape,) if isinstance(shape, numbers.Integral) \
+        else tuple(shape)
     v = value.astype(dtype) if isinstance(value, Tracer) else np.asarray(value).astype(dtype)
-    return broadcast_to(v, x.shape)
+    return broadcast_to(v, shape)
 
 
 def squeeze(x: Any, axis=None) -> "Tracer":
@@ -347,6 +354,10 @@ def stack(arrays: Any, axis: int = 0, **unsupported) -> "Tracer":
 def _is_array_index(i: Any) -> bool:
     return isinstance(i, (Tracer, np.ndarray, list)) or (isinstance(i, np.generic)
                                                          and i.dtype.kind == "b")
+
+
+def _is_constant_mask(i: Any) -> bool:
+    return isinstance(i, (np.ndarray, list)) and np.ndim(i) > 0 and np.asarray(i).dtype == bool
 
 
 def _array_getitem(x: "Tracer", index: tuple) -> "Tracer":
@@ -432,6 +443,8 @@ def _arrays_getitem(x: "Tracer", index: tuple) -> "Tracer":
 
 def getitem(x: "Tracer", index: Any) -> "Tracer":
     index = index if isinstance(index, tuple) else (index,)
+    if any(_is_constant_mask(i) for i in index):  # its shape is known: the places it keeps
+        index = tuple(p for i in index for p in (np.nonzero(i) if _is_constant_mask(i) else (i,)))
     for i in index:
         if _is_array_index(i):
             kind = (i.dtype.kind if isinstance(i, (Tracer, np.ndarray, np.generic))
@@ -666,8 +679,6 @@ def repeat(x: Any, repeats: Any, axis: Any = None) -> "Tracer":
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0,
         **unsupported) -> "Tracer":
     _no_extra("pad", unsupported)
-    from .ops import _unslice
-
     if mode != "constant":
         raise UnsupportedError(f"np.pad: mode={mode!r} is not supported (only 'constant')",
                                user_loc())
@@ -717,8 +728,6 @@ def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, **unsupported
 
 
 def diag(v: Any, k: int = 0) -> "Tracer":
-    from .ops import _unslice
-
     v = as_tracer(v)
     if v.ndim == 2:
         return diagonal(v, k)
@@ -933,6 +942,229 @@ def _ufunc_call(name: str) -> Callable[..., "Tracer"]:
     return lambda *args: apply(name, *args)
 
 
+# ---------------------------------------------------------------------- in-place updates
+# A NumPy array is mutable: ``x += y`` and ``x[i] = v`` change it, and every view of it (x[0],
+# x.T, x.reshape(...)) sees the change. A Tracer stands for one array object: an update gives
+# it a new node, and each live view taken of it with a NumPy view function (registered by
+# ``_viewed``) is read again from that node; an update of a view writes through to its base.
+# Copies are new Tracer objects, so they keep their values, as NumPy's do.
+_LAYOUT = ("slice", "reshape", "transpose", "broadcast_to")
+
+# Node ids below this belong to an enclosing trace: a scan's step must not change those arrays.
+scope_start: ContextVar[int] = ContextVar("graphc_scope_start", default=-1)
+
+
+class _View:
+    """How a view reads its base: the layout ``ops`` (op name, params) applied to it in turn.
+    ``writable`` is False for NumPy's read-only views (np.broadcast_to, np.diagonal);
+    ``strides`` is None for a reshape of a strided view, which NumPy may have copied or not:
+    graphc then refuses to update either side while both are alive. ``key`` is the index
+    object of a view made by ``base[key]``."""
+
+    __slots__ = ("base", "ops", "writable", "strides", "key")
+
+    def __init__(self, base: "Tracer", ops: tuple, writable: bool, strides, key=None):
+        self.base, self.ops, self.writable, self.strides = base, ops, writable, strides
+        self.key = key
+
+    def read(self, base: "Tracer") -> "Tracer":
+        for op, params in self.ops:
+            base = apply(op, base, **params)
+        return base
+
+
+def _c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(np.prod(shape[d + 1:])) for d in range(len(shape)))
+
+
+def _layout_strides(m: Node, strides: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The element strides of layout node ``m``'s result, its input having ``strides``, as
+    NumPy lays out the view (None: NumPy may copy, a reshape graphc does not follow)."""
+    x = m.inputs[0]
+    if m.op == "slice":  # an int drops its axis; axes past the index are whole
+        index = m.params["index"]
+        return tuple(st * (index[d][2] if d < len(index) else 1) for d, st in enumerate(strides)
+                     if d >= len(index) or not isinstance(index[d], int))
+    if m.op == "transpose":
+        return tuple(strides[a] for a in m.params["axes"])
+    if m.op == "broadcast_to":
+        lead = m.ndim - x.ndim
+        return (0,) * lead + tuple(st if n == k else 0
+                                   for st, n, k in zip(strides, x.shape, m.shape[lead:]))
+    if [n for n in x.shape if n != 1] == [n for n in m.shape if n != 1]:  # only 1s moved
+        kept = iter([st for st, n in zip(strides, x.shape) if n != 1])
+        return tuple(next(kept) if n != 1 else 0 for n in m.shape)
+    expect = 1
+    for n, st in zip(reversed(x.shape), reversed(strides)):
+        if n != 1 and st != expect:
+            return None
+        expect *= n
+    return _c_strides(m.shape)
+
+
+def _register(base: Any, out: Any, writable: bool = True, key: Any = None) -> Any:
+    """Record ``out`` as a view of ``base`` when it was made from ``base`` by layout ops alone
+    (else it is a copy, or ``base`` itself, and stays as it is)."""
+    if not isinstance(base, Tracer) or not isinstance(out, Tracer) or out is base:
+        return out
+    chain, n = [], out.node
+    while n is not base.node:
+        if n.op not in _LAYOUT or len(n.inputs) != 1:
+            return out
+        chain.append(n)
+        n = n.inputs[0]
+    v = base._view
+    strides = _c_strides(base.shape) if v is None else v.strides
+    for m in reversed(chain):
+        strides = None if strides is None else _layout_strides(m, strides)
+    out._view = _View(base, tuple((m.op, m.params) for m in reversed(chain)), writable,
+                      strides, key)
+    base._views = [r for r in base._views or () if r() is not None] + [weakref.ref(out)]
+    return out
+
+
+def _viewed(fn: Callable, writable: bool = True) -> Callable:
+    """``fn`` (a NumPy function that returns a view of its first argument, or a list of
+    views) registering what it returns as views of that argument."""
+    def view_fn(x, *args, **kwargs):
+        out = fn(x, *args, **kwargs)
+        if isinstance(out, list):
+            return [_register(x, o, writable) for o in out]
+        return _register(x, out, writable)
+    view_fn.is_view = True  # type: ignore[attr-defined]
+    return view_fn
+
+
+def _set(x: "Tracer", index: Any, value: Any) -> "Tracer":
+    """The value of ``x`` after ``x[index] = value``: NumPy's assignment, which casts the
+    value to x's dtype and broadcasts it to the indexed shape; the last of repeated indices
+    wins. Indices are ints, slices, constant integer or boolean arrays, or one traced boolean
+    mask of x's shape (then a single value)."""
+    value = value.astype(x.dtype) if isinstance(value, Tracer) else \
+        np.asarray(value).astype(x.dtype)
+    index = index if isinstance(index, tuple) else (index,)
+    if len(index) == 1 and isinstance(index[0], Tracer) and index[0].dtype.kind == "b":
+        mask = index[0]
+        if mask.shape != x.shape or np.size(value) != 1:
+            raise UnsupportedError(
+                "x[mask] = v is supported for a mask of x's shape and a single value v "
+                "(it is np.where(mask, v, x))", user_loc())
+        return where(mask, reshape(value, ()), x)
+    if any(isinstance(i, Tracer) for i in index):
+        raise UnsupportedError("assignment at traced integer indices is not supported: the "
+                               "places written would be known only when the code runs",
+                               user_loc())
+    if any(_is_array_index(i) for i in index):  # constant integer arrays
+        try:
+            places = np.arange(x.size).reshape(x.shape)[index]
+        except IndexError as e:
+            raise OutOfBoundsError(f"assignment: {e}", user_loc()) from None
+        value = _broadcast_value(value, places.shape)
+        source = np.full(x.size, -1)
+        source[places.ravel()] = np.arange(places.size)  # the last write wins, as in NumPy
+        picked = take(reshape(value, -1), np.maximum(source, 0))
+        return where((source >= 0).reshape(x.shape), reshape(picked, x.shape), x)
+    target = getitem(x, index)
+    value = _broadcast_value(value, target.shape)
+    if target is x:
+        return value
+    sliced = target.node if target.node.op == "slice" else target.node.inputs[0]  # newaxis
+    norm = sliced.params["index"]
+    inside = np.zeros(x.shape, bool)
+    inside[pyindex(norm)] = True
+    return where(inside, _unslice(reshape(value, sliced.shape), x.shape, norm), x)
+
+
+def _broadcast_value(value: Any, shape: tuple[int, ...]) -> "Tracer":
+    """``value`` broadcast to ``shape`` as an assignment does (only ``value`` stretches)."""
+    try:
+        if np.broadcast_shapes(np.shape(value), shape) != tuple(shape):
+            raise ValueError
+    except ValueError:
+        raise ShapeError(f"could not broadcast input array from shape {np.shape(value)} into "
+                         f"shape {tuple(shape)}", user_loc()) from None
+    return broadcast_to(value, shape)
+
+
+def _assign(t: "Tracer", new: "Tracer") -> None:
+    """Give array ``t`` the contents ``new`` (its shape and dtype), as NumPy's in-place
+    update does: a view writes through to its base, and live views are read again."""
+    if t.node.id < scope_start.get():
+        raise UnsupportedError("a scan step cannot change an array from outside it in place; "
+                               "pass it in the carry and return the new value", user_loc())
+    v = t._view
+    if v is None:
+        t.node = new.node
+        _refresh(t)
+        return
+    if not v.writable:
+        raise UnsupportedError("assignment destination is read-only (a view made by "
+                               "np.broadcast_to or np.diagonal, as in NumPy)", user_loc())
+    if v.strides is None:
+        raise UnsupportedError("in-place update of a reshape of a strided view (NumPy may "
+                               "have copied it or not); reshape a .copy() instead", user_loc())
+    _assign(v.base, _write_back(v.ops, v.base, new))
+
+
+def _write_back(ops: tuple, base: "Tracer", new: "Tracer") -> "Tracer":
+    """The value of ``base`` whose view through layout ``ops`` is ``new``."""
+    if not ops:
+        return new
+    (op, params), rest = ops[0], ops[1:]
+    inner = _write_back(rest, apply(op, base, **params), new)
+    if op == "slice":
+        return _set(base, pyindex(params["index"]), inner)
+    if op == "transpose":
+        return transpose(inner, tuple(int(a) for a in np.argsort(params["axes"])))
+    return reshape(inner, base.shape)  # reshape (broadcast_to views are read-only)
+
+
+def _refresh(t: "Tracer") -> None:
+    """Read every live view of ``t`` (and theirs) again from its new node."""
+    alive = []
+    for ref in t._views or ():
+        w = ref()
+        if w is None:
+            continue
+        if w._view.strides is None:
+            raise UnsupportedError(
+                "an array changed in place while a reshape of a strided view of it is alive "
+                "(NumPy may have copied that reshape or not); reshape a .copy() instead",
+                user_loc())
+        alive.append(ref)
+        w.node = w._view.read(t).node
+        _refresh(w)
+    t._views = alive
+
+
+def _not_an_input(out: Any, args: tuple) -> Any:
+    """``out``, or a new Tracer of its value where a NumPy function that copies handed back
+    one of its arguments (np.positive(x), np.pad by 0): a later update must not reach it."""
+    if isinstance(out, Tracer) and any(out is a or isinstance(a, (list, tuple)) and
+                                       any(out is b for b in a) for a in args):
+        return Tracer(out.node)
+    return out
+
+
+def _inplace(op: Callable, name: str) -> Callable:
+    """``x op= y``: the result cast back to x's dtype (NumPy's same_kind rule) and kept in x."""
+    def method(self, other):
+        new = op(self, other)
+        if new.shape != self.shape:
+            raise ShapeError(f"{name}: non-broadcastable output operand with shape "
+                             f"{self.shape} doesn't match the broadcast shape {new.shape}",
+                             user_loc())
+        if new.dtype != self.dtype:
+            if not np.can_cast(new.dtype, self.dtype, "same_kind"):
+                raise UnsupportedError(f"{name}: cannot cast the result from {new.dtype} to "
+                                       f"{self.dtype} with casting rule 'same_kind'",
+                                       user_loc())
+            new = new.astype(self.dtype)
+        _assign(self, new)
+        return self
+    return method
+
+
 # NumPy callables a Tracer answers to; anything else raises UnsupportedError naming it.
 FUNCTIONS: dict[Callable, Callable] = {
     np.sum: lambda x, axis=None, keepdims=False, **kw: reduce("sum", x, axis, keepdims, **kw),
@@ -943,16 +1175,19 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.all: _all_any("all"), np.any: _all_any("any"), np.average: average,
     np.mean: mean, np.var: var, np.std: std,
     np.linalg.norm: norm, np.copy: lambda a, order="K", subok=False: Tracer(as_tracer(a).node),
-    np.reshape: reshape, np.transpose: transpose, np.swapaxes: swapaxes,
-    np.broadcast_to: broadcast_to, np.squeeze: squeeze, np.expand_dims: expand_dims,
+    np.reshape: _viewed(reshape), np.transpose: _viewed(transpose),
+    np.swapaxes: _viewed(swapaxes), np.broadcast_to: _viewed(broadcast_to, writable=False),
+    np.squeeze: _viewed(squeeze), np.expand_dims: _viewed(expand_dims),
+    np.ravel: _viewed(lambda x, order="C": reshape(x, -1)),
     np.matmul: matmul, np.dot: dot, np.where: where,
     np.concatenate: concatenate, np.stack: stack,
     np.shape: lambda x: as_tracer(x).shape, np.ndim: lambda x: as_tracer(x).ndim,
     np.size: lambda x: as_tracer(x).size,
-    np.zeros_like: lambda x, dtype=None: full_like(x, 0, dtype),
-    np.ones_like: lambda x, dtype=None: full_like(x, 1, dtype),
-    np.empty_like: lambda x, dtype=None: full_like(x, 0, dtype),
-    np.full_like: lambda x, fill_value, dtype=None: full_like(x, fill_value, dtype),
+    np.zeros_like: lambda x, dtype=None, shape=None: full_like(x, 0, dtype, shape),
+    np.ones_like: lambda x, dtype=None, shape=None: full_like(x, 1, dtype, shape),
+    np.empty_like: lambda x, dtype=None, shape=None: full_like(x, 0, dtype, shape),
+    np.full_like: lambda x, fill_value, dtype=None, shape=None: full_like(x, fill_value, dtype,
+                                                                         shape),
     np.clip: clip,
     np.square: lambda x: x * x,
     np.reciprocal: reciprocal,
@@ -961,13 +1196,15 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.prod: lambda x, axis=None, keepdims=False, **kw: reduce("prod", x, axis, keepdims, **kw),
     np.cumsum: cumsum,
     np.argmax: _arg_extremum("max"), np.argmin: _arg_extremum("min"),
-    np.atleast_1d: atleast(1), np.atleast_2d: atleast(2), np.atleast_3d: atleast(3),
+    np.atleast_1d: _viewed(atleast(1)), np.atleast_2d: _viewed(atleast(2)),
+    np.atleast_3d: _viewed(atleast(3)),
     np.vstack: vstack, np.hstack: hstack, np.dstack: dstack, np.column_stack: column_stack,
-    np.split: _split(True), np.array_split: _split(False),
-    np.moveaxis: moveaxis, np.flip: flip, np.fliplr: lambda x: flip(x, 1),
-    np.flipud: lambda x: flip(x, 0),
+    np.split: _viewed(_split(True)), np.array_split: _viewed(_split(False)),
+    np.moveaxis: _viewed(moveaxis), np.flip: _viewed(flip),
+    np.fliplr: _viewed(lambda x: flip(x, 1)), np.flipud: _viewed(lambda x: flip(x, 0)),
     np.tile: tile, np.repeat: repeat, np.pad: pad,
-    np.diagonal: diagonal, np.trace: trace, np.diag: diag,
+    np.diagonal: _viewed(diagonal, writable=False), np.trace: trace,
+    np.diag: _viewed(diag, writable=False),
     np.tril: _triangle(True), np.triu: _triangle(False),
     np.outer: outer, np.inner: inner, np.tensordot: tensordot, np.einsum: einsum,
     np.take: take, np.take_along_axis: take_along_axis,
@@ -981,17 +1218,21 @@ for _uf, _name in UFUNCS.items():
 class Tracer:
     """A traced array. Behaves like a NumPy array inside a function being traced."""
 
-    __slots__ = ("node",)
+    # _view: how this array views another (None: it owns its data); _views: weak references
+    # to the live views of it (see "in-place updates" above)
+    __slots__ = ("node", "_view", "_views", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, node: Node):
         self.node = node
+        self._view: _View | None = None
+        self._views: list | None = None
 
     shape = property(lambda self: self.node.shape)
     dtype = property(lambda self: self.node.dtype)
     ndim = property(lambda self: self.node.ndim)
     size = property(lambda self: self.node.size)
-    T = property(lambda self: transpose(self))
+    T = property(lambda self: _register(self, transpose(self)))
 
     def __repr__(self) -> str:
         return f"Tracer({self.node!r})"
@@ -1018,16 +1259,16 @@ class Tracer:
 
     def __array__(self, *args, **kwargs):
         raise UnsupportedError(
-            "a traced value cannot be converted to a NumPy array (np.array / np.asarray of a "
-            "traced value, or a list mixing them); use graphc.numpy.array([...]) or np.stack. "
-            "Indexing a NumPy array with a traced index (a[i]) does this too: use "
-            "np.take(a, i, axis=0)", user_loc())
+            "a traced value cannot become a NumPy array. np.array / np.asarray of one, or of "
+            "a list mixing them: use graphc.numpy.array([...]) or np.stack; a NumPy array "
+            "indexed by one, a[i]: use np.take(a, i, axis=0); one stored into a NumPy array, "
+            "a[i] = v: make a traced too, e.g. a = np.zeros_like(v, shape=...)", user_loc())
 
     def __setitem__(self, index, value):
-        raise UnsupportedError(
-            "in-place assignment (x[...] = v) is not supported: graphc traces arrays as "
-            "values. Build the new array instead: np.where(mask, v, x), np.concatenate or "
-            "np.stack of the parts, or np.pad", user_loc())
+        v = getattr(value, "_view", None)
+        if v is not None and v.base is self and v.key is index:
+            return  # x[i] op= y: the live view x[i] has written itself through already
+        _assign(self, _set(self, index, value))
 
     __hash__ = object.__hash__
 
@@ -1040,14 +1281,15 @@ class Tracer:
         if kwargs:
             raise UnsupportedError(f"numpy.{ufunc.__name__}: keyword argument(s) "
                                    f"{', '.join(kwargs)} not supported", user_loc())
-        return fn(*inputs)
+        return _not_an_input(fn(*inputs), inputs)
 
     def __array_function__(self, func, types, args, kwargs):
         fn = FUNCTIONS.get(func)
         if fn is None:
             raise UnsupportedError(f"numpy.{func.__name__} is not supported by graphc",
                                    user_loc())
-        return fn(*args, **kwargs)
+        out = fn(*args, **kwargs)
+        return out if getattr(fn, "is_view", False) else _not_an_input(out, args)
 
     # operators
     def __add__(self, o): return apply("add", self, o)
@@ -1065,7 +1307,14 @@ class Tracer:
     def __matmul__(self, o): return matmul(self, o)
     def __rmatmul__(self, o): return matmul(o, self)
     def __neg__(self): return apply("negative", self)
-    def __pos__(self): return self
+    def __pos__(self): return Tracer(self.node)
+    __iadd__ = _inplace(operator.add, "+=")
+    __isub__ = _inplace(operator.sub, "-=")
+    __imul__ = _inplace(operator.mul, "*=")
+    __itruediv__ = _inplace(operator.truediv, "/=")
+    __imod__ = _inplace(operator.mod, "%=")
+    __ipow__ = _inplace(operator.pow, "**=")
+    __imatmul__ = _inplace(operator.matmul, "@=")
     def __abs__(self): return apply("abs", self)
     def __lt__(self, o): return apply("less", self, o)
     def __le__(self, o): return apply("less_equal", self, o)
@@ -1073,7 +1322,7 @@ class Tracer:
     def __ge__(self, o): return apply("greater_equal", self, o)
     def __eq__(self, o): return apply("equal", self, o)
     def __ne__(self, o): return apply("not_equal", self, o)
-    def __getitem__(self, index): return getitem(self, index)
+    def __getitem__(self, index): return _register(self, getitem(self, index), key=index)
 
     # methods
     def sum(self, axis=None, keepdims=False, **kw): return reduce("sum", self, axis, keepdims, **kw)
@@ -1084,13 +1333,14 @@ class Tracer:
     def any(self, axis=None, keepdims=False): return _all_any("any")(self, axis, keepdims)
     def var(self, axis=None, keepdims=False, ddof=0): return var(self, axis, keepdims, ddof)
     def std(self, axis=None, keepdims=False, ddof=0): return std(self, axis, keepdims, ddof)
-    def reshape(self, *shape, **kw): return reshape(self, *shape, **kw)
-    def transpose(self, *axes): return transpose(self, axes[0] if len(axes) == 1 else axes or None)
-    def swapaxes(self, a, b): return swapaxes(self, a, b)
-    def squeeze(self, axis=None): return squeeze(self, axis)
-    def ravel(self): return reshape(self, -1)
+    def reshape(self, *shape, **kw): return _register(self, reshape(self, *shape, **kw))
+    def transpose(self, *axes):
+        return _register(self, transpose(self, axes[0] if len(axes) == 1 else axes or None))
+    def swapaxes(self, a, b): return _register(self, swapaxes(self, a, b))
+    def squeeze(self, axis=None): return _register(self, squeeze(self, axis))
+    def ravel(self): return _register(self, reshape(self, -1))
     def copy(self): return Tracer(self.node)
-    def flatten(self): return reshape(self, -1)
+    def flatten(self): return Tracer(reshape(self, -1).node)
     def dot(self, o): return dot(self, o)
     def clip(self, lo=None, hi=None, **kw): return clip(self, lo, hi, **kw)
     def prod(self, axis=None, keepdims=False, **kw):
@@ -1102,13 +1352,14 @@ class Tracer:
                                                                              keepdims=keepdims)
     def take(self, indices, axis=None, mode=None): return take(self, indices, axis, mode=mode)
     def repeat(self, repeats, axis=None): return repeat(self, repeats, axis)
-    def diagonal(self, offset=0, axis1=0, axis2=1): return diagonal(self, offset, axis1, axis2)
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return _register(self, diagonal(self, offset, axis1, axis2), writable=False)
     def trace(self, offset=0, axis1=0, axis2=1): return trace(self, offset, axis1, axis2)
 
     def astype(self, dtype, **unsupported):
         _no_extra("astype", unsupported)
         dtype = np.dtype(dtype)
-        return self if dtype == self.dtype else apply("cast", self, dtype=dtype)
+        return Tracer(self.node) if dtype == self.dtype else apply("cast", self, dtype=dtype)
 
     def __getattr__(self, name):
         if name.startswith("__"):  # NumPy and copy probe dunders; let them see "absent"

@@ -164,6 +164,16 @@ def label_loss(z, y):
     return -logp[np.arange(len(y)), y].mean() + np.take_along_axis(z, y[:, None], axis=1).sum()
 
 
+def inplace_update(x):
+    """In-place updates: an item, a mask, and a write through a transposed view."""
+    y = x * 1
+    y[0] += x[1]
+    y[y < 0] = 0.0
+    r = y.T
+    r[1:, 0] = 2.0
+    return (y ** 2).sum()
+
+
 def _embed_args():
     return (_rng(1).normal(size=(7, 5)).astype(np.float32),
             _rng(2).normal(size=(5, 3)).astype(np.float32), np.array([[1, 6, 1], [0, -1, 1]]))
@@ -208,7 +218,9 @@ MODEL_PROGRAMS = {
                              np.float32) for k in (3, 4))),
                          (label_loss, "value_and_grad", {}, (
                              _rng(5).normal(size=(6, 4)).astype(np.float32),
-                             np.array([3, 0, -1, 2, 2, 1])))],
+                             np.array([3, 0, -1, 2, 2, 1]))),
+                         (inplace_update, "value_and_grad", {},
+                          (_rng(6).normal(size=(4, 3)).astype(np.float32),))],
 }
 # Graphs run with SMALL constants: (name, constants, programs).
 SMALL_PROGRAMS = {

@@ -314,11 +314,14 @@ def test_index_argument_out_of_range_raises_before_reading(bad):
     assert _line(f, "x[:, i]") in str(err.value)
 
 
-def test_boolean_mask_indexing_says_use_where():
+def test_traced_boolean_mask_says_use_where_and_a_constant_one_indexes():
     with pytest.raises(UnsupportedError, match=r"np\.where"):
         graphc.jit(lambda x: x[x > 0])(X)
-    with pytest.raises(UnsupportedError, match="mask"):
-        graphc.jit(lambda x: x[np.array([True, False, True])])(X)
+    for f in (lambda x: x[np.array([True, False, True])], lambda x: x[:, [True] * 3 + [False]],
+              lambda x: x[X > 0]):
+        np.testing.assert_array_equal(graphc.jit(f)(X), f(X))
+        np.testing.assert_array_equal(graphc.grad(lambda x: f(x).sum())(X),
+                                      graphc.grad(lambda x: f(x).sum()).reference(X))
 
 
 def test_unsupported_forms_are_named():
@@ -326,8 +329,6 @@ def test_unsupported_forms_are_named():
         graphc.jit(lambda x: x[None, [0, 1], [1, 2]])(X)
     with pytest.raises(UnsupportedError, match="2 and nuclear"):
         graphc.jit(lambda x: np.linalg.norm(x, 2))(X)
-    with pytest.raises(UnsupportedError, match="in-place assignment"):
-        graphc.jit(lambda x: x.__setitem__(0, 1.0))(X)
     with pytest.raises(UnsupportedError, match=r"np\.take\(a, i, axis=0\)"):
         graphc.jit(lambda i: np.eye(3)[i])(np.array([0, 2]))
     with pytest.raises(UnsupportedError, match="ellipsis"):

@@ -1,0 +1,179 @@
+"""In-place updates (``x += y``, ``x[i] = v``, ``x[i] += v``) behave as NumPy's: aliases and
+live views see the change, an update of a view writes through to its base, copies keep their
+values. Each program is checked against NumPy on copies of its arguments, against the
+reference interpreter, and its gradient against central differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import GraphcError, ShapeError, UnsupportedError
+
+X = np.random.default_rng(0).normal(size=(4, 5))
+
+
+def fill(x):
+    y = np.zeros_like(x)
+    y[0] = x[0] * 2
+    y[1:3, ::2] = 7.0
+    y[-1] = x[1]
+    y += x
+    return y
+
+
+def views_see_updates(x):
+    y = x * 1
+    r, t, f = y[1], y.T, np.ravel(y)
+    y += 1
+    y[0, 0] = 50.0
+    return r * 2 + t[0].sum() + y[0] + f[:5]
+
+
+def views_write_through(x):
+    y = x * 1
+    r = y[2, 1:4]
+    r *= 3
+    t = y.T
+    t[0] = -1
+    f = y.reshape(-1)
+    f[1] = -100.0
+    np.swapaxes(y, 0, 1)[2, 3] += 10
+    return y
+
+
+def augmented_items(x):
+    y = x.copy()
+    y[0] += x[1]
+    y[:, 2] -= 1
+    y[[1, 3], 0] *= 2
+    y[..., 1:2] /= 4
+    return y
+
+
+def masks_and_arrays(x):
+    y = x.copy()
+    y[y < 0] = 0.0
+    y[[0, 0, 2], [1, 1, 3]] = np.array([1.0, 2.0, 3.0])  # the last of repeated places wins
+    y[np.array([True, False, True, False])] *= -2  # a constant mask: any shape NumPy takes
+    return y ** 2
+
+
+def aliases_and_copies(x):
+    y = x + 0
+    z = y
+    kept = [y.copy(), y.astype(y.dtype), +y, y.flatten().reshape(x.shape), np.positive(y),
+            y.sum(axis=()), np.pad(y, 0)]
+    z += 5
+    return sum(kept) + y
+
+
+def loop_fills_rows(x):
+    out = np.zeros_like(x, shape=(3,) + x.shape)
+    h = x
+    for t in range(3):
+        h = np.tanh(h)
+        out[t] = h
+    out[1:] *= 0.5
+    return out.sum(0)
+
+
+def argument_changed_inside(x):
+    x[0] = 0.0
+    x -= 1
+    return x * x
+
+
+def split_parts(x):
+    y = x * 1
+    a, b = np.split(y, [2])
+    y += 1
+    b[0] = 5.0
+    return a.sum() + b.sum() + y
+
+
+def newaxis_and_strides(x):
+    y = x * 1
+    v = y[None, 1:, ::-2]
+    v += 1
+    y[::2, None, 0] = np.array([[3.0], [4.0]])
+    return y + v[0, 0].sum()
+
+
+PROGRAMS = [fill, views_see_updates, views_write_through, augmented_items, masks_and_arrays,
+            aliases_and_copies, loop_fills_rows, argument_changed_inside, split_parts,
+            newaxis_and_strides]
+
+
+@pytest.mark.parametrize("fn", PROGRAMS, ids=lambda f: f.__name__)
+def test_like_numpy_with_gradients(fn):
+    want = fn(X.copy())
+    np.testing.assert_allclose(graphc.jit(fn)(X.copy()), want, rtol=1e-13)
+    np.testing.assert_allclose(graphc.jit(fn).reference(X.copy()), want, rtol=1e-13)
+    u = np.random.default_rng(1).normal(size=want.shape)
+
+    def loss(x):
+        return (fn(x.copy()) * u).sum()
+
+    g = graphc.grad(loss)(X)
+    d = np.random.default_rng(2).normal(size=X.shape)
+    eps = 1e-6
+    fd = (loss(X + eps * d) - loss(X - eps * d)) / (2 * eps)
+    assert float((g * d).sum()) == pytest.approx(fd, rel=1e-6, abs=1e-8)
+    np.testing.assert_array_equal(X, np.random.default_rng(0).normal(size=(4, 5)))
+
+
+def test_the_callers_array_is_never_changed():
+    x = X.copy()
+    graphc.jit(argument_changed_inside)(x)
+    graphc.grad(lambda x: argument_changed_inside(x).sum())(x)
+    np.testing.assert_array_equal(x, X)
+
+
+def test_updates_inside_a_scan_step():
+    def f(w, xs):
+        def step(h, x):
+            h = h.copy()
+            h[0] += x[0]
+            h *= w
+            return h, h[1:]
+        return graphc.scan(step, np.ones(3), xs)[1].sum()
+
+    w, xs = 0.9, np.arange(12.0).reshape(4, 3) / 10
+    v, g = graphc.value_and_grad(f)(w, xs)
+    assert v == pytest.approx(f(w, xs))
+    assert g == pytest.approx((f(w + 1e-6, xs) - f(w - 1e-6, xs)) / 2e-6, rel=1e-6)
+
+
+@pytest.mark.parametrize("body, error, match", [
+    ("np.broadcast_to(x, (2, 4, 5))[0] = 1.0", UnsupportedError, "read-only"),
+    ("d = x.diagonal()\n    d += 1", UnsupportedError, "read-only"),
+    ("v = x.T.reshape(-1)\n    x += 1", UnsupportedError, "copied"),
+    ("i = (x > 0).astype(np.int64)\n    i += 1.5", UnsupportedError, "same_kind"),
+    ("r = x[0]\n    r += x", ShapeError, "broadcast shape"),
+    ("x[np.argmax(x, axis=0), 0] = 1.0", UnsupportedError, "traced integer indices"),
+    ("x[1:3] = np.ones(3)", ShapeError, "could not broadcast"),
+    ("x[[0, 9], 0] = 1.0", graphc.OutOfBoundsError, "9"),
+    ("x[x > 0] = x", UnsupportedError, "single value"),
+    ("a = np.zeros(5)\n    a[:2] = x[0, :2]", UnsupportedError, "np.zeros_like"),
+    ("a = np.zeros(5)\n    a[0] = x[0, 0]", GraphcError, "np.zeros_like"),
+])
+def test_what_numpy_would_refuse_or_graphc_cannot_follow(body, error, match):
+    scope: dict = {"np": np}
+    exec(f"def f(x):\n    x = x * 1\n    {body}\n    return x.sum()", scope)
+    with pytest.raises(error, match=match):
+        graphc.grad(scope["f"])(X)
+
+
+def test_a_scan_step_cannot_change_an_outer_array():
+    def f(x):
+        acc = x * 1
+
+        def step(c, row):
+            acc[0] = row
+            return c + row.sum(), None
+        return graphc.scan(step, 0.0, x)[0] + acc.sum()
+
+    with pytest.raises(UnsupportedError, match="carry"):
+        graphc.grad(f)(X)

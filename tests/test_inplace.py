@@ -177,3 +177,55 @@ def test_a_scan_step_cannot_change_an_outer_array():
 
     with pytest.raises(UnsupportedError, match="carry"):
         graphc.grad(f)(X)
+
+
+def _random_program(seed: int) -> str:
+    """A random sequence of views, copies, in-place updates and assignments on one array."""
+    rng = np.random.default_rng(seed)
+    lines, names = ["a = x * 1"], ["a"]
+    for _ in range(8):
+        src = names[rng.integers(len(names))]
+        new = f"v{len(names)}"
+        kind = rng.integers(9)
+        if kind == 0:
+            lines.append(f"{new} = {src}[1:, ::2] if {src}.ndim == 2 else {src}[::2]")
+        elif kind == 1:
+            lines.append(f"{new} = {src}.T")
+        elif kind == 2:
+            lines.append(f"{new} = {src}.copy()")
+        elif kind == 3:
+            lines.append(f"{new} = {src}[0] if {src}.ndim == 2 else {src}[1:]")
+        elif kind == 4:
+            lines.append(f"{src} += {rng.normal():.3f}")
+            continue
+        elif kind == 5:
+            lines.append(f"{src} *= np.tanh({src})")
+            continue
+        elif kind == 6:
+            lines.append(f"{src}[0] = {rng.normal():.3f}")
+            continue
+        elif kind == 7:
+            lines.append(f"{src}[..., :1] -= {src}[..., 1:2] * 2")
+            continue
+        else:
+            lines.append(f"{new} = np.swapaxes({src}, 0, -1)")
+        names.append(new)
+    total = " + ".join(f"({n} ** 2).sum() * {k + 1}" for k, n in enumerate(names))
+    body = "\n    ".join(lines + [f"return {total}"])
+    return f"def f(x):\n    {body}\n"
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_update_programs_match_numpy(seed):
+    scope: dict = {"np": np}
+    src = _random_program(seed)
+    exec(src, scope)
+    f = scope["f"]
+    x = np.random.default_rng(seed).normal(size=(3, 4)) * 0.5
+    want = f(x.copy())
+    assert graphc.jit(f).reference(x) == pytest.approx(want, rel=1e-12), src
+    if seed % 10 == 0:  # compiled, with its gradient against the reference interpreter's
+        vg = graphc.value_and_grad(f)
+        (v, g), (rv, rg) = vg(x), vg.reference(x)
+        assert v == pytest.approx(want, rel=1e-12) and rv == pytest.approx(want, rel=1e-12), src
+        np.testing.assert_allclose(g, rg, rtol=1e-10, atol=1e-12)

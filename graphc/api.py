@@ -24,6 +24,7 @@ from .errors import ArgumentError, GraphcError, ShapeError, TraceError, Unsuppor
 from .ir import Graph, Node, SourceLoc
 from .passes import optimize
 from .passes.reroll import reroll
+from .passes.updates import merge_row_writes
 from .trace import Tracer, as_tracer, make_node
 
 # True while a transform traces: a graphc function called then (even on constants, with
@@ -65,10 +66,11 @@ def flatten(tree: Any) -> tuple[list[Any], Any]:
 
 def _rolled(result: Any) -> Any:
     """``result`` (a pytree) with the unrolled loops of its trace rolled into scans, before
-    the adjoint pass sees it (see ``passes.reroll``)."""
+    the adjoint pass sees it (see ``passes.reroll``); a loop's row writes into one array are
+    merged first (``passes.updates``), so that such a loop rolls too."""
     leaves, tree = flatten(result)
     traced = [k for k, x in enumerate(leaves) if isinstance(x, Tracer)]
-    nodes = reroll([leaves[k].node for k in traced])
+    nodes = reroll(merge_row_writes([leaves[k].node for k in traced]))
     for k, n in zip(traced, nodes):
         if n is not leaves[k].node:
             leaves[k] = Tracer(n)

@@ -101,9 +101,19 @@ def newaxis_and_strides(x):
     return y + v[0, 0].sum()
 
 
-PROGRAMS = [fill, views_see_updates, views_write_through, augmented_items, masks_and_arrays,
-            aliases_and_copies, loop_fills_rows, argument_changed_inside, split_parts,
-            newaxis_and_strides]
+def rows_read_between(x):
+    out = np.zeros_like(x)
+    out[0] = x[1]
+    seen = out.sum(axis=0)  # read between two writes: they are not merged
+    out[2] = x[0] * seen
+    out[2] = x[3]  # the last write wins
+    out[1] += 1
+    return out
+
+
+PROGRAMS = [fill, rows_read_between, views_see_updates, views_write_through, augmented_items,
+            masks_and_arrays, aliases_and_copies, loop_fills_rows, argument_changed_inside,
+            split_parts, newaxis_and_strides]
 
 
 @pytest.mark.parametrize("fn", PROGRAMS, ids=lambda f: f.__name__)
@@ -122,6 +132,18 @@ def test_like_numpy_with_gradients(fn):
     fd = (loss(X + eps * d) - loss(X - eps * d)) / (2 * eps)
     assert float((g * d).sum()) == pytest.approx(fd, rel=1e-6, abs=1e-8)
     np.testing.assert_array_equal(X, np.random.default_rng(0).normal(size=(4, 5)))
+
+
+def test_row_writes_merge_into_one_concatenate():
+    def f(x):
+        out = np.zeros_like(x, shape=(3, 4, 5))
+        for t in (2, 0, 2):
+            out[t] = np.tanh(x) * (t + 1)
+        return out
+
+    ir = graphc.jit(f).ir(X).split("# optimised")[0]
+    assert "where(" not in ir and "concatenate(" in ir, ir
+    np.testing.assert_allclose(graphc.jit(f)(X), f(X), rtol=1e-13)
 
 
 def test_the_callers_array_is_never_changed():

@@ -107,10 +107,32 @@ def second_order(W, U, xs, h0):
     return (b * b).sum()
 
 
+def rows_filled(W, U, xs, h0):
+    # the rows written in place (passes/updates.py merges them as np.stack's rows)
+    out = np.zeros_like(xs, shape=(len(xs),) + h0.shape)
+    h = h0
+    for t in range(len(xs)):
+        h = np.tanh(xs[t] @ W + h @ U)
+        out[t] = h
+    return ((out ** 2).sum() + out[-1, 0].sum()) / len(xs)
+
+
+def columns_filled_partly(W, U, xs, h0):
+    # along axis 1, after a traced start; the first and last columns keep it; a rewrite wins
+    hs = np.repeat(h0[:, None, :], len(xs) + 2, axis=1) * 0.5
+    h = h0
+    for t in range(len(xs)):
+        h = np.tanh(xs[t] @ W + h @ U)
+        hs[:, t + 1, :] = h
+    hs[:, 1, :] = h * 2
+    return (np.sin(hs) * hs).sum() / len(xs)
+
+
 LOOPS = [rnn, rnn_first_step_differs, reversed_loop, strided_second_axis, no_data,
-         every_step_read_after, stacked_after, two_loops, second_order]
+         every_step_read_after, stacked_after, two_loops, second_order, rows_filled,
+         columns_filled_partly]
 ROLLED = {rnn, rnn_first_step_differs, reversed_loop, strided_second_axis, no_data,
-          every_step_read_after, stacked_after, two_loops}
+          every_step_read_after, stacked_after, two_loops, rows_filled, columns_filled_partly}
 
 
 def _unrolled(f, monkeypatch, *args):

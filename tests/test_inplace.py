@@ -201,37 +201,26 @@ def test_a_scan_step_cannot_change_an_outer_array():
         graphc.grad(f)(X)
 
 
+# Steps of a random program: (makes a new name, statement) on the array named src.
+_STEPS = [(True, "{src}[1:, ::2] if {src}.ndim == 2 else {src}[::2]"), (True, "{src}.T"),
+          (True, "{src}.copy()"), (True, "{src}[0] if {src}.ndim == 2 else {src}[1:]"),
+          (False, "{src} += {c:.3f}"), (False, "{src} *= np.tanh({src})"),
+          (False, "{src}[0] = {c:.3f}"), (False, "{src}[..., :1] -= {src}[..., 1:2] * 2"),
+          (True, "np.swapaxes({src}, 0, -1)")]
+
+
 def _random_program(seed: int) -> str:
     """A random sequence of views, copies, in-place updates and assignments on one array."""
     rng = np.random.default_rng(seed)
     lines, names = ["a = x * 1"], ["a"]
     for _ in range(8):
         src = names[rng.integers(len(names))]
-        new = f"v{len(names)}"
-        kind = rng.integers(9)
-        if kind == 0:
-            lines.append(f"{new} = {src}[1:, ::2] if {src}.ndim == 2 else {src}[::2]")
-        elif kind == 1:
-            lines.append(f"{new} = {src}.T")
-        elif kind == 2:
-            lines.append(f"{new} = {src}.copy()")
-        elif kind == 3:
-            lines.append(f"{new} = {src}[0] if {src}.ndim == 2 else {src}[1:]")
-        elif kind == 4:
-            lines.append(f"{src} += {rng.normal():.3f}")
-            continue
-        elif kind == 5:
-            lines.append(f"{src} *= np.tanh({src})")
-            continue
-        elif kind == 6:
-            lines.append(f"{src}[0] = {rng.normal():.3f}")
-            continue
-        elif kind == 7:
-            lines.append(f"{src}[..., :1] -= {src}[..., 1:2] * 2")
-            continue
-        else:
-            lines.append(f"{new} = np.swapaxes({src}, 0, -1)")
-        names.append(new)
+        makes, step = _STEPS[rng.integers(len(_STEPS))]
+        text = step.format(src=src, c=rng.normal() if "{c" in step else 0.0)
+        if makes:
+            names.append(f"v{len(names)}")
+            text = f"{names[-1]} = {text}"
+        lines.append(text)
     total = " + ".join(f"({n} ** 2).sum() * {k + 1}" for k, n in enumerate(names))
     body = "\n    ".join(lines + [f"return {total}"])
     return f"def f(x):\n    {body}\n"

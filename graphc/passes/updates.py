@@ -16,7 +16,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..ir import Node, toposort
+from ..ir import Node, rebuild, toposort
 from ..ops import pyindex
 
 
@@ -68,8 +68,7 @@ def merge_row_writes(outputs: list[Node]) -> list[Node]:
         if n.id in ends:
             new[n.id] = _joined(n, ends[n.id], writes, get)
         elif any(get(i) is not i for i in n.inputs):
-            new[n.id] = Node(n.op, tuple(get(i) for i in n.inputs), n.params, n.shape, n.dtype,
-                             n.loc, n.adjoint)
+            new[n.id] = rebuild(n, tuple(get(i) for i in n.inputs))
     return [get(o) for o in outputs]
 
 

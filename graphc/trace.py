@@ -1322,7 +1322,9 @@ class Tracer:
     def __ge__(self, o): return apply("greater_equal", self, o)
     def __eq__(self, o): return apply("equal", self, o)
     def __ne__(self, o): return apply("not_equal", self, o)
-    def __getitem__(self, index): return _register(self, getitem(self, index), key=index)
+    def __getitem__(self, index):
+        out = getitem(self, index)  # a number (0-d) is a copy in NumPy, an array a view
+        return _register(self, out, key=index) if out.ndim else out
 
     # methods
     def sum(self, axis=None, keepdims=False, **kw): return reduce("sum", self, axis, keepdims, **kw)

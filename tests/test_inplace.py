@@ -63,6 +63,9 @@ def masks_and_arrays(x):
 def aliases_and_copies(x):
     y = x + 0
     z = y
+    n = y[0, 0]  # a number, as NumPy's: a copy
+    n += 1
+    y[1, 1] += n
     kept = [y.copy(), y.astype(y.dtype), +y, y.flatten().reshape(x.shape), np.positive(y),
             y.sum(axis=()), np.pad(y, 0)]
     z += 5

@@ -273,10 +273,8 @@ def full_like(x: Any, value: Any, dtype: Any = None, shape: Any = None) -> "Trac
     is a new array of its own (``x[i] = v`` may fill it), not a read-only broadcast."""
     x = as_tracer(x)
     dtype = np.dtype(dtype or x.dtype)
-    shape = x.shape if shape is None else (shape,) if isinstance(shape, numbers.Integral) \
-        else tuple(shape)
     v = value.astype(dtype) if isinstance(value, Tracer) else np.asarray(value).astype(dtype)
-    return broadcast_to(v, shape)
+    return broadcast_to(v, x.shape if shape is None else shape)
 
 
 def squeeze(x: Any, axis=None) -> "Tracer":
@@ -391,22 +389,39 @@ def _array_getitem(x: "Tracer", index: tuple) -> "Tracer":
     return out
 
 
+def _integer_indices(i: Any) -> Any:
+    """Indices ``i`` checked to be integers: a traced array as it is, a constant one as an
+    array (an empty one of any number type as int64)."""
+    if isinstance(i, Tracer):
+        if i.dtype.kind not in "iu":
+            raise UnsupportedError(f"indices must be integers, got dtype {i.dtype}", user_loc())
+        return i
+    i = np.asarray(i)
+    if i.dtype.kind not in "iu":
+        if i.size or i.dtype.kind == "b":
+            raise UnsupportedError(f"indices must be integers, got dtype {i.dtype}", user_loc())
+        i = i.astype(np.int64)
+    return i
+
+
+def _checked_constant(i: np.ndarray, x: "Tracer", axis: int) -> np.ndarray:
+    """Constant integer indices into ``axis`` of ``x``, negatives counted from the end, as
+    int64; one out of range is an OutOfBoundsError naming the axis and the shape."""
+    try:
+        return checked_indices(i, x.shape[axis], "index").astype(np.int64)
+    except GraphcError as e:
+        raise type(e)(f"{e.args[0]} (axis {axis} of an array of shape {x.shape})",
+                      user_loc()) from None
+
+
 def _axis_index(i: Any, x: "Tracer", axis: int) -> Any:
     """Integer index ``i`` into ``axis`` of ``x``, negatives counted from the end: a constant
     is checked now, a traced one by the compiled code (as a gather from ``arange``, laid along
     ``axis`` so that its error names that axis)."""
-    n = x.shape[axis]
+    i = _integer_indices(i)
     if not isinstance(i, Tracer):
-        i = np.asarray(i)
-        if i.dtype.kind not in "iu" and i.size:
-            raise UnsupportedError(f"indices must be integers, got dtype {i.dtype}", user_loc())
-        try:
-            return checked_indices(i.astype(np.int64), n, "index")
-        except GraphcError as e:
-            raise type(e)(f"{e.args[0]} (axis {axis} of an array of shape {x.shape})",
-                          user_loc()) from None
-    if i.dtype.kind not in "iu":
-        raise UnsupportedError(f"indices must be integers, got dtype {i.dtype}", user_loc())
+        return _checked_constant(i, x, axis)
+    n = x.shape[axis]
     ruler = np.arange(n).reshape((1,) * axis + (n,))
     return reshape(take(ruler, i, axis=axis), i.shape)
 
@@ -883,18 +898,7 @@ def take(x: Any, indices: Any, axis: Any = None, out: Any = None, mode: Any = No
         x, axis = reshape(x, -1), 0
     axis = _axes(axis, x.ndim)[0]
     n = x.shape[axis]
-    if isinstance(indices, numbers.Integral) and not isinstance(indices, (bool, np.bool_)):
-        indices = np.asarray(indices)
-    if not isinstance(indices, Tracer):
-        indices = np.asarray(indices)
-        if indices.dtype.kind not in "iu":
-            if indices.size or indices.dtype.kind == "b":
-                raise UnsupportedError(f"indices must be integers, got dtype {indices.dtype}",
-                                       user_loc())
-            indices = indices.astype(np.int64)
-    elif indices.dtype.kind not in "iu":
-        raise UnsupportedError(f"indices must be integers, got dtype {indices.dtype}",
-                               user_loc())
+    indices = _integer_indices(indices)
     if mode == "clip":
         indices = np.clip(indices, 0, n - 1)
     elif mode == "wrap":
@@ -902,11 +906,7 @@ def take(x: Any, indices: Any, axis: Any = None, out: Any = None, mode: Any = No
     elif mode not in (None, "raise"):
         raise UnsupportedError(f"np.take: mode={mode!r} is not supported", user_loc())
     if not isinstance(indices, Tracer):
-        try:
-            indices = checked_indices(indices, n, "index").astype(np.int64)
-        except GraphcError as e:
-            raise type(e)(f"{e.args[0]} (axis {axis} of an array of shape {x.shape})",
-                          user_loc()) from None
+        indices = _checked_constant(indices, x, axis)
     if indices.ndim == 0:
         r = apply("gather", x, reshape(indices, (1,)) if isinstance(indices, Tracer)
                   else indices.reshape(1), axis=axis)

@@ -456,8 +456,14 @@ def _arrays_getitem(x: "Tracer", index: tuple) -> "Tracer":
     return out
 
 
-def getitem(x: "Tracer", index: Any) -> "Tracer":
+def _index_tuple(index: Any) -> tuple:
+    """An index as a tuple, ``range`` objects as the integer arrays they stand for."""
     index = index if isinstance(index, tuple) else (index,)
+    return tuple(np.asarray(i) if isinstance(i, range) else i for i in index)
+
+
+def getitem(x: "Tracer", index: Any) -> "Tracer":
+    index = _index_tuple(index)
     if any(_is_constant_mask(i) for i in index):  # its shape is known: the places it keeps
         index = tuple(p for i in index for p in (np.nonzero(i) if _is_constant_mask(i) else (i,)))
     for i in index:
@@ -545,6 +551,125 @@ def logaddexp(x: Any, y: Any) -> "Tracer":
     d = x - y
     out = np.maximum(x, y) + np.log1p(np.exp(-np.abs(d)))
     return np.where(d == d, out, x + y)
+
+
+# Logic, rounding and NaN tests: compositions of comparisons, where and floor. Their
+# gradients are what the parts give: zero through the tests and the rounding, g through the
+# values that where passes on.
+def _truth(x: Any) -> Any:
+    """``x`` as booleans, as NumPy's logical functions read it: nonzero is True."""
+    x = x if isinstance(x, Tracer) else np.asarray(x)
+    return x if x.dtype == bool else x != 0
+
+
+def logical_and(x: Any, y: Any) -> "Tracer":
+    return np.where(_truth(x), _truth(y), False)
+
+
+def logical_or(x: Any, y: Any) -> "Tracer":
+    return np.where(_truth(x), True, _truth(y))
+
+
+def logical_xor(x: Any, y: Any) -> "Tracer":
+    return _truth(x) != _truth(y)
+
+
+def logical_not(x: Any) -> "Tracer":
+    return _truth(x) == False  # noqa: E712 (an elementwise comparison)
+
+
+def _bitwise(name: str, fn: Callable) -> Callable[..., "Tracer"]:
+    """``&``, ``|``, ``^``, ``~`` on booleans (masks): the logical functions. On integers
+    they are bit operations, which graphc does not have."""
+    def op(*xs):
+        for x in xs:
+            dtype = x.dtype if isinstance(x, (Tracer, np.ndarray, np.generic)) else \
+                np.asarray(x).dtype
+            if dtype != bool:
+                raise UnsupportedError(f"{name} of {dtype}: graphc has bitwise operations on "
+                                       "booleans only (masks, e.g. (x > 0) & (y < 1))",
+                                       user_loc())
+        return fn(*xs)
+    return op
+
+
+def isnan(x: Any) -> "Tracer":
+    return x != x
+
+
+def isinf(x: Any) -> "Tracer":
+    return np.abs(x) == np.inf
+
+
+def isfinite(x: Any) -> "Tracer":
+    return np.abs(x) < np.inf  # False for NaN too
+
+
+def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
+               neginf: Any = None) -> "Tracer":
+    x = as_tracer(x)
+    if x.dtype.kind != "f":
+        return Tracer(x.node)
+    big = np.finfo(x.dtype).max
+    posinf = big if posinf is None else posinf
+    neginf = -big if neginf is None else neginf
+    return np.where(x != x, nan, np.where(x == np.inf, posinf,
+                                          np.where(x == -np.inf, neginf, x))).astype(x.dtype)
+
+
+def _rint(x: "Tracer") -> "Tracer":
+    """Round half to even, as np.rint: floor, then the fraction (exact) decides; infinities
+    and NaN pass through, and a zero keeps the sign of ``x`` (np.round(-0.2) is -0.0)."""
+    f = np.floor(x)
+    d = x - f
+    even = np.floor(f / 2) * 2 == f
+    r = np.where(d < 0.5, f, np.where(d > 0.5, f + 1, np.where(even, f, f + 1)))
+    return np.where(r == 0, x * 0, r)
+
+
+def around(x: Any, decimals: int = 0, out: Any = None) -> "Tracer":
+    """np.round: half to even, at ``decimals`` digits by NumPy's own recipe (x * 10**d
+    rounded, divided back; a negative ``decimals`` divides first)."""
+    _no_extra("round", {"out": out})
+    x = as_tracer(x)
+    if x.dtype.kind in "biu":
+        if decimals < 0:
+            raise UnsupportedError("np.round of integers to negative decimals is not "
+                                   "supported", user_loc())
+        return Tracer(x.node)
+    if decimals == 0:
+        return _rint(x)
+    if decimals > 0:
+        s = 10.0 ** decimals
+        return _rint(x * s) / s
+    s = 10.0 ** -decimals
+    return _rint(x / s) * s
+
+
+def rint(x: Any) -> "Tracer":
+    x = as_tracer(x)
+    if x.dtype.kind in "biu":  # a float of NumPy's choosing (float16 for int8)
+        return x.astype(np.rint(np.zeros(0, x.dtype)).dtype)
+    return _rint(x)
+
+
+def trunc(x: Any) -> "Tracer":
+    x = as_tracer(x)
+    return x if x.dtype.kind in "biu" else np.where(x < 0, np.ceil(x), np.floor(x))
+
+
+def fmax(x: Any, y: Any) -> "Tracer":
+    """np.fmax: the larger, ignoring a NaN (both NaN: NaN)."""
+    return np.where(x != x, y, np.where(y != y, x, np.maximum(x, y)))
+
+
+def fmin(x: Any, y: Any) -> "Tracer":
+    return np.where(x != x, y, np.where(y != y, x, np.minimum(x, y)))
+
+
+def heaviside(x: Any, h0: Any) -> "Tracer":
+    """0 below zero, 1 above, ``h0`` at zero, NaN at NaN."""
+    return np.where(x < 0, 0, np.where(x > 0, 1, np.where(x == 0, h0, x)))
 
 
 def cumsum(x: Any, axis: Any = None, dtype: Any = None, **unsupported) -> "Tracer":
@@ -1042,18 +1167,16 @@ def _set(x: "Tracer", index: Any, value: Any) -> "Tracer":
     mask of x's shape (then a single value)."""
     value = value.astype(x.dtype) if isinstance(value, Tracer) else \
         np.asarray(value).astype(x.dtype)
-    index = index if isinstance(index, tuple) else (index,)
-    if len(index) == 1 and isinstance(index[0], Tracer) and index[0].dtype.kind == "b":
-        mask = index[0]
-        if mask.shape != x.shape or np.size(value) != 1:
+    index = _index_tuple(index)
+    masks = [i for i in index if isinstance(i, Tracer) and i.dtype.kind == "b"]
+    if masks:
+        if len(index) != 1 or masks[0].shape != x.shape or np.size(value) != 1:
             raise UnsupportedError(
                 "x[mask] = v is supported for a mask of x's shape and a single value v "
                 "(it is np.where(mask, v, x))", user_loc())
-        return where(mask, reshape(value, ()), x)
+        return where(masks[0], reshape(value, ()), x)
     if any(isinstance(i, Tracer) for i in index):
-        raise UnsupportedError("assignment at traced integer indices is not supported: the "
-                               "places written would be known only when the code runs",
-                               user_loc())
+        return _set_traced(x, index, value)
     if any(_is_array_index(i) for i in index):  # constant integer arrays
         try:
             places = np.arange(x.size).reshape(x.shape)[index]
@@ -1073,6 +1196,86 @@ def _set(x: "Tracer", index: Any, value: Any) -> "Tracer":
     inside = np.zeros(x.shape, bool)
     inside[pyindex(norm)] = True
     return where(inside, _unslice(reshape(value, sliced.shape), x.shape, norm), x)
+
+
+def _places(x: "Tracer", index: tuple) -> "Tracer":
+    """The flat positions in ``x`` that ``x[index]`` reads, in its shape: the same indexing
+    of a constant ``arange``, so traced indices are checked on their axes as a read's are."""
+    return getitem(as_tracer(np.arange(x.size).reshape(x.shape)), index)
+
+
+def _scattered(value: "Tracer", places: "Tracer", shape: tuple[int, ...]) -> "Tracer":
+    """An array of ``shape``, zero but for ``value`` added into the flat ``places``."""
+    out = apply("scatter_add", reshape(value, -1), reshape(places, -1), axis=0,
+                size=int(np.prod(shape)))
+    return reshape(out, shape)
+
+
+def _set_traced(x: "Tracer", index: tuple, value: Any) -> "Tracer":
+    """``x[index] = value`` where an index is a traced integer array: the value is scattered
+    into the places written. Where a place is written twice NumPy keeps the last write, an
+    order compiled code cannot follow when places are known only at run time; so the value
+    must be a single number (every write the same), or a constant index array must keep the
+    places apart, as ``np.arange(n)`` does in ``x[np.arange(n), labels] = v``."""
+    places = _places(x, index)
+    single = np.size(value) == 1
+    if not single:
+        fixed = tuple(np.zeros(i.shape, np.int64) if isinstance(i, Tracer) else i
+                      for i in index)  # the places as the constant indices alone spread them
+        spread = np.arange(x.size).reshape(x.shape)[fixed]
+        if np.unique(spread).size != spread.size:
+            raise UnsupportedError(
+                "x[i] = v at traced integer indices i: the places written may repeat, and "
+                "NumPy's last-write-wins cannot be followed when they are known only at run "
+                "time. Assign a single value, index with a constant array that keeps the "
+                "places apart (x[np.arange(n), labels] = v), or add with np.add.at(x, i, v)",
+                user_loc())
+    hit = _scattered(np.ones(places.shape, np.float32), places, x.shape) > 0
+    spread = _broadcast_value(value, places.shape)
+    if single:
+        return where(hit, reshape(value, ()), x)
+    work = spread if x.dtype.kind in "iuf" else spread.astype(np.int8)  # scatter adds numbers
+    return where(hit, _scattered(work, places, x.shape).astype(x.dtype), x)
+
+
+def add_at(a: Any, indices: Any, b: Any = None, negate: bool = False) -> None:
+    """np.add.at (np.subtract.at): ``b`` added into ``a[indices]`` in place, unbuffered, so
+    repeated places add up (a scatter_add)."""
+    if not isinstance(a, Tracer):
+        raise UnsupportedError(
+            "np.add.at into a NumPy array with a traced index or value: make the array "
+            "traced too, e.g. a = np.zeros_like(v, shape=...)", user_loc())
+    if b is None:
+        raise UnsupportedError("np.add.at needs the values to add", user_loc())
+    places = _places(a, _index_tuple(indices))
+    b = _broadcast_value(as_tracer(b).astype(a.dtype), places.shape)
+    if a.dtype.kind not in "iuf":
+        raise UnsupportedError(f"np.add.at into an array of {a.dtype}", user_loc())
+    added = _scattered(-b if negate else b, places, a.shape)
+    _assign(a, a + added)
+
+
+def ufunc_method(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+    """``np.add.reduce`` and the like (the reductions they are), ``np.add.accumulate``
+    (cumsum), ``np.add.at`` / ``np.subtract.at``."""
+    what = f"numpy.{ufunc.__name__}.{method}"
+    if method in ("reduce", "accumulate") and len(inputs) == 1:
+        kw = dict(kwargs)
+        axis, dtype, keepdims = kw.pop("axis", 0), kw.pop("dtype", None), kw.pop("keepdims", False)
+        _no_extra(what, kw)
+        if method == "accumulate" and ufunc is np.add:
+            return cumsum(inputs[0], axis, dtype)
+        if method == "reduce" and ufunc in (np.logical_and, np.logical_or):
+            _no_extra(what, {"dtype": dtype})
+            return _all_any("all" if ufunc is np.logical_and else "any")(inputs[0], axis,
+                                                                          keepdims)
+        name = {np.add: "sum", np.multiply: "prod", np.maximum: "max",
+                np.minimum: "min"}.get(ufunc)
+        if method == "reduce" and name:
+            return reduce(name, inputs[0], axis, keepdims, dtype=dtype)
+    if method == "at" and ufunc in (np.add, np.subtract) and not kwargs:
+        return add_at(*inputs, negate=ufunc is np.subtract)
+    raise UnsupportedError(f"{what} is not supported by graphc", user_loc())
 
 
 def _broadcast_value(value: Any, shape: tuple[int, ...]) -> "Tracer":
@@ -1210,6 +1413,13 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.take: take, np.take_along_axis: take_along_axis,
     np.positive: lambda x: x,
     np.true_divide: _ufunc_call("divide"),
+    np.logical_and: logical_and, np.logical_or: logical_or, np.logical_xor: logical_xor,
+    np.logical_not: logical_not,
+    np.bitwise_and: _bitwise("&", logical_and), np.bitwise_or: _bitwise("|", logical_or),
+    np.bitwise_xor: _bitwise("^", logical_xor), np.invert: _bitwise("~", logical_not),
+    np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite, np.nan_to_num: nan_to_num,
+    np.round: around, np.around: around, np.rint: rint, np.trunc: trunc, np.fix: trunc,
+    np.fmax: fmax, np.fmin: fmin, np.heaviside: heaviside,
 }
 for _uf, _name in UFUNCS.items():
     FUNCTIONS.setdefault(_uf, _ufunc_call(_name))
@@ -1274,8 +1484,10 @@ class Tracer:
 
     # NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__":
+            return ufunc_method(ufunc, method, inputs, kwargs)
         fn = FUNCTIONS.get(ufunc)
-        if method != "__call__" or fn is None:
+        if fn is None:
             what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
             raise UnsupportedError(f"{what} is not supported by graphc", user_loc())
         if kwargs:
@@ -1316,6 +1528,16 @@ class Tracer:
     __ipow__ = _inplace(operator.pow, "**=")
     __imatmul__ = _inplace(operator.matmul, "@=")
     def __abs__(self): return apply("abs", self)
+    def __and__(self, o): return _bitwise("&", logical_and)(self, o)
+    def __rand__(self, o): return _bitwise("&", logical_and)(o, self)
+    def __or__(self, o): return _bitwise("|", logical_or)(self, o)
+    def __ror__(self, o): return _bitwise("|", logical_or)(o, self)
+    def __xor__(self, o): return _bitwise("^", logical_xor)(self, o)
+    def __rxor__(self, o): return _bitwise("^", logical_xor)(o, self)
+    def __invert__(self): return _bitwise("~", logical_not)(self)
+    __iand__ = _inplace(operator.and_, "&=")
+    __ior__ = _inplace(operator.or_, "|=")
+    __ixor__ = _inplace(operator.xor, "^=")
     def __lt__(self, o): return apply("less", self, o)
     def __le__(self, o): return apply("less_equal", self, o)
     def __gt__(self, o): return apply("greater", self, o)
@@ -1342,6 +1564,7 @@ class Tracer:
     def squeeze(self, axis=None): return _register(self, squeeze(self, axis))
     def ravel(self): return _register(self, reshape(self, -1))
     def copy(self): return Tracer(self.node)
+    def round(self, decimals=0): return around(self, decimals)
     def flatten(self): return Tracer(reshape(self, -1).node)
     def dot(self, o): return dot(self, o)
     def clip(self, lo=None, hi=None, **kw): return clip(self, lo, hi, **kw)

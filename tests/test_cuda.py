@@ -174,6 +174,17 @@ def inplace_update(x):
     return (y ** 2).sum()
 
 
+def svm_loss(z, y):
+    """The multiclass SVM loss as cs231n writes it: an assignment at traced labels, np.add.at
+    at repeated places, masks combined with &."""
+    n = len(y)
+    margins = np.maximum(0, z - z[np.arange(n), y][:, None] + 1)
+    margins[np.arange(n), y] = 0
+    counts = np.zeros_like(z)
+    np.add.at(counts, (y, 0), 1.0)
+    return margins.sum() / n + (np.where((z > 0) & ~np.isnan(z), z, 0) * counts).sum()
+
+
 def _embed_args():
     return (_rng(1).normal(size=(7, 5)).astype(np.float32),
             _rng(2).normal(size=(5, 3)).astype(np.float32), np.array([[1, 6, 1], [0, -1, 1]]))
@@ -220,7 +231,10 @@ MODEL_PROGRAMS = {
                              _rng(5).normal(size=(6, 4)).astype(np.float32),
                              np.array([3, 0, -1, 2, 2, 1]))),
                          (inplace_update, "value_and_grad", {},
-                          (_rng(6).normal(size=(4, 3)).astype(np.float32),))],
+                          (_rng(6).normal(size=(4, 3)).astype(np.float32),)),
+                         (svm_loss, "value_and_grad", {}, (
+                             _rng(7).normal(size=(6, 4)).astype(np.float32),
+                             np.array([3, 0, -1, 2, 2, 1])))],
 }
 # Graphs run with SMALL constants: (name, constants, programs).
 SMALL_PROGRAMS = {

@@ -137,6 +137,71 @@ def test_like_numpy_with_gradients(fn):
     np.testing.assert_array_equal(X, np.random.default_rng(0).normal(size=(4, 5)))
 
 
+# Updates at traced integer indices: labels and rows known only when the code runs.
+LABELS = np.array([1, 4, 0, -3])
+ROWS = np.array([3, 0, -1, 3, 1])  # repeated places
+
+
+def svm_margins(x, y):  # cs231n's vectorised multiclass SVM loss
+    n = x.shape[0]
+    correct = x[np.arange(n), y]
+    margins = np.maximum(0, x - correct[:, None] + 1)
+    margins[np.arange(n), y] = 0
+    return margins
+
+
+def one_hot_rows(x, y):
+    t = np.zeros_like(x)
+    t[range(len(y)), y] = 1.0
+    out = x.copy()
+    out[np.arange(4), y] = x[:, 0] * 2  # distinct places: an array value is kept apart
+    return t * x + out
+
+
+def single_values_at_repeats(x, i):
+    y = x * 1
+    y[i] = 0.5  # rows written twice: every write is the same number
+    y[:, i[:2]] = -x[0, 0]
+    y[1:, 2][i[1:3]] = x[1, 1]  # through a view
+    return y
+
+
+def add_at_repeats(x, i):
+    acc = np.zeros_like(x)
+    np.add.at(acc, i, x[0])  # unbuffered: repeated rows add up
+    np.subtract.at(acc, (i, 1), x[:, 2].sum())
+    np.add.at(acc[:, 1:], ([0, 0, 2], [1, 1, 3]), x[0, :3])  # constant places, into a view
+    return acc * x
+
+
+@pytest.mark.parametrize("fn, idx", [(svm_margins, LABELS), (one_hot_rows, LABELS),
+                                     (single_values_at_repeats, ROWS), (add_at_repeats, ROWS)],
+                         ids=lambda a: getattr(a, "__name__", ""))
+def test_updates_at_traced_indices(fn, idx):
+    want = fn(X.copy(), idx)
+    np.testing.assert_allclose(graphc.jit(fn)(X.copy(), idx), want, rtol=1e-13)
+    np.testing.assert_allclose(graphc.jit(fn).reference(X.copy(), idx), want, rtol=1e-13)
+    u = np.random.default_rng(1).normal(size=want.shape)
+
+    def loss(x, i):
+        return (fn(x.copy(), i) * u).sum()
+
+    vg = graphc.value_and_grad(loss)
+    (v, g), (rv, rg) = vg(X, idx), vg.reference(X, idx)
+    assert v == pytest.approx(loss(X, idx), rel=1e-12) and rv == pytest.approx(v, rel=1e-12)
+    np.testing.assert_allclose(g, rg, rtol=1e-12, atol=1e-14)
+    d = np.random.default_rng(2).normal(size=X.shape)
+    eps = 1e-6
+    fd = (loss(X + eps * d, idx) - loss(X - eps * d, idx)) / (2 * eps)
+    assert float((g * d).sum()) == pytest.approx(fd, rel=1e-6, abs=1e-8)
+
+
+def test_a_traced_index_out_of_range_in_an_update_raises():
+    for fn in (svm_margins, add_at_repeats):
+        with pytest.raises(graphc.OutOfBoundsError, match="axis"):
+            graphc.jit(fn)(X, np.array([1, 5, 0, 0]))
+
+
 def test_row_writes_merge_into_one_concatenate():
     def f(x):
         out = np.zeros_like(x, shape=(3, 4, 5))
@@ -177,7 +242,10 @@ def test_updates_inside_a_scan_step():
     ("v = x.T.reshape(-1)\n    x += 1", UnsupportedError, "copied"),
     ("i = (x > 0).astype(np.int64)\n    i += 1.5", UnsupportedError, "same_kind"),
     ("r = x[0]\n    r += x", ShapeError, "broadcast shape"),
-    ("x[np.argmax(x, axis=0), 0] = 1.0", UnsupportedError, "traced integer indices"),
+    ("x[np.argmax(x, axis=0)] = x[0]", UnsupportedError, "may repeat"),
+    ("x[x[:, 0] > 0, 1] = 1.0", UnsupportedError, "single value"),
+    ("np.add.at(np.zeros(4), np.argmax(x, axis=0), 1.0)", UnsupportedError, "make the array"),
+    ("x &= x > 0", UnsupportedError, "booleans only"),
     ("x[1:3] = np.ones(3)", ShapeError, "could not broadcast"),
     ("x[[0, 9], 0] = 1.0", graphc.OutOfBoundsError, "9"),
     ("x[x > 0] = x", UnsupportedError, "single value"),

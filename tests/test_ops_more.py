@@ -27,6 +27,8 @@ B4 = RNG.normal(size=(2, 4, 5))
 POS = 0.5 + np.abs(RNG.normal(size=(3, 4)))
 IDX = np.array([2, -1, 0, 2, 2])  # repeated and negative indices
 IDX2 = np.array([[1, 1], [-4, 3]])
+ODD = np.array([[np.nan, np.inf, -np.inf, 0.0], [-0.0, 1.5, -2.5, np.nan], [3.0, -1e300, 0.5, 7.0]])
+TIES = np.array([-2.5, -1.5, -0.5, -0.2, 0.0, 0.5, 1.5, 2.5, 0.49999999999999994, 4.5e15 + 1])
 
 # name -> (function, arguments, argnums differentiated: () for data-only results)
 CASES = {
@@ -38,7 +40,35 @@ CASES = {
     "logaddexp": (lambda x, y: np.logaddexp(x, y), (X, X[::-1] * 3), (0, 1)),
     "mod-operator": (lambda x, y: x % y + np.mod(x, 0.7), (X * 3, POS), (0, 1)),
     "remainder-negative-divisor": (lambda x: np.remainder(x, -0.6), (X * 3,), (0,)),
+    # logic, NaN tests, rounding
+    "logical": (lambda x, y: [np.logical_and(x > 0, y), np.logical_or(x, y > 0.5),
+                              np.logical_xor(x > 0, y > 0), np.logical_not(x),
+                              (x > 0) & (y < 0), (x > 0) | ~(y > 0), (x > 0) ^ True,
+                              np.logical_and.reduce(x > -1, axis=1), np.logical_or.reduce(y > 1)],
+                (X, X[::-1] - 0.3), ()),
+    "mask-operators-select": (lambda x, y: np.where((x > 0) & (y < 0.5) | (x < -1), x * y, -y),
+                              (X, X[::-1]), (0, 1)),
+    "nan-tests": (lambda x: [np.isnan(x), np.isinf(x), np.isfinite(x), np.isnan(IDX)], (ODD,),
+                  ()),
+    "nan_to_num": (lambda x: np.nan_to_num(x) * 1e-300 + np.nan_to_num(x, nan=1.0, posinf=2.0,
+                                                                       neginf=-3.0) * x[2, 3],
+                   (ODD,), (0,)),
+    "fmax-fmin": (lambda x, y: [np.fmax(x, y), np.fmin(y, x)], (ODD, ODD[::-1].copy()), ()),
+    "fmax-fmin-gradient": (lambda x, y: np.fmax(x, y) * np.fmin(x, 0.2), (X, X[::-1] + 0.3),
+                           (0, 1)),
+    "heaviside": (lambda x, h: np.heaviside(x, h) + np.heaviside(x, 0.5),
+                  (np.where(X > 0.5, 0.0, X), POS), (1,)),
+    "round": (lambda x: [np.round(x * 3), np.around(x, 2), x.round(1), np.round(x * 100, -1),
+                         np.rint(x * 3) * x], (X,), (0,)),
+    "round-ties": (lambda x: [np.round(x), np.rint(x), np.round(x * 10, -1), np.round(x, 1),
+                              np.round(x.astype(np.float32)), np.round(IDX), np.rint(IDX),
+                              np.trunc(x), np.fix(x),
+                              np.trunc(IDX)], (TIES,), ()),
+    "trunc": (lambda x: np.trunc(x * 3) * x + np.fix(x * 2), (X,), (0,)),
     # reductions and scans
+    "ufunc-reduce": (lambda x: [np.add.reduce(x), np.maximum.reduce(x, axis=1),
+                                np.minimum.reduce(x, axis=None), np.add.accumulate(x, axis=1),
+                                np.multiply.reduce(x, 1, keepdims=True)], (X,), (0,)),
     "prod-axis": (lambda x: np.prod(x, axis=1), (X,), (0,)),
     "prod-all-keepdims": (lambda x: x.prod(keepdims=True), (X[:, :2],), (0,)),
     "prod-zeros": (lambda x: np.prod(x, axis=1),
@@ -136,6 +166,8 @@ CASES = {
     "index-int-and-array": (lambda x: x[1, IDX], (B3,), (0,)),
     "index-separated": (lambda x: x[0, :, IDX[:3]], (B3,), (0,)),
     "index-ellipsis": (lambda x: x[..., IDX2], (B3,), (0,)),
+    "index-range": (lambda x, y: x[range(3), y] + x[range(1, 3)].sum(), (X, np.array([3, 0, 1])),
+                    (0,)),
     "index-traced": (lambda x, i: x[i] * x[:, i[:2]].sum(), (X, np.array([2, 0, 2])), (0,)),
     "take-axis": (lambda x: np.take(x, IDX2, axis=1), (X,), (0,)),
     "take-flat": (lambda x: np.take(x, [11, 0, -12, 5]), (X,), (0,)),

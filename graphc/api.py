@@ -153,6 +153,50 @@ def _fn_loc(fn: Callable) -> SourceLoc | None:
     return SourceLoc(code.co_filename, code.co_firstlineno, code.co_name) if code else None
 
 
+def _generators(fn: Any, depth: int = 3, seen: set | None = None) -> list:
+    """The random generators ``fn`` may draw from: NumPy's global one, and the Generators and
+    RandomStates that ``fn`` (with the functions written inside it, and those it names, a few
+    calls deep) finds in its globals or closure."""
+    found = [np.random.mtrand._rand] if seen is None else []
+    seen = set() if seen is None else seen
+    fn = getattr(fn, "__wrapped__", fn)
+    code = getattr(fn, "__code__", None)
+    if code is None or id(fn) in seen or depth == 0:
+        return found
+    seen.add(id(fn))
+    scope = getattr(fn, "__globals__", {})
+    codes, names = [code], set()
+    while codes:  # the function's code and the functions and lambdas written inside it
+        c = codes.pop()
+        names.update(c.co_names)
+        codes += [k for k in c.co_consts if isinstance(k, type(code))]
+    values = [scope[n] for n in names if n in scope]
+    for cell in fn.__closure__ or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # a cell not filled yet
+            pass
+    for v in values:
+        if isinstance(v, (np.random.Generator, np.random.RandomState)):
+            found.append(v)
+        elif callable(v) and not isinstance(v, type):
+            found += _generators(v, depth - 1, seen)
+    return found
+
+
+def _fingerprint(state: Any) -> Any:
+    if isinstance(state, dict):
+        return tuple((k, _fingerprint(v)) for k, v in sorted(state.items()))
+    if isinstance(state, (tuple, list)):
+        return tuple(_fingerprint(v) for v in state)
+    return state.tobytes() if isinstance(state, np.ndarray) else state
+
+
+def _random_states(gens: list) -> list:
+    return [_fingerprint(g.bit_generator.state if isinstance(g, np.random.Generator)
+                         else g.get_state()) for g in gens]
+
+
 # ------------------------------------------------------------------------ compiled entry
 @dataclass
 class Entry:
@@ -457,8 +501,17 @@ class Function:
         inputs = [_input_node(k, s) for k, s in enumerate(specs)]
         args = unflatten(tree, [Tracer(n) for n in inputs])
         token = _tracing.set(True)
+        gens = _generators(self.fn)
+        before = _random_states(gens)
         try:
             result = self._transform(args, inline=False)
+            if _random_states(gens) != before:
+                raise UnsupportedError(
+                    f"{getattr(self.fn, '__name__', 'f')} drew random numbers while traced "
+                    "(np.random or a Generator): graphc traces once, so they would be constants, "
+                    "the same on every call, where NumPy draws new ones. Draw them outside and "
+                    "pass them in, e.g. f(w, x, mask) with mask = rng.random(x.shape) < p",
+                    _fn_loc(self.fn))
         except GraphcError:
             raise
         except Exception as e:  # the user's code, on arguments it did not expect

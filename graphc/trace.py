@@ -897,6 +897,76 @@ def outer(a: Any, b: Any, out: Any = None) -> "Tracer":
     return reshape(a, (a.size, 1)) * reshape(b, (1, b.size))
 
 
+def vdot(a: Any, b: Any) -> "Tracer":
+    return (reshape(as_tracer(a), -1) * reshape(as_tracer(b), -1)).sum()
+
+
+def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1,
+          axis: Any = None) -> "Tracer":
+    """np.cross of 3-vectors along the given axes, the others broadcast."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = moveaxis(as_tracer(a), axisa, -1), moveaxis(as_tracer(b), axisb, -1)
+    if a.shape[-1] != 3 or b.shape[-1] != 3:
+        raise UnsupportedError(f"np.cross of vectors of lengths {a.shape[-1]} and "
+                               f"{b.shape[-1]}: graphc takes 3-vectors (NumPy 2 deprecates "
+                               "2-vectors)", user_loc())
+    parts = [a[..., (k + 1) % 3] * b[..., (k + 2) % 3] - a[..., (k + 2) % 3] * b[..., (k + 1) % 3]
+             for k in range(3)]
+    return moveaxis(stack(parts, axis=-1), -1, axisc)
+
+
+def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None
+         ) -> "Tracer":
+    """np.diff: ``a[1:] - a[:-1]`` along ``axis``, ``n`` times (``!=`` for booleans), after
+    joining ``prepend`` and ``append`` (scalars stretch to one slice)."""
+    a = as_tracer(a)
+    ax = _axes(axis, a.ndim)[0]
+    ends = [e if e is None or np.ndim(e) else
+            broadcast_to(e, a.shape[:ax] + (1,) + a.shape[ax + 1:]) for e in (prepend, append)]
+    parts = [p for p in (ends[0], a, ends[1]) if p is not None]
+    a = concatenate(parts, axis=ax) if len(parts) > 1 else a
+    if n < 0:
+        raise ShapeError(f"np.diff: order must be non-negative but got {n}", user_loc())
+    head = (slice(None),) * ax
+    for _ in range(n):
+        hi, lo = a[head + (slice(1, None),)], a[head + (slice(None, -1),)]
+        a = hi != lo if a.dtype == bool else hi - lo
+    return a
+
+
+def convolve(a: Any, v: Any, mode: str = "full") -> "Tracer":
+    """np.convolve of 1-D arrays: a constant gather lays the windows of the zero-padded
+    signal out as rows, and a product with the reversed kernel sums them."""
+    a, v = as_tracer(a), as_tracer(v)
+    if a.ndim != 1 or v.ndim != 1 or not a.size or not v.size:
+        raise ShapeError(f"np.convolve takes two non-empty 1-D arrays, got shapes {a.shape} "
+                         f"and {v.shape}", user_loc())
+    if v.size > a.size:
+        a, v = v, a
+    n, m = a.size, v.size
+    padded = pad(a, m - 1) if m > 1 else a
+    windows = take(padded, np.arange(n + m - 1)[:, None] + np.arange(m)[None, :], axis=0)
+    full = windows @ v[::-1]
+    if mode == "full":
+        return full
+    if mode == "same":
+        return full[(m - 1) // 2:(m - 1) // 2 + n]
+    if mode == "valid":
+        return full[m - 1:n]
+    raise UnsupportedError(f"np.convolve: mode {mode!r} is not 'full', 'same' or 'valid'",
+                           user_loc())
+
+
+def correlate(a: Any, v: Any, mode: str = "valid") -> "Tracer":
+    """np.correlate of real 1-D arrays: a convolution with the reversed kernel (reversed
+    again when the kernel is the longer, as NumPy's)."""
+    a, v = as_tracer(a), as_tracer(v)
+    if v.ndim == 1 and a.ndim == 1 and v.size > a.size:
+        return convolve(v, a[::-1], mode)[::-1]
+    return convolve(a, v[::-1] if v.ndim == 1 else v, mode)
+
+
 def inner(a: Any, b: Any) -> "Tracer":
     a, b = as_tracer(a), as_tracer(b)
     if a.ndim == 0 or b.ndim == 0:
@@ -1420,6 +1490,10 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite, np.nan_to_num: nan_to_num,
     np.round: around, np.around: around, np.rint: rint, np.trunc: trunc, np.fix: trunc,
     np.fmax: fmax, np.fmin: fmin, np.heaviside: heaviside,
+    np.ptp: lambda a, axis=None, keepdims=False: (reduce("max", a, axis, keepdims)
+                                                  - reduce("min", a, axis, keepdims)),
+    np.diff: diff, np.vdot: vdot, np.cross: cross, np.convolve: convolve,
+    np.correlate: correlate,
 }
 for _uf, _name in UFUNCS.items():
     FUNCTIONS.setdefault(_uf, _ufunc_call(_name))

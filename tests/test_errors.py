@@ -50,6 +50,39 @@ def test_python_branch_on_traced_value_says_use_where():
     _assert_points_at(err, f, "if x > 0")
 
 
+RNG = np.random.default_rng(0)
+
+
+def _noisy(x):
+    return x * np.random.randn(*x.shape)
+
+
+def test_random_draws_while_tracing_are_refused():
+    """A draw would be baked in as a constant, the same on every call: a silently wrong
+    dropout. A fresh generator seeded inside gives NumPy's numbers on every call, so it
+    traces."""
+    def with_generator(x):
+        return (x * (RNG.random(x.shape) < 0.5)).sum()
+
+    def with_global(x):
+        return _noisy(x).sum()
+
+    def nested(x):
+        def inner(y):
+            return y * RNG.normal()
+        return inner(x).sum()
+
+    for fn in (with_generator, with_global, nested):
+        with pytest.raises(UnsupportedError, match="random numbers") as err:
+            graphc.grad(fn)(np.ones(3))
+        assert f"test_errors.py:{fn.__code__.co_firstlineno}" in str(err.value)
+
+    def seeded(x):
+        return (x * np.random.default_rng(5).random(x.shape)).sum()
+
+    np.testing.assert_allclose(graphc.grad(seeded)(np.ones(3)), np.random.default_rng(5).random(3))
+
+
 def test_grad_of_non_scalar_output():
     with pytest.raises(ArgumentError, match=r"shape \(3,\)"):
         graphc.grad(lambda x: x * 2)(np.ones(3))

@@ -4,7 +4,8 @@ An entry holds everything about one primitive:
 
 * ``impl(*arrays, **params)``: the NumPy reference implementation (the oracle's semantics).
 * ``kind``: ``elementwise`` (inputs broadcast to the output), ``reduce``, ``matmul``,
-  ``layout`` (views and copies that move data), ``cumulative`` (cumsum), ``index`` (gather
+  ``layout`` (views and copies that move data), ``cumulative`` (cumsum), ``sort`` (argsort),
+  ``index`` (gather
   and its adjoint scatter_add), ``source`` (inputs and constants) or ``control``: ops whose
   parameters hold graphs or functions (``scan`` and its ``item`` results, registered in
   ``loops.py``; ``custom_vjp``, in ``transforms.py``).
@@ -356,6 +357,13 @@ def _cumsum_vjp(g, out, x, axis, reverse):
 # adjoint is the running sum in the other direction.
 defop("cumsum", "cumulative", _cumsum_impl, vjp=_cumsum_vjp,
       shape=lambda x, axis, reverse: (x.shape, _sum_dtype(x.dtype)))
+
+
+# The places that sort ``x`` along ``axis``: stable (equal values keep their order) and NaNs
+# last, as np.argsort(kind="stable"). An integer result, so no derivative: np.sort and the
+# order statistics gather at it, and their gradients flow through the gather.
+defop("argsort", "sort", lambda x, axis: np.argsort(x, axis=axis, kind="stable"),
+      shape=lambda x, axis: (x.shape, np.dtype(np.int64)))
 
 
 # ------------------------------------------------------------------------ gather / scatter

@@ -1127,6 +1127,113 @@ def take_along_axis(arr: Any, indices: Any, axis: Any) -> "Tracer":
         for d, n in enumerate(arr.shape)))
 
 
+# ----------------------------------------------------------------------------- sorting
+def argsort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None,
+            stable: Any = None) -> "Tracer":
+    """np.argsort, always stable (NumPy's default quicksort leaves the order of equal values
+    open; this is one it allows). NaNs go last."""
+    _no_extra("argsort", {"order": order})
+    a = as_tracer(a)
+    if axis is None:
+        a, axis = reshape(a, -1), 0
+    if a.ndim == 0:
+        raise ShapeError("np.argsort of a 0-d array", user_loc())
+    return apply("argsort", a.astype(np.int8) if a.dtype == bool else a,
+                 axis=_axes(axis, a.ndim)[0])
+
+
+def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None,
+         stable: Any = None) -> "Tracer":
+    """np.sort: a gather at argsort's places, so the gradient goes back to where each value
+    came from."""
+    a = as_tracer(a)
+    if axis is None:
+        a, axis = reshape(a, -1), 0
+    order_ = argsort(a, axis, kind, order)
+    return take_along_axis(a, order_, axis)
+
+
+def _lines(a: "Tracer", axis: Any) -> tuple["Tracer", tuple[int, ...]]:
+    """``a`` sorted along the axes of ``axis`` (all for None), moved last and merged."""
+    axes = _axes(axis, a.ndim)
+    rest = [d for d in range(a.ndim) if d not in axes]
+    t = transpose(a, rest + list(axes))
+    t = reshape(t, t.shape[:len(rest)] + (-1,))
+    if not t.shape[-1]:
+        raise ShapeError("the median or a quantile of an empty array", user_loc())
+    return sort(t, -1), axes
+
+
+def _order_statistic(a: Any, axis: Any, keepdims: bool, pick: Callable) -> "Tracer":
+    """``pick(sorted lines, n)`` of ``a`` along ``axis``, NaN where a line holds one (it
+    sorts last), with NumPy's shape for ``keepdims``."""
+    a = as_tracer(a)
+    s, axes = _lines(a, axis)
+    out = pick(s, s.shape[-1])
+    if a.dtype.kind == "f":
+        last = s[..., -1]
+        out = np.where(last != last, last, out)
+    if keepdims:
+        lead = out.shape[:out.ndim - (a.ndim - len(axes))]
+        out = reshape(out, lead + tuple(1 if d in axes else n for d, n in enumerate(a.shape)))
+    return out
+
+
+def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+           keepdims: bool = False) -> "Tracer":
+    """np.median: the middle of the sorted line, or the mean of the two middles."""
+    _no_extra("median", {"out": out})
+    a = as_tracer(a)
+    dtype = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
+
+    def pick(s, n):
+        s = s.astype(dtype)
+        return s[..., n // 2] if n % 2 else (s[..., n // 2 - 1] + s[..., n // 2]) / 2
+    return _order_statistic(a, axis, keepdims, pick)
+
+
+def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+             method: str = "linear", keepdims: bool = False, weights: Any = None) -> "Tracer":
+    """np.quantile with NumPy's default (linear) method: between the sorted values at the
+    floor and the ceiling of q * (n - 1), by NumPy's own interpolation formula."""
+    _no_extra("quantile", {"out": out, "weights": weights})
+    if method != "linear":
+        raise UnsupportedError(f"np.quantile: method {method!r} (only 'linear')", user_loc())
+    if isinstance(q, Tracer):
+        raise UnsupportedError("np.quantile: q must be a constant, not a traced value",
+                               user_loc())
+    weak = isinstance(q, (int, float)) and not isinstance(q, np.generic)
+    qs = np.asarray(q, np.float64)
+    if ((qs < 0) | (qs > 1)).any() or np.isnan(qs).any():
+        raise ShapeError("np.quantile: quantiles must be in the range [0, 1]", user_loc())
+    a = as_tracer(a)
+    dtype = a.dtype if a.dtype.kind == "f" and weak else np.result_type(a.dtype, np.float64)
+
+    def pick(s, n):
+        s = s.astype(dtype)
+        virtual = n * qs + (1 - qs) - 1  # as NumPy computes it
+        below = np.floor(virtual).astype(np.int64)
+        above = np.minimum(below + 1, n - 1)
+        t = virtual - below
+        values = []
+        for b, c, w in zip(below.ravel(), above.ravel(), t.ravel()):
+            lo, hi = s[..., int(b)], s[..., int(c)]
+            w = dtype.type(w)
+            values.append(hi - (hi - lo) * (1 - w) if w >= 0.5 else lo + (hi - lo) * w)
+        return values[0] if not qs.ndim else reshape(stack(values), qs.shape + s.shape[:-1])
+    return _order_statistic(a, axis, keepdims, pick)
+
+
+def percentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+               method: str = "linear", keepdims: bool = False, weights: Any = None) -> "Tracer":
+    if isinstance(q, Tracer):
+        raise UnsupportedError("np.percentile: q must be a constant, not a traced value",
+                               user_loc())
+    q = q / 100 if isinstance(q, (int, float)) and not isinstance(q, np.generic) else \
+        np.true_divide(q, 100)
+    return quantile(a, q, axis, out, overwrite_input, method, keepdims, weights)
+
+
 def _no_extra(name: str, kwargs: dict) -> None:
     extra = [k for k, v in kwargs.items() if v is not None]
     if extra:
@@ -1493,7 +1600,8 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.ptp: lambda a, axis=None, keepdims=False: (reduce("max", a, axis, keepdims)
                                                   - reduce("min", a, axis, keepdims)),
     np.diff: diff, np.vdot: vdot, np.cross: cross, np.convolve: convolve,
-    np.correlate: correlate,
+    np.correlate: correlate, np.argsort: argsort, np.sort: sort, np.median: median,
+    np.quantile: quantile, np.percentile: percentile,
 }
 for _uf, _name in UFUNCS.items():
     FUNCTIONS.setdefault(_uf, _ufunc_call(_name))
@@ -1572,7 +1680,8 @@ class Tracer:
     def __array_function__(self, func, types, args, kwargs):
         fn = FUNCTIONS.get(func)
         if fn is None:
-            raise UnsupportedError(f"numpy.{func.__name__} is not supported by graphc",
+            module = getattr(func, "__module__", None) or "numpy"
+            raise UnsupportedError(f"{module}.{func.__name__} is not supported by graphc",
                                    user_loc())
         out = fn(*args, **kwargs)
         return out if getattr(fn, "is_view", False) else _not_an_input(out, args)
@@ -1639,6 +1748,10 @@ class Tracer:
     def ravel(self): return _register(self, reshape(self, -1))
     def copy(self): return Tracer(self.node)
     def round(self, decimals=0): return around(self, decimals)
+    def argsort(self, axis=-1, kind=None, order=None): return argsort(self, axis, kind, order)
+
+    def sort(self, axis=-1, kind=None, order=None):
+        _assign(self, sort(self, axis, kind, order))
     def flatten(self): return Tracer(reshape(self, -1).node)
     def dot(self, o): return dot(self, o)
     def clip(self, lo=None, hi=None, **kw): return clip(self, lo, hi, **kw)

@@ -185,6 +185,13 @@ def svm_loss(z, y):
     return margins.sum() / n + (np.where((z > 0) & ~np.isnan(z), z, 0) * counts).sum()
 
 
+def order_statistics(z):
+    """Sorting (argsort, then a gather): the median, a quantile, the largest of each column,
+    and a sorted line with NaNs last."""
+    return [np.median(z, axis=1).sum() + np.quantile(z, 0.8) + np.sort(z, axis=0)[-1].sum(),
+            np.argsort(z, axis=1), np.sort(np.where(z > 1, np.nan, z), axis=None)]
+
+
 def _embed_args():
     return (_rng(1).normal(size=(7, 5)).astype(np.float32),
             _rng(2).normal(size=(5, 3)).astype(np.float32), np.array([[1, 6, 1], [0, -1, 1]]))
@@ -232,6 +239,10 @@ MODEL_PROGRAMS = {
                              np.array([3, 0, -1, 2, 2, 1]))),
                          (inplace_update, "value_and_grad", {},
                           (_rng(6).normal(size=(4, 3)).astype(np.float32),)),
+                         (order_statistics, "jit", {},
+                          (_rng(8).normal(size=(5, 6)).astype(np.float32),)),
+                         (lambda z: order_statistics(z)[0], "value_and_grad", {},
+                          (_rng(8).normal(size=(5, 6)).astype(np.float32),)),
                          (svm_loss, "value_and_grad", {}, (
                              _rng(7).normal(size=(6, 4)).astype(np.float32),
                              np.array([3, 0, -1, 2, 2, 1])))],

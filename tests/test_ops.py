@@ -64,6 +64,7 @@ SAMPLES: dict[str, list[tuple[list, dict]]] = {
              ([((3, 4), R)], {"axes": (0, 1), "keepdims": True})],
     "cumsum": [([((3, 4), R)], {"axis": 1, "reverse": False}),
                ([((2, 3, 4), R)], {"axis": 0, "reverse": True})],
+    "argsort": [([((3, 4), R)], {"axis": 1}), ([((2, 3, 4), R)], {"axis": 0})],
     "gather": [([((5, 3), R), ((2, 4), I(5))], {"axis": 0}),
                ([((3, 5, 2), R), ((4,), I(5))], {"axis": 1})],
     "scatter_add": [([((2, 4, 3), R), ((4,), I(5))], {"axis": 1, "size": 5}),
@@ -110,10 +111,11 @@ def _differentiable(name, specs, params):
             for shape, d in specs]
     with np.errstate(all="ignore"):
         return any(not _is_data(d) for _, d in specs) and \
-            OPS[name].impl(*args, **params).dtype != bool
+            OPS[name].impl(*args, **params).dtype.kind == "f"
 
 
-# Comparisons (boolean output) have no VJP to check; their forward is compared below.
+# Comparisons and argsort (boolean and integer outputs) have no VJP to check; their forward is
+# compared below.
 DIFF_CASES = [c for c in CASES if _differentiable(*c.values)]
 
 

@@ -34,7 +34,8 @@ from numpy.lib.stride_tricks import as_strided
 from math import sqrt, asin, acos, atan, atan2  # libm: these do not vectorise
 from graphc.codegen.vmath import (exp, log, log1p, expm1, sin, cos, tanh, pow, tan, sinh, cosh,
                                   exp2, log2, log10, asinh, acosh, atanh, hypot, floor, ceil)
-from graphc.codegen.helpers import assign, bad_index, cumsum, dot, gather, scatter_add
+from graphc.codegen.helpers import (argsort, assign, bad_index, cumsum, dot, gather,
+                                    scatter_add)
 from graphc.errors import OutOfBoundsError
 
 '''
@@ -305,6 +306,12 @@ def _cumsum(n: Node, v, layout) -> str:
             f"{n.params['reverse']})")
 
 
+def _argsort(n: Node, v, layout) -> str:
+    x, axis = n.inputs[0], n.params["axis"]
+    s3 = _split3(x.shape, axis)
+    return f"{alloc(n, v)}\nargsort({_c(x, v, layout)}.reshape({s3}), {v(n)}.reshape({s3}))"
+
+
 def _checked(n: Node, idx: Node, size: int, v, layout) -> list[str]:
     """Lines that raise OutOfBoundsError, naming op, shapes and line, on a bad index."""
     flat = f"{_c(idx, v, layout)}.reshape({idx.size})"
@@ -343,11 +350,12 @@ STATEMENTS = {
     "unslice": (_unslice, "C"),
     "concatenate": (_concatenate, "C"),
     "cumsum": (_cumsum, "C"),
+    "argsort": (_argsort, "C"),
     "gather": (_gather, "C"),
     "scatter_add": (_scatter_add, "C"),
 }
 # Statements whose result is a new array (never a view of an input or a constant).
-FRESH = {"matmul", "unslice", "concatenate", "cumsum", "gather", "scatter_add"}
+FRESH = {"matmul", "unslice", "concatenate", "cumsum", "argsort", "gather", "scatter_add"}
 
 
 # The most buffers one workspace holds, the largest first; smaller ones are np.empty. The

@@ -1610,6 +1610,31 @@ class _Gen:
         if size:
             self.elementwise(p, _prod(n.shape[d] for d in others), body, where(n))
 
+    def argsort(self, n: Node) -> None:
+        x, axis = n.inputs[0], n.params["axis"]
+        vx, vo = self.view(x), self.own(n)
+        p = _Params(self.slots)
+        xs, off = p.read(vx, x.dtype)
+        o = p.array(vo.slot, n.dtype, "o")
+        size = n.shape[axis]
+        others = [d for d in range(n.ndim) if d != axis]
+
+        def at(var: str) -> str:
+            return f"{xs}[{_index(off, vx.strides, [('r', others), (var, [axis])], n.shape)}]"
+
+        dst = _index(None, _cstrides(n.shape), [("r", others), ("rank", [axis])], n.shape)
+        # One thread per element: its place in the sorted line is the number of elements that
+        # go before it (smaller, or NaN-free beside a NaN, or equal and earlier: stable).
+        # That compares every pair, n * n work per line of n, all of it in parallel.
+        body = [f"r = i // {size}", f"k = i % {size}", f"v = {at('k')}", "rank = 0",
+                f"for j in range({size}):",
+                f"    u = {at('j')}",
+                "    if u < v or (v != v and u == u) or ((u == v or (u != u and v != v)) and "
+                "j < k):",
+                "        rank += 1",
+                f"{o}[{dst}] = k"]
+        self.elementwise(p, n.size, body, where(n))
+
     def _index_check(self, n: Node, idx: Node, size: int, p: _Params) -> tuple[str, str | None]:
         """The index read for ``n`` (``j`` from idx at the current element) and the flag
         that records a bad one; constant indices are checked here, once."""
@@ -1700,8 +1725,8 @@ class _Gen:
 
 STEPS = {"transpose": _Gen.transpose, "slice": _Gen.slice,
          "reshape": _Gen.reshape, "unslice": _Gen.unslice, "concatenate": _Gen.concatenate,
-         "scan": _Gen.scan, "item": _Gen.item, "cumsum": _Gen.cumsum, "gather": _Gen.gather,
-         "scatter_add": _Gen.scatter_add}
+         "scan": _Gen.scan, "item": _Gen.item, "cumsum": _Gen.cumsum, "argsort": _Gen.argsort,
+         "gather": _Gen.gather, "scatter_add": _Gen.scatter_add}
 
 
 def generate(graph: Graph, steps: list[Step], name: str) -> Module:

@@ -132,3 +132,17 @@ def cumsum(x, out, reverse):
                 out[a, i, b] = x[a, i, b]
                 if k:
                     out[a, i, b] += out[a, p, b]
+
+
+@njit(error_model="numpy", cache=True)
+def argsort(x, out):
+    """Each line along axis 1 of ``x``: the places that sort it, stable, NaNs last (as
+    np.argsort(kind="stable"); Numba's mergesort is stable and orders NaN last too)."""
+    row = np.empty(x.shape[1], x.dtype)
+    for a in range(x.shape[0]):
+        for b in range(x.shape[2]):
+            for k in range(x.shape[1]):
+                row[k] = x[a, k, b]
+            order = np.argsort(row, kind="mergesort")
+            for k in range(x.shape[1]):
+                out[a, k, b] = order[k]

@@ -31,7 +31,8 @@ def forward(params, x):
 
 
 def loss(params, x, y):
-    """Mean softmax cross-entropy; y holds one-hot rows (graphc takes no integer indexing)."""
+    """Mean softmax cross-entropy; y holds one-hot rows (integer labels work as well:
+    -log_softmax(logits)[np.arange(n), labels].mean(), as in linear_svm_digits.py)."""
     return -(y * log_softmax(forward(params, x))).sum() / x.shape[0]
 
 

@@ -67,3 +67,12 @@ def test_cnn_digits_trains():
     accs = [float(v) for v in re.findall(r"test acc (\S+)", out)]
     assert len(accs) == 3 and accs[-1] >= 0.9, out
     assert re.search(r"final test accuracy 0\.9\d+", out), out
+
+
+def test_linear_svm_digits_agrees_with_the_hand_gradient_and_trains():
+    out = run_example("linear_svm_digits.py", "--epochs", "3", "--min-accuracy", "0.9")
+    m = re.search(r"^loss (\S+) \(NumPy (\S+)\); largest gradient difference from the hand "
+                  r"derivation (\S+)$", out, re.M)
+    assert m and float(m.group(1)) == float(m.group(2)) and float(m.group(3)) <= 1e-12, out
+    accs = [float(v) for v in re.findall(r"test acc (\S+)", out)]
+    assert len(accs) == 3 and accs[-1] >= 0.9, out

@@ -25,7 +25,7 @@ from .ir import Graph, Node, SourceLoc
 from .passes import optimize
 from .passes.reroll import reroll
 from .passes.updates import merge_row_writes
-from .trace import Tracer, as_tracer, make_node
+from .trace import Tracer, as_tracer, in_trace, make_node
 
 # True while a transform traces: a graphc function called then (even on constants, with
 # outer tracers in its closure) joins the trace rather than compiling on its own.
@@ -440,7 +440,7 @@ class Function:
     def _transform(self, args: tuple, inline: bool) -> Any:
         """Run the user's function on tracers and, for gradients, build the adjoint nodes."""
         if self.mode == "jit":
-            return _rolled(self.fn(*args))
+            return _rolled(in_trace(self.fn)(*args))
         nums = self._argnums(len(args))
         args = list(args)
         wrt: list[Node] = []
@@ -460,7 +460,7 @@ class Function:
             wrt += nodes
             wrt_trees.append(tree)
             args[a] = unflatten(tree, [Tracer(n) for n in nodes])
-        out = _rolled(self.fn(*args))
+        out = _rolled(in_trace(self.fn)(*args))
         aux = None
         if self.has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
@@ -519,7 +519,8 @@ class Function:
             hint = ""
             if "array element with a sequence" in str(e):  # NumPy, storing a Tracer
                 hint = (" (a traced value stored into a NumPy array: make that array traced "
-                        "too, e.g. a = np.zeros_like(x, shape=...))")
+                        "too; np.zeros and the like do, written in the traced function, or "
+                        "a = np.zeros_like(x, shape=...))")
             raise TraceError(f"{getattr(self.fn, '__name__', 'f')} raised {type(e).__name__}: "
                              f"{e}{hint} while traced with argument leaves ({kinds})",
                              _fn_loc(self.fn)) from e

@@ -57,7 +57,9 @@ _adjoint_of: ContextVar["Node | None"] = ContextVar("graphc_adjoint_of", default
 
 
 class Node:
-    __slots__ = ("op", "inputs", "params", "shape", "dtype", "loc", "id", "adjoint")
+    # constant: made from constants alone while tracing (trace.make_node sets it), so that
+    # its value is known then
+    __slots__ = ("op", "inputs", "params", "shape", "dtype", "loc", "id", "adjoint", "constant")
 
     def __init__(self, op: str, inputs: tuple["Node", ...], params: dict[str, Any],
                  shape: tuple[int, ...], dtype: np.dtype, loc: SourceLoc | None,
@@ -71,6 +73,7 @@ class Node:
         self.adjoint = fwd is not None if adjoint is None else adjoint
         self.loc = fwd.loc if fwd is not None and adjoint is None else loc
         self.id = next(_ids)
+        self.constant = False
 
     @property
     def ndim(self) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 from .errors import ArgumentError, ShapeError
 from .ir import Graph, Node, next_id, rebuild, toposort, user_loc
 from .ops import defop
-from .trace import Tracer, as_tracer, broadcast_to, const
+from .trace import Tracer, as_tracer, broadcast_to, const, in_trace
 
 OBJECT = np.dtype(object)  # the dtype of a node whose value is a tuple of arrays
 
@@ -367,7 +367,7 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
     loc = user_loc()
 
     def step(carry: list[Tracer], x: list[Tracer]):
-        result = f(unflatten(c_tree, carry), unflatten(x_tree, x))
+        result = in_trace(f)(unflatten(c_tree, carry), unflatten(x_tree, x))
         if not (isinstance(result, tuple) and len(result) == 2):
             raise ArgumentError("scan: the step function must return a pair (carry, y)", loc)
         new, y = result

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sysconfig
+import types
 import weakref
 from contextvars import ContextVar
 from typing import Any, Callable
@@ -34,7 +36,31 @@ def make_node(opname: str, inputs: list[Node], **params) -> Node:
             dtype = op.dtype(*(i.dtype for i in inputs), **params)
     except GraphcError as e:
         raise type(e)(f"{opname}: {e.args[0]}", loc) from None
-    return Node(opname, tuple(inputs), params, tuple(int(s) for s in shape), dtype, loc)
+    node = Node(opname, tuple(inputs), params, tuple(int(s) for s in shape), dtype, loc)
+    node.constant = opname == "const" or (bool(inputs) and all(i.constant for i in inputs)
+                                          and op.kind not in ("source", "control"))
+    return node
+
+
+def constant_value(node: Node) -> np.ndarray:
+    """The value of a node made from constants alone (``node.constant``), computed now by the
+    op table's NumPy implementations, as the reference interpreter would."""
+    values: dict[int, np.ndarray] = {}
+    stack = [node]
+    while stack:
+        n = stack[-1]
+        todo = [i for i in n.inputs if i.id not in values]
+        if todo:
+            stack += todo
+            continue
+        stack.pop()
+        if n.op == "const":
+            values[n.id] = np.asarray(n.params["value"], n.dtype)
+        elif n.id not in values:
+            with np.errstate(all="ignore"):
+                out = OPS[n.op].impl(*(values[i.id] for i in n.inputs), **n.params)
+            values[n.id] = np.asarray(out, n.dtype).reshape(n.shape)
+    return values[node.id]
 
 
 def const(value: Any, dtype: Any = None) -> Node:
@@ -457,9 +483,11 @@ def _arrays_getitem(x: "Tracer", index: tuple) -> "Tracer":
 
 
 def _index_tuple(index: Any) -> tuple:
-    """An index as a tuple, ``range`` objects as the integer arrays they stand for."""
+    """An index as a tuple, ``range`` objects as the integer arrays they stand for, and
+    constant Tracers as their values."""
     index = index if isinstance(index, tuple) else (index,)
-    return tuple(np.asarray(i) if isinstance(i, range) else i for i in index)
+    return tuple(np.asarray(i) if isinstance(i, range) else
+                 i.value if isinstance(i, Tracer) and i.value is not None else i for i in index)
 
 
 def getitem(x: "Tracer", index: Any) -> "Tracer":
@@ -1637,24 +1665,44 @@ class Tracer:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
+    @property
+    def value(self) -> np.ndarray | None:
+        """The NumPy value of a constant (one made from constants alone), else None: Python
+        may use it as it would the array (``if``, ``int()``, a NumPy call)."""
+        return constant_value(self.node) if self.node.constant else None
+
     def __bool__(self):
+        if self.value is not None:
+            return bool(self.value)
         raise TracerBoolError(
             "the truth value of a traced array is not known while tracing (Python `if`, `and`, "
             "`or`, `while` or bool() on a traced value); use np.where(cond, a, b) to select "
             "values, or np.maximum / np.minimum", user_loc())
 
-    def _not_a_number(self, *_):
-        raise TracerBoolError("a traced value cannot become a Python number (int(), float(), "
-                              "an index or a range bound) while tracing", user_loc())
+    def _number(kind):
+        def convert(self):
+            if self.value is not None:
+                return kind(self.value)
+            raise TracerBoolError("a traced value cannot become a Python number (int(), "
+                                  "float(), an index or a range bound) while tracing",
+                                  user_loc())
+        return convert
 
-    __int__ = __float__ = __index__ = __complex__ = _not_a_number
+    __int__, __float__, __complex__ = _number(int), _number(float), _number(complex)
+    __index__ = _number(operator.index)
+    item = _number(lambda v: v.item())
+    tolist = _number(lambda v: v.tolist())
+    del _number
 
-    def __array__(self, *args, **kwargs):
+    def __array__(self, dtype=None, copy=None):
+        if self.value is not None:
+            return self.value if dtype is None else self.value.astype(dtype)
         raise UnsupportedError(
             "a traced value cannot become a NumPy array. np.array / np.asarray of one, or of "
             "a list mixing them: use graphc.numpy.array([...]) or np.stack; a NumPy array "
             "indexed by one, a[i]: use np.take(a, i, axis=0); one stored into a NumPy array, "
-            "a[i] = v: make a traced too, e.g. a = np.zeros_like(v, shape=...)", user_loc())
+            "a[i] = v: make a traced too (np.zeros and the like do, written in the traced "
+            "function; or a = np.zeros_like(v, shape=...))", user_loc())
 
     def __setitem__(self, index, value):
         v = getattr(value, "_view", None)
@@ -1778,3 +1826,109 @@ class Tracer:
             raise AttributeError(name)
         raise UnsupportedError(f"the array attribute or method .{name} is not supported by "
                                "graphc", user_loc())
+
+
+# --------------------------------------------------------- NumPy as a traced function sees it
+# A NumPy array cannot hold a traced value, so ``out = np.zeros(n)`` followed by
+# ``out[i] = traced`` would fail. While graphc traces the user's functions, the ``np`` they
+# name is NumPy with its constructors (zeros, ones, empty, full, eye, identity) making
+# constant Tracers, which take updates as any traced array does, and with np.array /
+# np.asarray stacking lists that hold traced values. A constant Tracer still acts as its NumPy
+# value wherever Python needs one (``Tracer.value``), and operations on constants alone give
+# constants, so bookkeeping arrays keep working as they would in NumPy.
+def _constant(make: Callable) -> Callable:
+    def fn(*args, **kwargs):
+        return Tracer(const(make(*args, **kwargs)))
+    fn.__name__ = fn.__qualname__ = make.__name__
+    return fn
+
+
+def _full(shape, fill_value, dtype=None, order="C", **kwargs):
+    if not isinstance(fill_value, Tracer):
+        return Tracer(const(np.full(shape, fill_value, dtype, order, **kwargs)))
+    _no_extra("full", kwargs)
+    value = fill_value if dtype is None else fill_value.astype(dtype)
+    return Tracer(broadcast_to(value, (shape,) if isinstance(shape, int) else shape).node)
+
+
+def _array(make: Callable, copy: bool) -> Callable:
+    def fn(obj, dtype=None, *args, **kwargs):
+        from .numpy import _traced, array
+
+        if isinstance(obj, Tracer) or isinstance(obj, (list, tuple)) and _traced(obj):
+            out = array(obj) if isinstance(obj, (list, tuple)) else obj
+            if dtype is not None:
+                return out.astype(dtype)
+            return Tracer(out.node) if copy or out is not obj else out
+        return make(obj, dtype, *args, **kwargs)
+    fn.__name__ = fn.__qualname__ = make.__name__
+    return fn
+
+
+class _NumpyInTrace(types.ModuleType):
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np, name)
+
+
+NUMPY_IN_TRACE = _NumpyInTrace("numpy")
+for _name in ("zeros", "ones", "empty", "eye", "identity"):
+    setattr(NUMPY_IN_TRACE, _name, _constant(getattr(np, _name)))
+NUMPY_IN_TRACE.full = _full
+NUMPY_IN_TRACE.array = _array(np.array, copy=True)
+NUMPY_IN_TRACE.asarray = _array(np.asarray, copy=False)
+# What a traced function's globals and closure cells are swapped for, by identity.
+_SWAPS = {id(np): NUMPY_IN_TRACE, **{id(getattr(np, n)): getattr(NUMPY_IN_TRACE, n) for n in
+                                     ("zeros", "ones", "empty", "eye", "identity", "full",
+                                      "array", "asarray")}}
+
+
+# Libraries' code (the standard library, installed packages) is left alone: only the user's.
+_INSTALLED = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib",
+                                                       "platlib")})
+
+
+def _swapped(v: Any, memo: dict) -> Any:
+    if id(v) in _SWAPS:
+        return _SWAPS[id(v)]
+    return in_trace(v, memo) if isinstance(v, types.FunctionType) else v
+
+
+def in_trace(fn: Any, memo: dict | None = None) -> Any:
+    """``fn`` as graphc traces it: the NumPy module and constructors that it (or a function
+    written inside it) names in its globals or closure become NUMPY_IN_TRACE's, and so do
+    those of the plain functions it names, in turn. Anything but a Python function, and
+    NumPy's and graphc's own functions, are left as they are; so is ``fn`` when it names none
+    of them, as is code installed as a library. (The copy of the globals it runs with takes
+    its ``global`` assignments.)"""
+    if not isinstance(fn, types.FunctionType) or (fn.__module__ or "").split(".")[0] in (
+            "numpy", "graphc") or fn.__code__.co_filename.startswith(_INSTALLED):
+        return fn
+    memo = {} if memo is None else memo
+    if id(fn) in memo:
+        return memo[id(fn)]
+    memo[id(fn)] = fn  # a recursive call meets the original
+    codes, names = [fn.__code__], set()
+    while codes:
+        c = codes.pop()
+        names.update(c.co_names)
+        codes += [k for k in c.co_consts if isinstance(k, types.CodeType)]
+    scope = fn.__globals__
+    swaps = {n: _swapped(scope[n], memo) for n in names if n in scope}
+    swaps = {n: v for n, v in swaps.items() if v is not scope[n]}
+    cells = []
+    for cell in fn.__closure__ or ():
+        try:
+            v = cell.cell_contents
+        except ValueError:  # not filled yet
+            cells.append(cell)
+            continue
+        new = _swapped(v, memo)
+        cells.append(cell if new is v else types.CellType(new))
+    if not swaps and all(a is b for a, b in zip(cells, fn.__closure__ or ())):
+        return fn
+    out = types.FunctionType(fn.__code__, {**scope, **swaps} if swaps else scope, fn.__name__,
+                             fn.__defaults__, tuple(cells) if fn.__closure__ else None)
+    out.__kwdefaults__, out.__qualname__ = fn.__kwdefaults__, fn.__qualname__
+    out.__dict__.update(fn.__dict__)
+    memo[id(fn)] = out
+    return out

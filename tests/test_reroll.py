@@ -128,11 +128,22 @@ def columns_filled_partly(W, U, xs, h0):
     return (np.sin(hs) * hs).sum() / len(xs)
 
 
+def rows_read_back(W, U, xs, h0):
+    # cs231n's rnn_forward as students write it: a plain np.zeros filled along axis 1, each
+    # step reading the row before from it (passes/updates.py forwards those reads)
+    h = np.zeros((h0.shape[0], len(xs), h0.shape[1]))
+    for t in range(len(xs)):
+        prev = h0 if t == 0 else h[:, t - 1, :]
+        h[:, t, :] = np.tanh(xs[t] @ W + prev @ U)
+    return (h ** 2).sum() / len(xs)
+
+
 LOOPS = [rnn, rnn_first_step_differs, reversed_loop, strided_second_axis, no_data,
          every_step_read_after, stacked_after, two_loops, second_order, rows_filled,
-         columns_filled_partly]
+         columns_filled_partly, rows_read_back]
 ROLLED = {rnn, rnn_first_step_differs, reversed_loop, strided_second_axis, no_data,
-          every_step_read_after, stacked_after, two_loops, rows_filled, columns_filled_partly}
+          every_step_read_after, stacked_after, two_loops, rows_filled, columns_filled_partly,
+          rows_read_back}
 
 
 def _unrolled(f, monkeypatch, *args):

@@ -1545,6 +1545,27 @@ def _refresh(t: "Tracer") -> None:
     t._views = alive
 
 
+# NumPy functions that write into their first argument: run on a copy of a constant's value,
+# which then becomes the array's.
+_MUTATING = {np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis}
+
+
+def _known(tree: Any) -> Any:
+    """``tree`` (arguments: tuples, lists and dicts of them) with each Tracer replaced by its
+    value, or None when one is not a constant."""
+    if isinstance(tree, Tracer):
+        return tree.value
+    if isinstance(tree, (tuple, list)):
+        out = [_known(v) for v in tree]
+        if any(o is None and v is not None for o, v in zip(out, tree)):
+            return None
+        return type(tree)(out)
+    if isinstance(tree, dict):
+        known = _known(list(tree.values()))
+        return None if known is None else dict(zip(tree, known))
+    return tree
+
+
 def _not_an_input(out: Any, args: tuple) -> Any:
     """``out``, or a new Tracer of its value where a NumPy function that copies handed back
     one of its arguments (np.positive(x), np.pad by 0): a later update must not reach it."""
@@ -1714,6 +1735,9 @@ class Tracer:
 
     # NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if (method != "__call__" or ufunc not in FUNCTIONS) and method != "at" and \
+                "out" not in kwargs and (known := _known(inputs)) is not None:
+            return getattr(ufunc, method)(*known, **kwargs)  # NumPy's, on constants
         if method != "__call__":
             return ufunc_method(ufunc, method, inputs, kwargs)
         fn = FUNCTIONS.get(ufunc)
@@ -1727,6 +1751,13 @@ class Tracer:
 
     def __array_function__(self, func, types, args, kwargs):
         fn = FUNCTIONS.get(func)
+        if fn is None and (known := _known((args, kwargs))):  # NumPy's, on constants
+            if func not in _MUTATING:
+                return func(*known[0], **known[1])
+            if args and isinstance(args[0], Tracer):  # it writes into its first argument
+                dest = known[0][0].copy()
+                func(dest, *known[0][1:], **known[1])
+                return _assign(args[0], Tracer(const(dest)))
         if fn is None:
             module = getattr(func, "__module__", None) or "numpy"
             raise UnsupportedError(f"{module}.{func.__name__} is not supported by graphc",
@@ -1831,36 +1862,40 @@ class Tracer:
 # --------------------------------------------------------- NumPy as a traced function sees it
 # A NumPy array cannot hold a traced value, so ``out = np.zeros(n)`` followed by
 # ``out[i] = traced`` would fail. While graphc traces the user's functions, the ``np`` they
-# name is NumPy with its constructors (zeros, ones, empty, full, eye, identity) making
-# constant Tracers, which take updates as any traced array does, and with np.array /
-# np.asarray stacking lists that hold traced values. A constant Tracer still acts as its NumPy
-# value wherever Python needs one (``Tracer.value``), and operations on constants alone give
-# constants, so bookkeeping arrays keep working as they would in NumPy.
-def _constant(make: Callable) -> Callable:
+# name is NumPy with its constructors (zeros, ones, empty, full, eye, identity, and the
+# ``_like`` ones of NumPy arrays) making constant Tracers, which take updates as any traced
+# array does, and with np.array / np.asarray stacking lists that hold traced values. A
+# constant Tracer still acts as its NumPy value wherever Python needs one (``Tracer.value``),
+# so bookkeeping arrays keep working as they would in NumPy.
+def _constant(make: Callable, traced: Callable | None = None) -> Callable:
+    """NumPy's constructor ``make`` giving a constant Tracer; ``traced`` makes the array when
+    an argument is traced (a fill value)."""
     def fn(*args, **kwargs):
-        return Tracer(const(make(*args, **kwargs)))
+        if traced is not None and any(isinstance(a, Tracer) for a in (*args, *kwargs.values())):
+            return traced(*args, **kwargs)
+        out = make(*args, **kwargs)  # (np.zeros_like of a Tracer is graphc's already)
+        return out if isinstance(out, Tracer) else Tracer(const(out))
     fn.__name__ = fn.__qualname__ = make.__name__
     return fn
 
 
-def _full(shape, fill_value, dtype=None, order="C", **kwargs):
-    if not isinstance(fill_value, Tracer):
-        return Tracer(const(np.full(shape, fill_value, dtype, order, **kwargs)))
-    _no_extra("full", kwargs)
-    value = fill_value if dtype is None else fill_value.astype(dtype)
-    return Tracer(broadcast_to(value, (shape,) if isinstance(shape, int) else shape).node)
+def _full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C") -> "Tracer":
+    value = as_tracer(fill_value)
+    return Tracer(broadcast_to(value if dtype is None else value.astype(dtype),
+                               (shape,) if isinstance(shape, int) else shape).node)
 
 
 def _array(make: Callable, copy: bool) -> Callable:
     def fn(obj, dtype=None, *args, **kwargs):
         from .numpy import _traced, array
 
-        if isinstance(obj, Tracer) or isinstance(obj, (list, tuple)) and _traced(obj):
-            out = array(obj) if isinstance(obj, (list, tuple)) else obj
-            if dtype is not None:
-                return out.astype(dtype)
-            return Tracer(out.node) if copy or out is not obj else out
-        return make(obj, dtype, *args, **kwargs)
+        if isinstance(obj, Tracer):
+            out = Tracer(obj.node) if copy else obj
+        elif isinstance(obj, (list, tuple)) and _traced(obj):
+            out = array(obj)
+        else:
+            return make(obj, dtype, *args, **kwargs)
+        return out if dtype is None else out.astype(dtype)
     fn.__name__ = fn.__qualname__ = make.__name__
     return fn
 
@@ -1871,15 +1906,15 @@ class _NumpyInTrace(types.ModuleType):
 
 
 NUMPY_IN_TRACE = _NumpyInTrace("numpy")
-for _name in ("zeros", "ones", "empty", "eye", "identity"):
-    setattr(NUMPY_IN_TRACE, _name, _constant(getattr(np, _name)))
-NUMPY_IN_TRACE.full = _full
-NUMPY_IN_TRACE.array = _array(np.array, copy=True)
-NUMPY_IN_TRACE.asarray = _array(np.asarray, copy=False)
+_MADE = {**{name: _constant(getattr(np, name)) for name in (
+    "zeros", "ones", "empty", "eye", "identity", "zeros_like", "ones_like", "empty_like")},
+    "full": _constant(np.full, _full), "full_like": _constant(np.full_like,
+                                                              FUNCTIONS[np.full_like]),
+    "array": _array(np.array, copy=True), "asarray": _array(np.asarray, copy=False)}
+for _name, _fn in _MADE.items():
+    setattr(NUMPY_IN_TRACE, _name, _fn)
 # What a traced function's globals and closure cells are swapped for, by identity.
-_SWAPS = {id(np): NUMPY_IN_TRACE, **{id(getattr(np, n)): getattr(NUMPY_IN_TRACE, n) for n in
-                                     ("zeros", "ones", "empty", "eye", "identity", "full",
-                                      "array", "asarray")}}
+_SWAPS = {id(np): NUMPY_IN_TRACE, **{id(getattr(np, n)): fn for n, fn in _MADE.items()}}
 
 
 # Libraries' code (the standard library, installed packages) is left alone: only the user's.

@@ -114,6 +114,12 @@ def rows_read_between(x):
     return out
 
 
+def _filled_by_a_helper(x):  # a plain function the traced one calls: it sees graphc's np too
+    out = np.empty((2,) + x.shape)
+    out[0], out[1] = x, -x
+    return out
+
+
 def numpy_constructors(x):
     """Arrays made with plain NumPy inside the function take traced values, and constants
     made from them stay NumPy values where Python uses them."""
@@ -132,7 +138,13 @@ def numpy_constructors(x):
     rows = np.array([x[0] * 2, x[1]])  # a list holding traced rows
     picked = np.eye(5)[[0, 2, 4, 1]] @ x.T  # a constant, indexed
     scale = np.full((4, 1), x[0, 0])
-    return (out.sum(0) + np.where(mask, x, 0) + rows.sum() * n + x[mask].sum()
+    like = np.full_like(X, 0.5)  # of a NumPy array
+    like[1] = x[2]
+    k = np.eye(4) * 2
+    top = k[0]
+    np.fill_diagonal(k, 3.0)  # NumPy's own function writing into a constant (and its view)
+    chol = np.linalg.cholesky(k) + top  # NumPy's own, unsupported by graphc, on constants
+    return (_filled_by_a_helper(x)[1] * 3 + chol @ x + np.maximum.accumulate(top)[:, None] + out.sum(0) + np.where(mask, x, 0) + rows.sum() * n + x[mask].sum() + like
             + picked[:, :1].T @ np.ones((4, 5)) * 0.1 + scale * x + np.asarray(x) ** 2)
 
 

@@ -357,14 +357,18 @@ def _row_program(seed: int) -> str:
     return "def f(x):\n    " + "\n    ".join(lines + [f"return {total}"]) + "\n"
 
 
+def _program(src: str, seed: int, shape: tuple[int, ...], scale: float = 1.0):
+    """The function ``f`` that ``src`` defines, an argument for it, and NumPy's value."""
+    scope: dict = {"np": np}
+    exec(src, scope)
+    x = np.random.default_rng(seed).normal(size=shape) * scale
+    return scope["f"], x, scope["f"](x.copy())
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_random_row_writes_and_reads_match_numpy(seed):
-    scope: dict = {"np": np}
     src = _row_program(seed)
-    exec(src, scope)
-    f = scope["f"]
-    x = np.random.default_rng(seed).normal(size=(5, 4))
-    want = f(x.copy())
+    f, x, want = _program(src, seed, (5, 4))
     assert graphc.jit(f)(x) == pytest.approx(want, rel=1e-12), src
     assert graphc.jit(f).reference(x) == pytest.approx(want, rel=1e-12), src
     if seed % 8 == 0:
@@ -374,12 +378,8 @@ def test_random_row_writes_and_reads_match_numpy(seed):
 
 @pytest.mark.parametrize("seed", range(60))
 def test_random_update_programs_match_numpy(seed):
-    scope: dict = {"np": np}
     src = _random_program(seed)
-    exec(src, scope)
-    f = scope["f"]
-    x = np.random.default_rng(seed).normal(size=(3, 4)) * 0.5
-    want = f(x.copy())
+    f, x, want = _program(src, seed, (3, 4), 0.5)
     assert graphc.jit(f).reference(x) == pytest.approx(want, rel=1e-12), src
     if seed % 10 == 0:  # compiled, with its gradient against the reference interpreter's
         vg = graphc.value_and_grad(f)

@@ -1591,14 +1591,19 @@ class _Gen:
     def item(self, n: Node) -> None:
         self.views[n.id] = self.results[n.inputs[0].id][n.params["index"]]
 
-    def cumsum(self, n: Node) -> None:
+    def _lines(self, n: Node) -> tuple[_Params, View, str, str | None, str, int, list[int]]:
+        """A kernel's parameters for ``n``, an op along one axis of its input: the input's
+        view, array and offset, the output array, the axis's length and the other axes."""
         x, axis = n.inputs[0], n.params["axis"]
         vx, vo = self.view(x), self.own(n)
         p = _Params(self.slots)
         xs, off = p.read(vx, x.dtype)
         o = p.array(vo.slot, n.dtype, "o")
-        size = n.shape[axis]
-        others = [d for d in range(n.ndim) if d != axis]
+        return p, vx, xs, off, o, n.shape[axis], [d for d in range(n.ndim) if d != axis]
+
+    def cumsum(self, n: Node) -> None:
+        axis = n.params["axis"]
+        p, vx, xs, off, o, size, others = self._lines(n)
         loops = [("i", others), ("k", [axis])]
         T = type_name(n.dtype)
         # One thread per running sum, along the axis in order (as np.cumsum adds).
@@ -1611,13 +1616,8 @@ class _Gen:
             self.elementwise(p, _prod(n.shape[d] for d in others), body, where(n))
 
     def argsort(self, n: Node) -> None:
-        x, axis = n.inputs[0], n.params["axis"]
-        vx, vo = self.view(x), self.own(n)
-        p = _Params(self.slots)
-        xs, off = p.read(vx, x.dtype)
-        o = p.array(vo.slot, n.dtype, "o")
-        size = n.shape[axis]
-        others = [d for d in range(n.ndim) if d != axis]
+        axis = n.params["axis"]
+        p, vx, xs, off, o, size, others = self._lines(n)
 
         def at(var: str) -> str:
             return f"{xs}[{_index(off, vx.strides, [('r', others), (var, [axis])], n.shape)}]"

@@ -1370,6 +1370,10 @@ def _set(x: "Tracer", index: Any, value: Any) -> "Tracer":
     value to x's dtype and broadcasts it to the indexed shape; the last of repeated indices
     wins. Indices are ints, slices, constant integer or boolean arrays, or one traced boolean
     mask of x's shape (then a single value)."""
+    if x.node.constant and (known := _known((index, value))) is not None:
+        new = x.value.copy()  # constants stay constants: NumPy's own assignment, done now
+        new[known[0]] = known[1]
+        return Tracer(const(new))
     value = value.astype(x.dtype) if isinstance(value, Tracer) else \
         np.asarray(value).astype(x.dtype)
     index = _index_tuple(index)

@@ -236,6 +236,25 @@ def test_a_traced_index_out_of_range_in_an_update_raises():
             graphc.jit(fn)(X, np.array([1, 5, 0, 0]))
 
 
+def test_constant_arrays_built_in_place_stay_constants():
+    """Filling a NumPy-made array with constants is NumPy's assignment, done while tracing:
+    900 assignments leave a constant, not 900 masked copies to compile."""
+    def f(x):
+        a = np.zeros((30, 30))
+        for i in range(30):
+            for j in range(30):
+                a[i, j] = 1.0 / (1 + abs(i - j))
+        a[0] += 1.0
+        a.T[1] -= 2.0
+        return x @ a @ x
+
+    x = np.linspace(-1, 1, 30)
+    traced = int(graphc.jit(f).ir(x).split("traced: ")[1].split(" ")[0])
+    assert traced < 12, traced
+    assert graphc.jit(f)(x) == pytest.approx(f(x), rel=1e-13)
+    np.testing.assert_allclose(graphc.grad(f)(x), graphc.grad(f).reference(x), rtol=1e-12)
+
+
 def test_row_writes_merge_into_one_concatenate():
     def f(x):
         out = np.zeros_like(x, shape=(3, 4, 5))

@@ -1856,9 +1856,15 @@ class Tracer:
         dtype = np.dtype(dtype)
         return Tracer(self.node) if dtype == self.dtype else apply("cast", self, dtype=dtype)
 
+    def fill(self, value):
+        _assign(self, full_like(self, value))
+
     def __getattr__(self, name):
         if name.startswith("__"):  # NumPy and copy probe dunders; let them see "absent"
             raise AttributeError(name)
+        if self.node.constant and hasattr(np.ndarray, name) and name not in (
+                "put", "itemset", "resize", "partition", "setfield", "setflags", "byteswap"):
+            return getattr(self.value, name)  # NumPy's, on a constant (one that writes: no)
         raise UnsupportedError(f"the array attribute or method .{name} is not supported by "
                                "graphc", user_loc())
 

@@ -144,7 +144,10 @@ def numpy_constructors(x):
     top = k[0]
     np.fill_diagonal(k, 3.0)  # NumPy's own function writing into a constant (and its view)
     chol = np.linalg.cholesky(k) + top  # NumPy's own, unsupported by graphc, on constants
-    return (_filled_by_a_helper(x)[1] * 3 + chol @ x + np.maximum.accumulate(top)[:, None] + out.sum(0) + np.where(mask, x, 0) + rows.sum() * n + x[mask].sum() + like
+    chol *= k.nonzero()[0].size / k.nbytes  # NumPy's methods and attributes of constants
+    buffer = np.empty(x.shape)
+    buffer.fill(x[0, 0])
+    return (_filled_by_a_helper(x)[1] * 3 + buffer + chol @ x + np.maximum.accumulate(top)[:, None] + out.sum(0) + np.where(mask, x, 0) + rows.sum() * n + x[mask].sum() + like
             + picked[:, :1].T @ np.ones((4, 5)) * 0.1 + scale * x + np.asarray(x) ** 2)
 
 

@@ -1549,6 +1549,10 @@ def _refresh(t: "Tracer") -> None:
     t._views = alive
 
 
+# ndarray methods and attributes that write into the array or hand out a view to write
+# through: a constant Tracer does not answer them from its value, a copy.
+_WRITERS = {"put", "itemset", "resize", "partition", "setfield", "setflags", "byteswap",
+            "flat", "view", "data", "ctypes", "real", "imag", "base", "getfield"}
 # NumPy functions that write into their first argument: run on a copy of a constant's value,
 # which then becomes the array's.
 _MUTATING = {np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis}
@@ -1862,9 +1866,8 @@ class Tracer:
     def __getattr__(self, name):
         if name.startswith("__"):  # NumPy and copy probe dunders; let them see "absent"
             raise AttributeError(name)
-        if self.node.constant and hasattr(np.ndarray, name) and name not in (
-                "put", "itemset", "resize", "partition", "setfield", "setflags", "byteswap"):
-            return getattr(self.value, name)  # NumPy's, on a constant (one that writes: no)
+        if self.node.constant and hasattr(np.ndarray, name) and name not in _WRITERS:
+            return getattr(self.value, name)  # NumPy's, on a constant's value (a copy)
         raise UnsupportedError(f"the array attribute or method .{name} is not supported by "
                                "graphc", user_loc())
 

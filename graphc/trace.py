@@ -1815,8 +1815,14 @@ class Tracer:
     def __eq__(self, o): return apply("equal", self, o)
     def __ne__(self, o): return apply("not_equal", self, o)
     def __getitem__(self, index):
+        from .passes.updates import forwarded_read
+
         out = getitem(self, index)  # a number (0-d) is a copy in NumPy, an array a view
-        return _register(self, out, key=index) if out.ndim else out
+        if out.ndim:
+            _register(self, out, key=index)
+        if out.node.op == "slice" and (known := forwarded_read(out.node)) is not None:
+            out.node = known  # the same values; a view keeps its way of reading its base
+        return out
 
     # methods
     def sum(self, axis=None, keepdims=False, **kw): return reduce("sum", self, axis, keepdims, **kw)

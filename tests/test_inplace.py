@@ -239,6 +239,29 @@ def test_a_traced_index_out_of_range_in_an_update_raises():
             graphc.jit(fn)(X, np.array([1, 5, 0, 0]))
 
 
+def test_second_derivative_through_rows_read_back():
+    """Rows read back from the array being filled are the rows written (Tracer.__getitem__
+    forwards them), inside a gradient taken inside another gradient too."""
+    def f(x):
+        h = np.zeros((3, 5))
+        for t in range(3):
+            prev = x[0] if t == 0 else h[t - 1]
+            h[t] = np.tanh(prev * x[1] + t)
+        return (h ** 2).sum()
+
+    u = np.random.default_rng(3).normal(size=(2, 5))
+    x = X[:2] * 0.5
+
+    def g(x):
+        return (graphc.grad(f)(x) * u).sum()
+
+    gg = graphc.grad(g)(x)
+    d = np.random.default_rng(4).normal(size=x.shape)
+    fd = (graphc.grad(f)(x + 1e-6 * d) - graphc.grad(f)(x - 1e-6 * d)) / 2e-6
+    assert float((gg * d).sum()) == pytest.approx(float((fd * u).sum()), rel=1e-6)
+    np.testing.assert_allclose(gg, graphc.grad(g).reference(x), rtol=1e-10, atol=1e-12)
+
+
 def test_constant_arrays_built_in_place_stay_constants():
     """Filling a NumPy-made array with constants is NumPy's assignment, done while tracing:
     900 assignments leave a constant, not 900 masked copies to compile."""

@@ -40,11 +40,14 @@ def _row_write(n: Node) -> tuple[int, int, Node, Node] | None:
     return ints[0], index[ints[0]], placed.inputs[0], prev
 
 
-def _forwarded(read: Node, source: Node) -> Node | None:
-    """What ``read``, a slice, reads when its array ``source`` comes from row writes: the
-    row a write stored when the slice is that row, or, when the slice leaves the written
-    position out, the array before the write (in turn). None if neither applies."""
-    index, moved = read.params["index"], False
+def forwarded_read(read: Node) -> Node | None:
+    """What ``read``, a slice, reads when its array comes from row writes: the row a write
+    stored when the slice is that whole row, or, when the slice leaves the written position
+    out, the same slice of the array before the write (in turn). None if neither applies.
+    The tracer reads rows this way (``Tracer.__getitem__``), so that a loop reading back
+    a row of the array it fills (``h[:, t] = f(h[:, t - 1])``) has no reads between its
+    writes, and they merge."""
+    source, index, moved = read.inputs[0], read.params["index"], False
     while (w := _row_write(source)) is not None:
         axis, pos, row, prev = w
         at = index[axis] if axis < len(index) else (0, source.shape[axis], 1)
@@ -62,28 +65,8 @@ def _forwarded(read: Node, source: Node) -> Node | None:
                 read.adjoint) if moved else None
 
 
-def forward_row_reads(outputs: list[Node]) -> list[Node]:
-    """``outputs`` with reads of rows just written taken from the rows themselves, and reads
-    that a write leaves out taken from the array before it: a loop that reads an earlier row
-    of the array it fills (``h[:, t] = f(h[:, t - 1])``) then has no reads between its
-    writes, and its writes merge."""
-    # Every node but the inputs is built anew, in the order traced: node ids are that order,
-    # and reroll finds the periods of a loop in it.
-    new: dict[int, Node] = {}
-    forwarded = False
-    for n in toposort(outputs):
-        if n.op == "input":
-            continue
-        m = rebuild(n, tuple(new.get(i.id, i) for i in n.inputs))
-        if m.op == "slice" and (f := _forwarded(m, m.inputs[0])) is not None:
-            m, forwarded = f, True
-        new[n.id] = m
-    return [new.get(o.id, o) for o in outputs] if forwarded else outputs
-
-
 def merge_row_writes(outputs: list[Node]) -> list[Node]:
     """``outputs`` with every run of two or more row writes on one array merged."""
-    outputs = forward_row_reads(outputs)
     nodes = toposort(outputs)
     users = Counter(i.id for n in nodes for i in n.inputs)
     users.update(o.id for o in outputs)

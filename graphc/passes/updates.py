@@ -7,7 +7,8 @@ its own in each, so it cannot roll back into a scan, and every step is a kernel 
 array. When such updates each write one position along the same axis, and nothing reads the
 array between them, the last value is the rows in order: the written ones (the last write to
 a position winning) and, between them, slices of the array before the first update, joined
-by one concatenate. That is the graph ``np.stack`` of the rows makes, and it rolls.
+by one concatenate. That is the graph ``np.stack`` of the rows makes, and it rolls. Reads of
+rows already written do not count: the tracer takes them from the rows (``forwarded_read``).
 """
 
 from __future__ import annotations

@@ -1431,8 +1431,8 @@ def _set_traced(x: "Tracer", index: tuple, value: Any) -> "Tracer":
     if not single:
         fixed = tuple(np.zeros(i.shape, np.int64) if isinstance(i, Tracer) else i
                       for i in index)  # the places as the constant indices alone spread them
-        spread = np.arange(x.size).reshape(x.shape)[fixed]
-        if np.unique(spread).size != spread.size:
+        apart = np.arange(x.size).reshape(x.shape)[fixed]
+        if np.unique(apart).size != apart.size:
             raise UnsupportedError(
                 "x[i] = v at traced integer indices i: the places written may repeat, and "
                 "NumPy's last-write-wins cannot be followed when they are known only at run "
@@ -1453,7 +1453,8 @@ def add_at(a: Any, indices: Any, b: Any = None, negate: bool = False) -> None:
     if not isinstance(a, Tracer):
         raise UnsupportedError(
             "np.add.at into a NumPy array with a traced index or value: make the array "
-            "traced too, e.g. a = np.zeros_like(v, shape=...)", user_loc())
+            "traced too (np.zeros and the like do, written in the traced function; or "
+            "a = np.zeros_like(v, shape=...))", user_loc())
     if b is None:
         raise UnsupportedError("np.add.at needs the values to add", user_loc())
     places = _places(a, _index_tuple(indices))

@@ -25,7 +25,7 @@ from .ir import Graph, Node, SourceLoc
 from .passes import optimize
 from .passes.reroll import reroll
 from .passes.updates import merge_row_writes
-from .trace import Tracer, as_tracer, in_trace, make_node
+from .trace import Tracer, as_tracer, in_trace, make_node, names_used
 
 # True while a transform traces: a graphc function called then (even on constants, with
 # outer tracers in its closure) joins the trace rather than compiling on its own.
@@ -165,12 +165,7 @@ def _generators(fn: Any, depth: int = 3, seen: set | None = None) -> list:
         return found
     seen.add(id(fn))
     scope = getattr(fn, "__globals__", {})
-    codes, names = [code], set()
-    while codes:  # the function's code and the functions and lambdas written inside it
-        c = codes.pop()
-        names.update(c.co_names)
-        codes += [k for k in c.co_consts if isinstance(k, type(code))]
-    values = [scope[n] for n in names if n in scope]
+    values = [scope[n] for n in names_used(code) if n in scope]
     for cell in fn.__closure__ or ():
         try:
             values.append(cell.cell_contents)

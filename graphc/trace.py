@@ -486,8 +486,12 @@ def _index_tuple(index: Any) -> tuple:
     """An index as a tuple, ``range`` objects as the integer arrays they stand for, and
     constant Tracers as their values."""
     index = index if isinstance(index, tuple) else (index,)
-    return tuple(np.asarray(i) if isinstance(i, range) else
-                 i.value if isinstance(i, Tracer) and i.value is not None else i for i in index)
+    def plain(i):
+        if isinstance(i, range):
+            return np.asarray(i)
+        value = i.value if isinstance(i, Tracer) else None
+        return i if value is None else value
+    return tuple(plain(i) for i in index)
 
 
 def getitem(x: "Tracer", index: Any) -> "Tracer":
@@ -619,6 +623,10 @@ def _bitwise(name: str, fn: Callable) -> Callable[..., "Tracer"]:
                                        user_loc())
         return fn(*xs)
     return op
+
+
+bitwise_and, bitwise_or = _bitwise("&", logical_and), _bitwise("|", logical_or)
+bitwise_xor, invert = _bitwise("^", logical_xor), _bitwise("~", logical_not)
 
 
 def isnan(x: Any) -> "Tracer":
@@ -1230,7 +1238,7 @@ def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input:
     if isinstance(q, Tracer):
         raise UnsupportedError("np.quantile: q must be a constant, not a traced value",
                                user_loc())
-    weak = isinstance(q, (int, float)) and not isinstance(q, np.generic)
+    weak = _is_weak(q)
     qs = np.asarray(q, np.float64)
     if ((qs < 0) | (qs > 1)).any() or np.isnan(qs).any():
         raise ShapeError("np.quantile: quantiles must be in the range [0, 1]", user_loc())
@@ -1257,8 +1265,7 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inpu
     if isinstance(q, Tracer):
         raise UnsupportedError("np.percentile: q must be a constant, not a traced value",
                                user_loc())
-    q = q / 100 if isinstance(q, (int, float)) and not isinstance(q, np.generic) else \
-        np.true_divide(q, 100)
+    q = q / 100 if _is_weak(q) else np.true_divide(q, 100)
     return quantile(a, q, axis, out, overwrite_input, method, keepdims, weights)
 
 
@@ -1650,8 +1657,8 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.true_divide: _ufunc_call("divide"),
     np.logical_and: logical_and, np.logical_or: logical_or, np.logical_xor: logical_xor,
     np.logical_not: logical_not,
-    np.bitwise_and: _bitwise("&", logical_and), np.bitwise_or: _bitwise("|", logical_or),
-    np.bitwise_xor: _bitwise("^", logical_xor), np.invert: _bitwise("~", logical_not),
+    np.bitwise_and: bitwise_and, np.bitwise_or: bitwise_or, np.bitwise_xor: bitwise_xor,
+    np.invert: invert,
     np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite, np.nan_to_num: nan_to_num,
     np.round: around, np.around: around, np.rint: rint, np.trunc: trunc, np.fix: trunc,
     np.fmax: fmax, np.fmin: fmin, np.heaviside: heaviside,
@@ -1702,8 +1709,8 @@ class Tracer:
         return constant_value(self.node) if self.node.constant else None
 
     def __bool__(self):
-        if self.value is not None:
-            return bool(self.value)
+        if (value := self.value) is not None:
+            return bool(value)
         raise TracerBoolError(
             "the truth value of a traced array is not known while tracing (Python `if`, `and`, "
             "`or`, `while` or bool() on a traced value); use np.where(cond, a, b) to select "
@@ -1711,8 +1718,8 @@ class Tracer:
 
     def _number(kind):
         def convert(self):
-            if self.value is not None:
-                return kind(self.value)
+            if (value := self.value) is not None:
+                return kind(value)
             raise TracerBoolError("a traced value cannot become a Python number (int(), "
                                   "float(), an index or a range bound) while tracing",
                                   user_loc())
@@ -1725,8 +1732,8 @@ class Tracer:
     del _number
 
     def __array__(self, dtype=None, copy=None):
-        if self.value is not None:
-            return self.value if dtype is None else self.value.astype(dtype)
+        if (value := self.value) is not None:
+            return value if dtype is None else value.astype(dtype)
         raise UnsupportedError(
             "a traced value cannot become a NumPy array. np.array / np.asarray of one, or of "
             "a list mixing them: use graphc.numpy.array([...]) or np.stack; a NumPy array "
@@ -1799,13 +1806,13 @@ class Tracer:
     __ipow__ = _inplace(operator.pow, "**=")
     __imatmul__ = _inplace(operator.matmul, "@=")
     def __abs__(self): return apply("abs", self)
-    def __and__(self, o): return _bitwise("&", logical_and)(self, o)
-    def __rand__(self, o): return _bitwise("&", logical_and)(o, self)
-    def __or__(self, o): return _bitwise("|", logical_or)(self, o)
-    def __ror__(self, o): return _bitwise("|", logical_or)(o, self)
-    def __xor__(self, o): return _bitwise("^", logical_xor)(self, o)
-    def __rxor__(self, o): return _bitwise("^", logical_xor)(o, self)
-    def __invert__(self): return _bitwise("~", logical_not)(self)
+    def __and__(self, o): return bitwise_and(self, o)
+    def __rand__(self, o): return bitwise_and(o, self)
+    def __or__(self, o): return bitwise_or(self, o)
+    def __ror__(self, o): return bitwise_or(o, self)
+    def __xor__(self, o): return bitwise_xor(self, o)
+    def __rxor__(self, o): return bitwise_xor(o, self)
+    def __invert__(self): return invert(self)
     __iand__ = _inplace(operator.and_, "&=")
     __ior__ = _inplace(operator.or_, "|=")
     __ixor__ = _inplace(operator.xor, "^=")
@@ -1942,6 +1949,16 @@ _INSTALLED = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "
                                                        "platlib")})
 
 
+def names_used(code: types.CodeType) -> set[str]:
+    """The global names that ``code`` and the functions and lambdas written in it look up."""
+    codes, names = [code], set()
+    while codes:
+        c = codes.pop()
+        names.update(c.co_names)
+        codes += [k for k in c.co_consts if isinstance(k, types.CodeType)]
+    return names
+
+
 def _swapped(v: Any, memo: dict) -> Any:
     if id(v) in _SWAPS:
         return _SWAPS[id(v)]
@@ -1962,13 +1979,8 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
     if id(fn) in memo:
         return memo[id(fn)]
     memo[id(fn)] = fn  # a recursive call meets the original
-    codes, names = [fn.__code__], set()
-    while codes:
-        c = codes.pop()
-        names.update(c.co_names)
-        codes += [k for k in c.co_consts if isinstance(k, types.CodeType)]
     scope = fn.__globals__
-    swaps = {n: _swapped(scope[n], memo) for n in names if n in scope}
+    swaps = {n: _swapped(scope[n], memo) for n in names_used(fn.__code__) if n in scope}
     swaps = {n: v for n, v in swaps.items() if v is not scope[n]}
     cells = []
     for cell in fn.__closure__ or ():

@@ -8,6 +8,7 @@ unroll; branching on a traced value is an error that says to use ``np.where``.
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 import sysconfig
@@ -142,30 +143,53 @@ def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def reduce(opname: str, x: Any, axis=None, keepdims=False, dtype=None,
-           **unsupported) -> "Tracer":
+def reduce(opname: str, x: Any, axis=None, keepdims=False, dtype=None, initial=None,
+           where=None, **unsupported) -> "Tracer":
+    """sum, prod, max and min over ``axis``. ``where`` leaves elements out (they count as
+    the identity; max and min have none, so they need ``initial``), and ``initial`` joins
+    every result, as in NumPy."""
     _no_extra(opname, unsupported)
     x = as_tracer(x)
     if dtype is not None:  # sum and prod (NumPy's max and min take none): accumulate in it
         if opname not in ("sum", "prod"):
             raise UnsupportedError(f"{opname}: argument dtype not supported", user_loc())
         x = x.astype(dtype)
+    initial = initial.item() if isinstance(initial, np.generic) else initial
+    if where is not None and where is not True:
+        fill = {"sum": 0, "prod": 1}.get(opname, initial)
+        if fill is None:
+            raise UnsupportedError(f"{opname} with where= needs initial= (it has no identity "
+                                   "to give the elements left out)", user_loc())
+        x = np.where(broadcast_to(where, x.shape), x, fill)
     axes = _axes(axis, x.ndim)
     if not axes and not keepdims:
-        return Tracer(x.node)  # a copy, as NumPy's
-    out = apply(opname, x, axes=axes, keepdims=bool(keepdims))
+        out = Tracer(x.node)  # a copy, as NumPy's
+    else:
+        out = apply(opname, x, axes=axes, keepdims=bool(keepdims))
+    if initial is not None:
+        join = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
+        out = join[opname](out, initial).astype(out.dtype)
     return out if dtype is None else out.astype(dtype)  # small ints: not widened after all
 
 
-def mean(x: Any, axis=None, keepdims=False, dtype=None, **unsupported) -> "Tracer":
+def _count(x: "Tracer", axis: Any, keepdims: bool, where: Any) -> Any:
+    """How many elements a mean over ``axis`` divides by: all of them, or those ``where``
+    keeps."""
+    if where is None or where is True:
+        return int(np.prod([x.shape[a] for a in _axes(axis, x.ndim)]))
+    return reduce("sum", broadcast_to(where, x.shape).astype(np.int64), axis, keepdims)
+
+
+def mean(x: Any, axis=None, keepdims=False, dtype=None, where=None, **unsupported
+         ) -> "Tracer":
     _no_extra("mean", unsupported)
     x = as_tracer(x)
     if x.dtype.kind in "biu":
         x = x.astype(np.float64)
     if dtype is not None:
         x = x.astype(dtype)
-    count = int(np.prod([x.shape[a] for a in _axes(axis, x.ndim)]))
-    return reduce("sum", x, axis, keepdims) / count
+    out = reduce("sum", x, axis, keepdims, where=where) / _count(x, axis, keepdims, where)
+    return out.astype(x.dtype)
 
 
 def average(a: Any, axis=None, weights=None, returned=False, keepdims=False) -> "Tracer":
@@ -197,16 +221,42 @@ def _all_any(name: str) -> Callable[..., "Tracer"]:
     return fn
 
 
-def var(x: Any, axis=None, keepdims=False, ddof=0, **unsupported) -> "Tracer":
+def var(x: Any, axis=None, keepdims=False, ddof=0, where=None, **unsupported) -> "Tracer":
     _no_extra("var", unsupported)
     x = as_tracer(x)
-    d = x - mean(x, axis, keepdims=True)
-    count = int(np.prod([x.shape[a] for a in _axes(axis, x.ndim)]))
-    return reduce("sum", d * d, axis, keepdims) / (count - ddof)
+    d = x - mean(x, axis, keepdims=True, where=where)
+    if where is not None and where is not True:  # zero, not NaN, where d is left out
+        d = np.where(broadcast_to(where, d.shape), d, 0)
+    return reduce("sum", d * d, axis, keepdims) / (_count(x, axis, keepdims, where) - ddof)
 
 
-def std(x: Any, axis=None, keepdims=False, ddof=0, **unsupported) -> "Tracer":
-    return np.sqrt(var(x, axis, keepdims, ddof, **unsupported))
+def std(x: Any, axis=None, keepdims=False, ddof=0, where=None, **unsupported) -> "Tracer":
+    return np.sqrt(var(x, axis, keepdims, ddof, where, **unsupported))
+
+
+def _nan_reduction(name: str, fill: Any) -> Callable[..., "Tracer"]:
+    """np.nansum and its kin: the reduction with NaNs left out. nanmax and nanmin of a line
+    of NaNs alone give NaN, as NumPy's (which also warns)."""
+    def fn(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None,
+           **kw):
+        _no_extra(f"nan{name}", {"out": out})
+        a = as_tracer(a)
+        if a.dtype.kind != "f":  # no NaN to leave out
+            keep = where
+        else:
+            keep = a == a if where is None or where is True else (a == a) & where
+        if name in ("mean", "var", "std"):
+            extra = {"ddof": kw.pop("ddof", 0)} if name != "mean" else {"dtype": dtype}
+            _no_extra(f"nan{name}", kw)
+            return FUNCTIONS[getattr(np, name)](a, axis=axis, keepdims=keepdims, where=keep,
+                                                **extra)
+        _no_extra(f"nan{name}", kw)
+        r = reduce(name, np.where(keep, a, fill) if keep is not None else a, axis, keepdims,
+                   dtype, initial)
+        if name in ("max", "min") and a.dtype.kind == "f" and initial is None:
+            r = np.where(reduce("sum", keep.astype(np.int64), axis, keepdims) > 0, r, np.nan)
+        return r
+    return fn
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> "Tracer":
@@ -585,6 +635,21 @@ def logaddexp(x: Any, y: Any) -> "Tracer":
     return np.where(d == d, out, x + y)
 
 
+def logaddexp2(x: Any, y: Any) -> "Tracer":
+    ln2 = math.log(2)
+    return logaddexp(x * ln2, y * ln2) / ln2
+
+
+def sinc(x: Any) -> "Tracer":
+    """sin(pi x) / (pi x), 1 at 0; the quotient is taken at 1 there, so that its gradient
+    (which where zeroes) is not NaN."""
+    x = as_tracer(x)
+    x = x if x.dtype.kind == "f" else x.astype(np.float64)
+    zero = x == 0
+    y = np.where(zero, 1, x) * math.pi
+    return np.where(zero, 1, np.sin(y) / y)
+
+
 # Logic, rounding and NaN tests: compositions of comparisons, where and floor. Their
 # gradients are what the parts give: zero through the tests and the rounding, g through the
 # values that where passes on.
@@ -833,6 +898,52 @@ def tile(x: Any, reps: Any) -> "Tracer":
     return reshape(spread, [r * s for r, s in zip(reps, shape)])
 
 
+def roll(x: Any, shift: Any, axis: Any = None) -> "Tracer":
+    """np.roll: along each axis the last ``shift`` elements move to the front (two slices,
+    joined); with no axis, over the flattened array."""
+    x = as_tracer(x)
+    if axis is None:
+        return reshape(roll(reshape(x, -1), shift, 0), x.shape)
+    if isinstance(shift, Tracer) or isinstance(axis, Tracer):
+        raise UnsupportedError("np.roll by a traced shift is not supported; pass an int",
+                               user_loc())
+    shifts, axes = np.broadcast_arrays(np.asarray(shift), np.asarray(axis))
+    for s, ax in zip(shifts.reshape(-1), _axes_in_order(axes.reshape(-1), x.ndim)):
+        n = x.shape[ax]
+        s = int(s) % n if n else 0
+        if s:
+            head = (slice(None),) * ax
+            x = concatenate([x[head + (slice(n - s, None),)], x[head + (slice(0, n - s),)]],
+                            axis=ax)
+    return x
+
+
+def kron(a: Any, b: Any) -> "Tracer":
+    """np.kron: every element of ``a`` times all of ``b``, as blocks (one broadcast product
+    with the axes interleaved)."""
+    a, b = as_tracer(a), as_tracer(b)
+    nd = max(a.ndim, b.ndim)
+    sa, sb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape
+    out = reshape(a, [v for s in sa for v in (s, 1)]) * reshape(b, [v for s in sb for v in (1, s)])
+    return reshape(out, [p * q for p, q in zip(sa, sb)])
+
+
+def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = "xy") -> Any:
+    if indexing not in ("xy", "ij"):
+        raise UnsupportedError(f"np.meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}",
+                               user_loc())
+    xs = [reshape(as_tracer(x), -1) for x in xi]
+    shape = [x.size for x in xs]
+    if indexing == "xy" and len(xs) > 1:
+        shape[0], shape[1] = shape[1], shape[0]
+    outs = []
+    for k, x in enumerate(xs):
+        d = (1 - k if k < 2 else k) if indexing == "xy" and len(xs) > 1 else k
+        r = reshape(x, [-1 if i == d else 1 for i in range(len(xs))])
+        outs.append(r if sparse else Tracer(broadcast_to(r, shape).node))
+    return type(np.meshgrid(*[np.zeros(1)] * len(xs)))(outs)
+
+
 def repeat(x: Any, repeats: Any, axis: Any = None) -> "Tracer":
     x = as_tracer(x)
     if axis is None:
@@ -852,31 +963,52 @@ def repeat(x: Any, repeats: Any, axis: Any = None) -> "Tracer":
     return take(x, np.repeat(np.arange(n), counts), axis=axis)
 
 
+_PAD_GATHERS = ("edge", "reflect", "symmetric", "wrap")
+
+
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0,
         **unsupported) -> "Tracer":
+    """np.pad: 'constant' (and 'empty', as zeros) places ``x`` in a larger array; 'edge',
+    'reflect', 'symmetric' and 'wrap' gather, along each axis, the places NumPy's own pad
+    of an ``arange`` names."""
+    if unsupported.get("reflect_type", "even") != "even":
+        raise UnsupportedError("np.pad: reflect_type='odd' is not supported", user_loc())
+    unsupported.pop("reflect_type", None)
     _no_extra("pad", unsupported)
-    if mode != "constant":
-        raise UnsupportedError(f"np.pad: mode={mode!r} is not supported (only 'constant')",
-                               user_loc())
+    if mode not in ("constant", "empty") + _PAD_GATHERS:
+        raise UnsupportedError(f"np.pad: mode={mode!r} is not supported (only 'constant', "
+                               f"'empty', {', '.join(map(repr, _PAD_GATHERS))})", user_loc())
     x = as_tracer(x)
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64).reshape(-1, 2)
                              if np.size(pad_width) > 1 else np.asarray(pad_width, np.int64),
                              (x.ndim, 2))
     if (widths < 0).any():
         raise ShapeError("np.pad: negative pad widths", user_loc())
-    if np.size(constant_values) != 1:
-        raise UnsupportedError("np.pad: only one constant value for all sides is supported",
-                               user_loc())
+    if mode in _PAD_GATHERS:
+        for ax, (b, a) in enumerate(widths):
+            if b or a:
+                if not x.shape[ax]:
+                    raise ShapeError(f"np.pad: can't extend empty axis {ax} using modes other "
+                                     "than 'constant' or 'empty'", user_loc())
+                x = take(x, np.pad(np.arange(x.shape[ax]), (int(b), int(a)), mode=mode),
+                         axis=ax)
+        return x
     shape = tuple(int(s + b + a) for s, (b, a) in zip(x.shape, widths))
     index = tuple((int(b), int(b + s), 1) for s, (b, _) in zip(x.shape, widths))
     if shape == x.shape:
         return x
     out = _unslice(x, shape, index)
-    c = np.reshape(constant_values, -1)[0]
-    if c != 0:
-        inside = np.zeros(shape, bool)
-        inside[tuple(slice(*i) for i in index)] = True
-        out = np.where(inside, out, c.item() if isinstance(c, np.generic) else c)
+    if mode == "constant":
+        if isinstance(constant_values, Tracer):
+            if constant_values.value is None:
+                raise UnsupportedError("np.pad: traced constant_values are not supported",
+                                       user_loc())
+            constant_values = constant_values.value
+        if np.any(constant_values):
+            fill = np.pad(np.zeros(x.shape, x.dtype), widths, constant_values=constant_values)
+            inside = np.zeros(shape, bool)
+            inside[tuple(slice(*i) for i in index)] = True
+            out = np.where(inside, out, fill)
     return out
 
 
@@ -913,6 +1045,26 @@ def diag(v: Any, k: int = 0) -> "Tracer":
     start = k if k >= 0 else -k * n
     flat = _unslice(v, (n * n,), ((start, start + (v.shape[0] - 1) * (n + 1) + 1, n + 1),))
     return reshape(flat, (n, n))
+
+
+def fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:
+    """np.fill_diagonal, in place: the places NumPy's ``a.flat[:end:step] = val`` writes,
+    ``val`` repeated along them as flat assignment repeats it."""
+    if not isinstance(a, Tracer):
+        raise UnsupportedError("np.fill_diagonal with a traced value needs a traced array "
+                               "(np.zeros inside the function makes one)", user_loc())
+    if a.ndim < 2 or (a.ndim > 2 and len(set(a.shape)) != 1):
+        raise ShapeError(f"np.fill_diagonal: the array must be at least 2-D, and of equal "
+                         f"sides beyond 2-D; got shape {a.shape}", user_loc())
+    if a.ndim == 2:
+        step, end = a.shape[1] + 1, None if wrap else a.shape[1] * a.shape[1]
+    else:
+        step, end = 1 + int(np.cumprod(a.shape[:-1]).sum()), None
+    places = np.arange(a.size)[:end:step]
+    v = as_tracer(val)
+    if v.size != 1 and v.size != places.size:
+        v = take(reshape(v, -1), np.arange(places.size) % v.size)
+    a[np.unravel_index(places, a.shape)] = reshape(v, -1) if v.size != 1 else reshape(v, ())
 
 
 def _triangle(lower: bool) -> Callable[..., "Tracer"]:
@@ -1042,11 +1194,11 @@ def einsum(subscripts: Any, *operands: Any, optimize: Any = None, **unsupported)
         raise UnsupportedError("einsum: only the subscripts-string form is supported",
                                user_loc())
     spec = subscripts.replace(" ", "")
+    ops = [as_tracer(o) for o in operands]
     if "." in spec:
-        raise UnsupportedError("einsum: ellipsis ('...') is not supported", user_loc())
+        spec, ops = _ellipsis(spec, ops)
     ins, arrow, out = spec.partition("->")
     terms = ins.split(",")
-    ops = [as_tracer(o) for o in operands]
     if len(terms) != len(ops):
         raise ShapeError(f"einsum: {len(terms)} operand subscripts for {len(ops)} operands",
                          user_loc())
@@ -1088,6 +1240,40 @@ def einsum(subscripts: Any, *operands: Any, optimize: Any = None, **unsupported)
         u, ulab = summed(u, ulab, keep | set(lab))
         t, lab = _contract(t, lab, u, ulab, keep, size)
     return transpose(t, [lab.index(c) for c in out])
+
+
+def _ellipsis(spec: str, ops: list["Tracer"]) -> tuple[str, list["Tracer"]]:
+    """``spec`` with each '...' spelt out in unused letters, right-aligned across the
+    operands, which are broadcast to the common shape of those axes (einsum broadcasts
+    there only); with no '->', the ellipsis axes lead the output, as in NumPy."""
+    ins, arrow, out = spec.partition("->")
+    terms = ins.split(",")
+    if len(terms) != len(ops) or any(t.replace("...", "").count(".") for t in terms + [out]):
+        raise ShapeError(f"einsum: malformed subscripts {spec!r} for {len(ops)} operand(s)",
+                         user_loc())
+    ranks = [t.ndim - len(lab) + 3 if "..." in lab else 0 for t, lab in zip(ops, terms)]
+    if min(ranks) < 0:
+        raise ShapeError(f"einsum: subscripts {spec!r} do not fit operands of shapes "
+                         f"{', '.join(str(t.shape) for t in ops)}", user_loc())
+    parts = [t.shape[lab.index("..."):lab.index("...") + r] if "..." in lab else ()
+             for t, lab, r in zip(ops, terms, ranks)]
+    common = broadcast_shapes(*parts)
+    free = [c for c in _LETTERS if c not in spec][:len(common)]
+    new_ops, new_terms = [], []
+    for t, lab, r in zip(ops, terms, ranks):
+        if "..." in lab:
+            i = lab.index("...")
+            t = broadcast_to(t, t.shape[:i] + common[len(common) - r:] + t.shape[i + r:])
+            lab = lab.replace("...", "".join(free[len(free) - r:] if r else ""))
+        new_ops.append(t)
+        new_terms.append(lab)
+    if arrow:
+        out = out.replace("...", "".join(free))
+    else:
+        letters = "".join(new_terms)
+        out = "".join(free) + "".join(sorted(c for c in set(letters)
+                                             if letters.count(c) == 1 and c not in free))
+    return ",".join(new_terms) + "->" + out, new_ops
 
 
 def _contract(a, la, b, lb, keep, size):
@@ -1161,6 +1347,24 @@ def take_along_axis(arr: Any, indices: Any, axis: Any) -> "Tracer":
     return _arrays_getitem(arr, tuple(
         indices if d == axis else np.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
         for d, n in enumerate(arr.shape)))
+
+
+def put_along_axis(arr: Any, indices: Any, values: Any, axis: Any) -> None:
+    """np.put_along_axis, in place: the assignment ``arr[...] = values`` at the places
+    np.take_along_axis reads (see ``_set`` for which traced places it takes)."""
+    if not isinstance(arr, Tracer):
+        raise UnsupportedError("np.put_along_axis with traced values needs a traced array "
+                               "(np.zeros inside the function makes one)", user_loc())
+    if axis is None:
+        raise UnsupportedError("np.put_along_axis: axis=None is not supported", user_loc())
+    nd = indices.ndim if isinstance(indices, Tracer) else np.ndim(indices)
+    if nd != arr.ndim:
+        raise ShapeError(f"put_along_axis: indices have {nd} dimension(s), the array "
+                         f"{arr.ndim}; they must match", user_loc())
+    axis = _axes(axis, arr.ndim)[0]
+    arr[tuple(indices if d == axis else
+              np.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+              for d, n in enumerate(arr.shape))] = values
 
 
 # ----------------------------------------------------------------------------- sorting
@@ -1267,6 +1471,68 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inpu
                                user_loc())
     q = q / 100 if _is_weak(q) else np.true_divide(q, 100)
     return quantile(a, q, axis, out, overwrite_input, method, keepdims, weights)
+
+
+def _before(a: Any, v: Any, right: bool) -> "Tracer":
+    """Whether ``a`` sorts before ``v`` (``a < v``; with ``right``, ``a <= v``), NaNs last."""
+    if right:
+        return (a <= v) | (v != v)
+    return (a < v) | ((v != v) & (a == a))
+
+
+def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> "Tracer":
+    """np.searchsorted of a sorted 1-D ``a``: for each ``v``, how many of ``a`` go before
+    it (a count of comparisons, n * m of them)."""
+    _no_extra("searchsorted", {"sorter": sorter})
+    if side not in ("left", "right"):
+        raise UnsupportedError(f"np.searchsorted: side must be 'left' or 'right', got "
+                               f"{side!r}", user_loc())
+    a, v = as_tracer(a), as_tracer(v)
+    if a.ndim != 1:
+        raise ShapeError(f"np.searchsorted: the sorted array must be 1-D, got shape {a.shape}",
+                         user_loc())
+    hits = _before(a, expand_dims(v, -1), side == "right")
+    return reduce("sum", hits.astype(np.int64), -1)
+
+
+def digitize(x: Any, bins: Any, right: bool = False) -> "Tracer":
+    """np.digitize with constant monotonic ``bins``: a searchsorted of them."""
+    b = bins.value if isinstance(bins, Tracer) else np.asarray(bins)
+    if b is None:
+        raise UnsupportedError("np.digitize needs constant bins", user_loc())
+    if b.ndim != 1:
+        raise ShapeError("np.digitize: bins must be 1-dimensional", user_loc())
+    d = np.diff(b)
+    side = "left" if right else "right"
+    if (d >= 0).all():
+        return searchsorted(b, x, side)
+    if (d <= 0).all():
+        return b.size - searchsorted(b[::-1], x, side)
+    raise ShapeError("np.digitize: bins must be monotonically increasing or decreasing",
+                     user_loc())
+
+
+def bincount(x: Any, weights: Any = None, minlength: int = 0) -> "Tracer":
+    """np.bincount of traced integers: a scatter_add of ones (or the weights) into
+    ``minlength`` bins. The result's length would depend on the data, so it must be given;
+    a value past it (or below 0) is an out-of-bounds error at run time."""
+    x = as_tracer(x)
+    if x.ndim != 1 or x.dtype.kind not in "iub":
+        raise ShapeError(f"np.bincount takes a 1-D array of integers, got {x.dtype} of shape "
+                         f"{x.shape}", user_loc())
+    known = _known(weights)
+    if x.value is not None and (weights is None or known is not None):
+        return as_tracer(np.bincount(x.value, known, minlength))
+    if not minlength:
+        raise UnsupportedError("np.bincount of traced values: the result's length depends on "
+                               "the data; give minlength= (a value at or past it raises)",
+                               user_loc())
+    w = np.ones(x.shape, np.int64) if weights is None else as_tracer(weights).astype(np.float64)
+    if w.shape != x.shape:
+        raise ShapeError(f"np.bincount: weights of shape {w.shape} for values of shape "
+                         f"{x.shape}", user_loc())
+    idx = np.where(x < 0, minlength, x) if x.dtype.kind == "i" else x
+    return apply("scatter_add", w, idx.astype(np.int64), axis=0, size=int(minlength))
 
 
 def _no_extra(name: str, kwargs: dict) -> None:
@@ -1563,7 +1829,7 @@ _WRITERS = {"put", "itemset", "resize", "partition", "setfield", "setflags", "by
             "flat", "view", "data", "ctypes", "real", "imag", "base", "getfield"}
 # NumPy functions that write into their first argument: run on a copy of a constant's value,
 # which then becomes the array's.
-_MUTATING = {np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis}
+_MUTATING = {np.copyto, np.put, np.place, np.putmask}
 
 
 def _known(tree: Any) -> Any:
@@ -1667,6 +1933,15 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.diff: diff, np.vdot: vdot, np.cross: cross, np.convolve: convolve,
     np.correlate: correlate, np.argsort: argsort, np.sort: sort, np.median: median,
     np.quantile: quantile, np.percentile: percentile,
+    np.logaddexp2: logaddexp2, np.sinc: sinc, np.roll: roll, np.kron: kron,
+    np.meshgrid: meshgrid, np.fill_diagonal: fill_diagonal, np.put_along_axis: put_along_axis,
+    np.searchsorted: searchsorted, np.digitize: digitize, np.bincount: bincount,
+    np.nansum: _nan_reduction("sum", 0), np.nanprod: _nan_reduction("prod", 1),
+    np.nanmax: _nan_reduction("max", -np.inf), np.nanmin: _nan_reduction("min", np.inf),
+    np.nanmean: _nan_reduction("mean", 0), np.nanvar: _nan_reduction("var", 0),
+    np.nanstd: _nan_reduction("std", 0),
+    np.nancumsum: lambda a, axis=None, dtype=None, out=None: cumsum(
+        np.where(isnan(a), 0, a), axis, dtype, out=out),
 }
 for _uf, _name in UFUNCS.items():
     FUNCTIONS.setdefault(_uf, _ufunc_call(_name))
@@ -1839,8 +2114,10 @@ class Tracer:
     def mean(self, axis=None, keepdims=False, **kw): return mean(self, axis, keepdims, **kw)
     def all(self, axis=None, keepdims=False): return _all_any("all")(self, axis, keepdims)
     def any(self, axis=None, keepdims=False): return _all_any("any")(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False, ddof=0): return var(self, axis, keepdims, ddof)
-    def std(self, axis=None, keepdims=False, ddof=0): return std(self, axis, keepdims, ddof)
+    def var(self, axis=None, keepdims=False, ddof=0, **kw): return var(self, axis, keepdims,
+                                                                     ddof, **kw)
+    def std(self, axis=None, keepdims=False, ddof=0, **kw): return std(self, axis, keepdims,
+                                                                     ddof, **kw)
     def reshape(self, *shape, **kw): return _register(self, reshape(self, *shape, **kw))
     def transpose(self, *axes):
         return _register(self, transpose(self, axes[0] if len(axes) == 1 else axes or None))

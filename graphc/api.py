@@ -45,11 +45,14 @@ _LEAF = "*"
 
 
 def flatten(tree: Any) -> tuple[list[Any], Any]:
-    """Leaves of nested tuples/lists/dicts, and a hashable description of the nesting."""
+    """Leaves of nested tuples (named ones too)/lists/dicts, and a hashable description of
+    the nesting."""
     leaves: list[Any] = []
 
     def walk(t):
-        if isinstance(t, tuple) and not hasattr(t, "_fields"):
+        if isinstance(t, tuple):
+            if hasattr(t, "_fields"):
+                return ("nt", type(t)) + tuple(walk(x) for x in t)
             return ("t",) + tuple(walk(x) for x in t)
         if isinstance(t, list):
             return ("l",) + tuple(walk(x) for x in t)
@@ -86,6 +89,8 @@ def unflatten(treedef: Any, leaves: Sequence[Any]) -> Any:
         tag = d[0]
         if tag == "t":
             return tuple(build(x) for x in d[1:])
+        if tag == "nt":
+            return d[1](*(build(x) for x in d[2:]))
         if tag == "l":
             return [build(x) for x in d[1:]]
         if tag == "d":
@@ -215,7 +220,7 @@ class Entry:
 def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int]) -> Callable:
     """A function rebuilding the result structure from the flat results, compiled once per
     entry so that a call does no tree walking. 0-d results become NumPy scalars of their dtype."""
-    names = {d.name: d.type for d in dtypes}
+    names: dict[str, Any] = {d.name: d.type for d in dtypes}
     counter = iter(range(len(dtypes)))
 
     def expr(d) -> str:
@@ -225,6 +230,9 @@ def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int]) -> Callable:
         tag = d[0]
         if tag == "t":
             return "(" + "".join(expr(x) + ", " for x in d[1:]) + ")"
+        if tag == "nt":  # a named tuple: its class, by a name of its own
+            names[f"_nt{len(names)}"] = d[1]
+            return f"_nt{len(names) - 1}(" + ", ".join(expr(x) for x in d[2:]) + ")"
         if tag == "l":
             return "[" + ", ".join(expr(x) for x in d[1:]) + "]"
         if tag == "d":

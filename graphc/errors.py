@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class GraphcError(Exception):
     """Base class of every error graphc raises on purpose."""
@@ -41,3 +43,8 @@ class OutOfBoundsError(GraphcError, IndexError):
 class TraceError(GraphcError, RuntimeError):
     """The traced function itself raised (often: arguments of a structure it does not expect,
     such as a list where it indexes a dict). The original exception is the ``__cause__``."""
+
+
+class LinAlgError(GraphcError, np.linalg.LinAlgError):
+    """A matrix the compiled code cannot factor: singular (np.linalg.solve, inv) or not
+    positive definite (np.linalg.cholesky). It is NumPy's LinAlgError too."""

@@ -6,7 +6,7 @@ An entry holds everything about one primitive:
 * ``kind``: ``elementwise`` (inputs broadcast to the output), ``reduce``, ``matmul``,
   ``layout`` (views and copies that move data), ``cumulative`` (cumsum), ``sort`` (argsort),
   ``index`` (gather
-  and its adjoint scatter_add), ``source`` (inputs and constants) or ``control``: ops whose
+  and its adjoint scatter_add), ``linalg`` (solve, slogdet, cholesky of stacked matrices), ``source`` (inputs and constants) or ``control``: ops whose
   parameters hold graphs or functions (``scan`` and its ``item`` results, registered in
   ``loops.py``; ``custom_vjp``, in ``transforms.py``).
 * ``vjp(g, out, *inputs, **params)``: the vector-Jacobian product, written with ordinary NumPy
@@ -420,6 +420,70 @@ def _scatter_vjp(g, out, x, idx, axis, size):
 # OutOfBoundsError, in the reference and in compiled code alike (never a wild read).
 defop("gather", "index", _gather_impl, vjp=_gather_vjp, shape=_gather_shape)
 defop("scatter_add", "index", _scatter_impl, vjp=_scatter_vjp, shape=_scatter_shape)
+
+
+# ------------------------------------------------------------------------- linear algebra
+# Stacks of square matrices (..., n, n), factored in compiled code (LU with partial pivoting,
+# Cholesky): the tracer casts operands to one float dtype and broadcasts their stacks.
+def _square(a, what: str) -> None:
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"{what}: needs square matrices (..., n, n), got shape {a.shape}")
+
+
+def _solve_shape(a, b):
+    _square(a, "solve")
+    if b.ndim != a.ndim or b.shape[:-1] != a.shape[:-1]:
+        raise ShapeError(f"solve: right-hand sides of shape {b.shape} for matrices of shape "
+                         f"{a.shape}")
+    return b.shape, _floating(a.dtype, b.dtype)
+
+
+def _swap(x):
+    from .trace import swapaxes
+
+    return swapaxes(x, -1, -2)
+
+
+def _inverse(a):
+    from .trace import apply, broadcast_to
+
+    return apply("solve", a, broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape))
+
+
+def _solve_vjp(g, out, a, b):
+    from .trace import apply, matmul
+
+    gb = apply("solve", _swap(a), g)
+    return -matmul(gb, _swap(out)), gb
+
+
+def _slogdet_vjp(g, out, a):
+    return (g[..., 1:2, None] * _swap(_inverse(a)),)
+
+
+def _cholesky_vjp(g, out, a):
+    """With P = Phi(L^T g) (the lower triangle, its diagonal halved) and S = L^-T P L^-1,
+    the derivative of the lower triangle that np.linalg.cholesky reads: S + S^T below the
+    diagonal, S on it, zero above."""
+    from .trace import apply, matmul
+
+    n = a.shape[-1]
+    lt = _swap(out)
+    p = matmul(lt, g) * (np.tri(n, dtype=a.dtype) - 0.5 * np.eye(n, dtype=a.dtype))
+    x = apply("solve", lt, p)
+    s = _swap(apply("solve", lt, _swap(x)))
+    return (np.where(np.tri(n, k=-1, dtype=bool), s + _swap(s), 0) +
+            s * np.eye(n, dtype=a.dtype),)
+
+
+defop("solve", "linalg", lambda a, b: np.linalg.solve(a, b), vjp=_solve_vjp,
+      shape=_solve_shape)
+# sign and log|det| side by side on a last axis of 2 (one factorisation for both)
+defop("slogdet", "linalg", lambda a: np.stack(np.linalg.slogdet(a), axis=-1),
+      vjp=_slogdet_vjp, shape=lambda a: (_square(a, "slogdet") or a.shape[:-2] + (2,),
+                                         _floating(a.dtype)))
+defop("cholesky", "linalg", lambda a: np.linalg.cholesky(a), vjp=_cholesky_vjp,
+      shape=lambda a: (_square(a, "cholesky") or a.shape, _floating(a.dtype)))
 
 
 # -------------------------------------------------------------------------------- sources

@@ -2276,3 +2276,6 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
     out.__dict__.update(fn.__dict__)
     memo[id(fn)] = out
     return out
+
+
+from . import linalg as _linalg  # noqa: E402,F401 (adds np.linalg's functions to FUNCTIONS)

@@ -192,6 +192,21 @@ def order_statistics(z):
             np.argsort(z, axis=1), np.sort(np.where(z > 1, np.nan, z), axis=None)]
 
 
+def gaussian_loss(a, x):
+    """Linear algebra: a Gaussian's negative log-likelihood by Cholesky and triangular solves
+    (all of a GP's), an inverse, and a stack's log-determinants."""
+    cov = a @ a.T + np.eye(a.shape[0], dtype=a.dtype)
+    L = np.linalg.cholesky(cov)
+    z = np.linalg.solve(L, x.T)
+    _, logdets = np.linalg.slogdet(np.stack([cov, 2 * cov]))
+    return 0.5 * (z ** 2).sum() + np.log(np.diag(L)).sum() + logdets.sum() + \
+        np.linalg.inv(cov)[0].sum()
+
+
+def _gaussian_args(dtype):
+    return (_rng(9).normal(size=(5, 5)).astype(dtype), _rng(10).normal(size=(3, 5)).astype(dtype))
+
+
 def _embed_args():
     return (_rng(1).normal(size=(7, 5)).astype(np.float32),
             _rng(2).normal(size=(5, 3)).astype(np.float32), np.array([[1, 6, 1], [0, -1, 1]]))
@@ -243,6 +258,10 @@ MODEL_PROGRAMS = {
                           (_rng(8).normal(size=(5, 6)).astype(np.float32),)),
                          (lambda z: order_statistics(z)[0], "value_and_grad", {},
                           (_rng(8).normal(size=(5, 6)).astype(np.float32),)),
+                         (gaussian_loss, "value_and_grad", dict(argnums=(0, 1)),
+                          _gaussian_args(np.float32)),
+                         (gaussian_loss, "value_and_grad", dict(argnums=(0, 1)),
+                          _gaussian_args(np.float64)),
                          (svm_loss, "value_and_grad", {}, (
                              _rng(7).normal(size=(6, 4)).astype(np.float32),
                              np.array([3, 0, -1, 2, 2, 1])))],
@@ -462,6 +481,20 @@ def test_index_out_of_range_raises_and_the_next_call_works():
     with pytest.raises(graphc.OutOfBoundsError, match=r"gather.*size 7.*\(7, 5\)"):
         vg(emb, w, bad)
     assert_same(vg(emb, w, tokens), want, F32)  # the flag was reset
+
+
+@needs_cuda
+def test_singular_matrix_raises_linalg_error_and_the_next_call_works():
+    f = graphc.value_and_grad(lambda a, b: np.linalg.solve(a, b).sum(), target="cuda")
+    good = np.stack([np.eye(3), 2 * np.eye(3)]).astype(np.float32)
+    want = f(good, np.ones((2, 3, 1), np.float32))
+    bad = good.copy()
+    bad[1, 2] = bad[1, 0]
+    with pytest.raises(graphc.LinAlgError, match=r"solve: singular matrix.*\(2, 3, 3\)"):
+        f(bad, np.ones((2, 3, 1), np.float32))
+    assert_same(f(good, np.ones((2, 3, 1), np.float32)), want, F32)  # the flag was reset
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        graphc.jit(np.linalg.cholesky, target="cuda")(-good)
 
 
 @needs_cuda

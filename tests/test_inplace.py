@@ -142,8 +142,8 @@ def numpy_constructors(x):
     like[1] = x[2]
     k = np.eye(4) * 2
     top = k[0]
-    np.fill_diagonal(k, 3.0)  # NumPy's own function writing into a constant (and its view)
-    chol = np.linalg.cholesky(k) + top  # NumPy's own, unsupported by graphc, on constants
+    np.putmask(k, np.eye(4, dtype=bool), 3.0)  # NumPy's own, writing into a constant (a view)
+    chol = np.linalg.pinv(k) + top  # NumPy's own, unsupported by graphc, on constants
     chol *= k.nonzero()[0].size / k.nbytes  # NumPy's methods and attributes of constants
     buffer = np.empty(x.shape)
     buffer.fill(x[0, 0])

@@ -19,6 +19,8 @@ from graphc.trace import apply
 # "unit" (inside (-0.9, 0.9)), "gt1" (> 1.1), "bool" (data, not differentiated), or ("index", n)
 # (integers in [-n, n): indices into an axis of length n, negative ones included; data).
 R, P, B, U, G = "real", "pos", "bool", "unit", "gt1"
+# square matrices (..., n, n) in the last two axes: well conditioned; symmetric positive definite
+W, S = "wellcond", "spd"
 
 
 def I(n):  # noqa: E743 - reads as the domain it is
@@ -65,6 +67,9 @@ SAMPLES: dict[str, list[tuple[list, dict]]] = {
     "cumsum": [([((3, 4), R)], {"axis": 1, "reverse": False}),
                ([((2, 3, 4), R)], {"axis": 0, "reverse": True})],
     "argsort": [([((3, 4), R)], {"axis": 1}), ([((2, 3, 4), R)], {"axis": 0})],
+    "solve": [([((4, 4), W), ((4, 3), R)], {}), ([((2, 3, 3), W), ((2, 3, 1), R)], {})],
+    "slogdet": [([((4, 4), R)], {}), ([((2, 3, 3), W)], {})],
+    "cholesky": [([((4, 4), S)], {}), ([((2, 3, 3), S)], {})],
     "gather": [([((5, 3), R), ((2, 4), I(5))], {"axis": 0}),
                ([((3, 5, 2), R), ((4,), I(5))], {"axis": 1})],
     "scatter_add": [([((2, 4, 3), R), ((4,), I(5))], {"axis": 1, "size": 5}),
@@ -107,7 +112,8 @@ def _is_data(domain) -> bool:
 
 
 def _differentiable(name, specs, params):
-    args = [np.ones(shape, bool if d == B else int if _is_data(d) else float)
+    args = [np.broadcast_to(np.eye(shape[-1]), shape) if d in (W, S) else
+            np.ones(shape, bool if d == B else int if _is_data(d) else float)
             for shape, d in specs]
     with np.errstate(all="ignore"):
         return any(not _is_data(d) for _, d in specs) and \
@@ -138,6 +144,10 @@ def _draw(spec, rng, dtype):
         x = rng.uniform(-0.9, 0.9, size=shape)
     elif domain == G:
         x = 1.1 + np.abs(x)
+    elif domain == W:
+        x = x + 3 * np.eye(shape[-1])
+    elif domain == S:
+        x = x @ np.swapaxes(x, -1, -2) / shape[-1] + np.eye(shape[-1])
     return x.astype(dtype)
 
 

@@ -28,6 +28,9 @@ POS = 0.5 + np.abs(RNG.normal(size=(3, 4)))
 IDX = np.array([2, -1, 0, 2, 2])  # repeated and negative indices
 IDX2 = np.array([[1, 1], [-4, 3]])
 ODD = np.array([[np.nan, np.inf, -np.inf, 0.0], [-0.0, 1.5, -2.5, np.nan], [3.0, -1e300, 0.5, 7.0]])
+WC = RNG.normal(size=(4, 4)) + 3 * np.eye(4)
+SPD = WC @ WC.T / 4 + np.eye(4)
+INT2 = np.array([[2, 1], [1, 3]])
 TIES = np.array([-2.5, -1.5, -0.5, -0.2, 0.0, 0.5, 1.5, 2.5, 0.49999999999999994, 4.5e15 + 1])
 
 # name -> (function, arguments, argnums differentiated: () for data-only results)
@@ -236,7 +239,7 @@ CASES = {
                                *np.meshgrid(a, b, a[:2], sparse=True)], (V3, V4), (0, 1)),
     "pad-modes": (lambda x: [np.pad(x, ((1, 2), (3, 1)), mode=m)
                              for m in ("edge", "reflect", "symmetric", "wrap")]
-                  + [np.pad(x, 1, constant_values=((1, 2), (3, 4))), np.pad(x, 2, "empty") * 0],
+                  + [np.pad(x, 1, constant_values=((1, 2), (3, 4))), np.pad(x, 2, "empty")[2:-2, 2:-2]],
                   (X,), (0,)),
     "fill_diagonal": (lambda x, v: [_filled(x, 0.5), _filled(x.T, v), _filled(x, v[:2], True),
                                     _filled(np.zeros((3, 3)), v)], (np.tile(X, (3, 1)), V3),
@@ -252,7 +255,32 @@ CASES = {
     "bincount": (lambda i, w: [np.bincount(i, minlength=6), np.bincount(i, w, minlength=7),
                                np.bincount(IDX[IDX >= 0])],
                  (np.array([2, 0, 2, 5, 1]), V3[[0, 1, 1, 2, 0]]), (1,)),
+    # linear algebra (well-conditioned WC, symmetric positive definite SPD)
+    "linalg-solve": (lambda a, b, v: [np.linalg.solve(a, b), np.linalg.solve(a, v),
+                                      np.linalg.solve(np.stack([a, a.T]), b[:, :2]),
+                                      np.linalg.solve(a, np.stack([b, -b]))],
+                     (WC, X.T, V4), (0, 1, 2)),
+    "linalg-inv-det": (lambda a: [np.linalg.inv(a), np.linalg.det(a), np.linalg.det(-a[:3, :3]),
+                                  *np.linalg.slogdet(np.stack([a, -a[::-1]])),
+                                  np.linalg.slogdet(a).logabsdet],
+                       (WC,), (0,)),
+    "linalg-cholesky": (lambda a: [np.linalg.cholesky(a), np.linalg.cholesky(a, upper=True),
+                                   np.log(np.diagonal(np.linalg.cholesky(np.stack([a, 2 * a])),
+                                                      axis1=-2, axis2=-1))],
+                        (SPD,), (0,)),
+    "linalg-gaussian-nll": (lambda a, x: _gaussian_nll(a @ a.T + np.eye(4), x), (WC, X), (0, 1)),
+    "linalg-powers": (lambda a: [np.linalg.matrix_power(a, 5), np.linalg.matrix_power(a, 0),
+                                 np.linalg.matrix_power(a, -2),
+                                 np.linalg.multi_dot([a, a.T, a[:, :2]])], (WC / 3,), (0,)),
+    "linalg-integers": (lambda i: [np.linalg.det(i), np.linalg.inv(i)], (INT2,), ()),
 }
+
+
+def _gaussian_nll(cov, x):
+    """The negative log-likelihood of rows x under N(0, cov), via Cholesky (as a GP's)."""
+    L = np.linalg.cholesky(cov)
+    z = np.linalg.solve(L, x.T)
+    return 0.5 * (z ** 2).sum() + x.shape[0] * np.log(np.diag(L)).sum()
 
 
 def _filled(x, v, wrap=False):

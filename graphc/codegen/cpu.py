@@ -34,9 +34,9 @@ from numpy.lib.stride_tricks import as_strided
 from math import sqrt, asin, acos, atan, atan2  # libm: these do not vectorise
 from graphc.codegen.vmath import (exp, log, log1p, expm1, sin, cos, tanh, pow, tan, sinh, cosh,
                                   exp2, log2, log10, asinh, acosh, atanh, hypot, floor, ceil)
-from graphc.codegen.helpers import (argsort, assign, bad_index, cumsum, dot, gather,
-                                    scatter_add)
-from graphc.errors import OutOfBoundsError
+from graphc.codegen.helpers import (argsort, assign, bad_index, cholesky, cumsum, dot, gather,
+                                    scatter_add, slogdet, solve)
+from graphc.errors import LinAlgError, OutOfBoundsError
 
 '''
 
@@ -342,6 +342,37 @@ def _scatter_add(n: Node, v, layout) -> str:
         f"scatter_add({_c(g, v, layout)}.reshape({gs}), {v(n)}_i, {v(n)}.reshape({os_}))"])
 
 
+# The matrix a helper could not factor, and why (see helpers.solve and its kin).
+FAILURE = {"solve": "singular matrix", "cholesky": "matrix is not positive definite"}
+
+
+def failure(n: Node, which: str) -> str:
+    """An expression of the LinAlgError message for matrix number ``which`` (an expression)
+    of ``n``'s stack."""
+    a = n.inputs[0]
+    at = f"\n  at {n.loc}" if n.loc else ""
+    head = f"{n.op}: {FAILURE[n.op]}"
+    if a.ndim == 2:
+        return repr(head + at)
+    return f"{head + ' (matrix '!r} + str({which}) + {f' of a stack of shape {a.shape})' + at!r}"
+
+
+def _linalg(n: Node, v, layout) -> str:
+    """solve, slogdet, cholesky: a helper over the stack of matrices, which returns the first
+    it could not factor (or -1)."""
+    a = n.inputs[0]
+    m, k = int(np.prod(a.shape[:-2], dtype=np.int64)), a.shape[-1]
+    args = [f"{_c(a, v, layout)}.reshape({(m, k, k)})"]
+    if n.op == "solve":
+        args.append(f"{_c(n.inputs[1], v, layout)}.reshape({(m, k, n.shape[-1])})")
+    args.append(f"{v(n)}.reshape({(m,) + n.shape[len(a.shape) - 2:]})")
+    lines = [alloc(n, v), f"{v(n)}_s = {n.op}({', '.join(args)})"]
+    if n.op in FAILURE:
+        lines += [f"if {v(n)}_s >= 0:",
+                  f"    raise LinAlgError({failure(n, f'{v(n)}_s')})"]
+    return "\n".join(lines)
+
+
 STATEMENTS = {
     "matmul": (_matmul, "C"),
     "transpose": (_transpose, None),
@@ -353,9 +384,13 @@ STATEMENTS = {
     "argsort": (_argsort, "C"),
     "gather": (_gather, "C"),
     "scatter_add": (_scatter_add, "C"),
+    "solve": (_linalg, "C"),
+    "slogdet": (_linalg, "C"),
+    "cholesky": (_linalg, "C"),
 }
 # Statements whose result is a new array (never a view of an input or a constant).
-FRESH = {"matmul", "unslice", "concatenate", "cumsum", "argsort", "gather", "scatter_add"}
+FRESH = {"matmul", "unslice", "concatenate", "cumsum", "argsort", "gather", "scatter_add",
+         "solve", "slogdet", "cholesky"}
 
 
 # The most buffers one workspace holds, the largest first; smaller ones are np.empty. The

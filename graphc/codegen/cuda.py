@@ -63,7 +63,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import ArgumentError, BackendError, OutOfBoundsError
+from ..errors import ArgumentError, BackendError, LinAlgError, OutOfBoundsError
 from ..ir import Graph, Node
 from ..ops import OPS
 from ..passes.fuse import Group, Step
@@ -552,7 +552,7 @@ class Module:
     outputs: list[tuple[int, tuple[int, ...]]]  # (slot, shape) of each graph output
     launches: int
     # (flag slot, message): an index kernel found an out-of-range index (and read nothing)
-    checks: list[tuple[int, str]] = field(default_factory=list)
+    checks: list[tuple[int, str, type]] = field(default_factory=list)
 
     @property
     def n_kernels(self) -> int:
@@ -574,7 +574,8 @@ class _Gen:
         self.loops: list[tuple[str, int]] = []  # (step variable, steps) of the loops we are in
         self.results: dict[int, list[View | None]] = {}  # scan id -> views of its results
         self.read: dict[int, set[int]] = {}  # scan id -> the indices of its results read
-        self.checks: list[tuple[int, str]] = []
+        # (flag slot, message, error class): a kernel sets the flag, the call raises
+        self.checks: list[tuple[int, str, type]] = []
         # node id -> a contiguous view of a scan's buffer that the group or matmul making the
         # node writes its value into (a step's ys, a new carry), instead of copying it there
         self.dest: dict[int, View] = {}
@@ -1635,6 +1636,58 @@ class _Gen:
                 f"{o}[{dst}] = k"]
         self.elementwise(p, n.size, body, where(n))
 
+    def linalg(self, n: Node) -> None:
+        """solve, slogdet, cholesky: one block per matrix of the stack, its threads sharing
+        each column's row operations, a barrier between columns. The kernel works in place
+        in contiguous copies: of the matrix (its LU factors), of the right-hand sides (in
+        the result, solved there); Cholesky writes L over a copy of the matrix in its
+        result. A matrix it cannot factor sets a flag, and the call raises LinAlgError."""
+        a = n.inputs[0]
+        m, k = _prod(a.shape[:-2]), a.shape[-1]
+        r = n.shape[-1] if n.op == "solve" else 0  # right-hand sides
+        vo = self.own(n)
+        if not m:
+            return
+        what = where(n)
+        if n.op == "cholesky":
+            self.copy(self.view(a), a.dtype, vo.slot, f"copy for {what}", vo.off)
+        else:
+            work = self.slot("tmp", a.dtype, m * k * k)
+            self.copy(self.view(a), a.dtype, work, f"copy for {what}")
+        if r:
+            self.copy(self.view(n.inputs[1]), n.dtype, vo.slot, f"copy for {what}", vo.off)
+        p = _Params(self.slots)
+        o = p.array(vo.slot, n.dtype, "o", None, vo.off)
+        flag = None
+        if n.op != "slogdet":
+            from .cpu import FAILURE
+            slot = self.slot("flag", np.dtype(np.int32), 1)
+            msg = f"{n.op}: {FAILURE[n.op]}" + (f" (in the stack of shape {a.shape})"
+                                                 if a.ndim > 2 else "")
+            self.checks.append((slot, msg + (f"\n  at {n.loc}" if n.loc else ""),
+                                LinAlgError))
+            flag = p.array(slot, np.dtype(np.int32), "f")
+        T = type_name(n.dtype)
+        # The count of matrices is in the text (a kernel's text fixes its grid, which the
+        # launches that share one compiled kernel rely on).
+        L = ["def NAME:", "    s = cuda.blockIdx.x", f"    if s >= {m}:", "        return",
+             "    tid = cuda.threadIdx.x",
+             "    sh = cuda.shared.array(2, np.int32)  # the pivot's row; a failure",
+             "    if tid == 0:", "        sh[1] = 0", "    cuda.syncthreads()"]
+        if n.op == "cholesky":
+            L += _cholesky_lines(o, k)
+        else:
+            w = p.array(work, n.dtype, "o")
+            L += _lu_lines(w, o, k, r)
+        if n.op == "slogdet":
+            L += _slogdet_lines(w, o, k, T)
+        else:
+            L += ["    if sh[1]:", "        if tid == 0:", f"            {flag}[0] = 1",
+                  "        return"]
+            if r:
+                L += _back_lines(w, o, k, r)
+        self.emit("\n".join(L) + "\n", p, (m,), min(BLOCK, max(32, _pow2(k))), what)
+
     def _index_check(self, n: Node, idx: Node, size: int, p: _Params) -> tuple[str, str | None]:
         """The index read for ``n`` (``j`` from idx at the current element) and the flag
         that records a bad one; constant indices are checked here, once."""
@@ -1647,7 +1700,7 @@ class _Gen:
                 raise OutOfBoundsError(msg.split("\n")[0], n.loc)
             return msg, None
         slot = self.slot("flag", np.dtype(np.int32), 1)
-        self.checks.append((slot, msg))
+        self.checks.append((slot, msg, OutOfBoundsError))
         return msg, p.array(slot, np.dtype(np.int32), "f")
 
     def _index_body(self, n: Node, idx: Node, size: int, p: _Params, shape, axis: int):
@@ -1723,10 +1776,92 @@ class _Gen:
         return res
 
 
+def _lu_lines(w: str, o: str, k: int, r: int) -> list[str]:
+    """Kernel lines: elimination with partial pivoting of matrix ``s`` (k x k, in ``w``),
+    its row operations applied to the ``r`` right-hand sides in ``o``. Thread 0 picks each
+    pivot (and counts the swaps); a zero pivot sets ``sh[1]`` and stops the loop."""
+    A, B = f"s * {k * k}", f"s * {k * r}"
+    L = ["    swaps = 0", f"    for c in range({k}):", "        if tid == 0:",
+         "            p = c", f"            big = abs({w}[{A} + c * {k + 1}])",
+         f"            for i in range(c + 1, {k}):",
+         f"                v = abs({w}[{A} + i * {k} + c])",
+         "                if v > big:", "                    p = i", "                    big = v",
+         "            sh[0] = p", "            if big == 0:", "                sh[1] = 1",
+         "            elif p != c:", "                swaps += 1",
+         "        cuda.syncthreads()", "        if sh[1]:", "            break",
+         "        p = sh[0]", "        if p != c:",
+         f"            for j in range(c + tid, {k}, TPB):",
+         f"                v = {w}[{A} + c * {k} + j]",
+         f"                {w}[{A} + c * {k} + j] = {w}[{A} + p * {k} + j]",
+         f"                {w}[{A} + p * {k} + j] = v"]
+    if r:
+        L += [f"            for j in range(tid, {r}, TPB):",
+              f"                v = {o}[{B} + c * {r} + j]",
+              f"                {o}[{B} + c * {r} + j] = {o}[{B} + p * {r} + j]",
+              f"                {o}[{B} + p * {r} + j] = v"]
+    L += ["            cuda.syncthreads()", f"        n = {k - 1} - c",
+          f"        for t in range(tid, n * (n + {r}), TPB):",
+          f"            i = c + 1 + t // (n + {r})", f"            j = t % (n + {r})",
+          f"            f = {w}[{A} + i * {k} + c] / {w}[{A} + c * {k + 1}]",
+          "            if j < n:",
+          f"                {w}[{A} + i * {k} + c + 1 + j] -= f * {w}[{A} + c * {k} + c + 1 + j]"]
+    if r:
+        L += ["            else:",
+              f"                {o}[{B} + i * {r} + j - n] -= f * {o}[{B} + c * {r} + j - n]"]
+    return L + ["        cuda.syncthreads()"]
+
+
+def _back_lines(w: str, o: str, k: int, r: int) -> list[str]:
+    """Kernel lines: back substitution with the upper triangle in ``w``, in place in ``o``,
+    a column of U at a time."""
+    A, B = f"s * {k * k}", f"s * {k * r}"
+    return [f"    for c in range({k - 1}, -1, -1):",
+            f"        for j in range(tid, {r}, TPB):",
+            f"            {o}[{B} + c * {r} + j] /= {w}[{A} + c * {k + 1}]",
+            "        cuda.syncthreads()",
+            f"        for t in range(tid, c * {r}, TPB):",
+            f"            i = t // {r}", f"            j = t % {r}",
+            f"            {o}[{B} + i * {r} + j] -= {w}[{A} + i * {k} + c] * {o}[{B} + c * {r} + j]",
+            "        cuda.syncthreads()"]
+
+
+def _slogdet_lines(w: str, o: str, k: int, T: str) -> list[str]:
+    """Kernel lines: thread 0 writes (sign, log|det|) from the pivots in ``w``, or (0, -inf)
+    for a singular matrix (NumPy's answers)."""
+    return ["    if tid == 0:", "        if sh[1]:", f"            {o}[2 * s] = 0",
+            f"            {o}[2 * s + 1] = -np.inf", "        else:",
+            f"            sign = {T}(-1) if swaps % 2 else {T}(1)", f"            acc = {T}(0)",
+            f"            for c in range({k}):", f"                u = {w}[s * {k * k} + c * {k + 1}]",
+            "                if u < 0:", "                    sign = -sign",
+            "                elif u != u:", "                    sign = u",
+            "                acc += log(abs(u))",
+            f"            {o}[2 * s] = sign", f"            {o}[2 * s + 1] = acc"]
+
+
+def _cholesky_lines(o: str, k: int) -> list[str]:
+    """Kernel lines: L over matrix ``s`` in ``o``, a column at a time (thread 0 its diagonal
+    element, then the threads one row each); the upper triangle zeroed first."""
+    A = f"s * {k * k}"
+    return [f"    for t in range(tid, {k * k}, TPB):", f"        if t % {k} > t // {k}:",
+            f"            {o}[{A} + t] = 0",
+            f"    for j in range({k}):", "        if tid == 0:",
+            f"            d = {o}[{A} + j * {k + 1}]", "            for q in range(j):",
+            f"                d -= {o}[{A} + j * {k} + q] * {o}[{A} + j * {k} + q]",
+            "            if not d > 0:", "                sh[1] = 1", "            else:",
+            f"                {o}[{A} + j * {k + 1}] = sqrt(d)",
+            "        cuda.syncthreads()", "        if sh[1]:", "            break",
+            f"        for i in range(j + 1 + tid, {k}, TPB):",
+            f"            v = {o}[{A} + i * {k} + j]", "            for q in range(j):",
+            f"                v -= {o}[{A} + i * {k} + q] * {o}[{A} + j * {k} + q]",
+            f"            {o}[{A} + i * {k} + j] = v / {o}[{A} + j * {k + 1}]",
+            "        cuda.syncthreads()"]
+
+
 STEPS = {"transpose": _Gen.transpose, "slice": _Gen.slice,
          "reshape": _Gen.reshape, "unslice": _Gen.unslice, "concatenate": _Gen.concatenate,
          "scan": _Gen.scan, "item": _Gen.item, "cumsum": _Gen.cumsum, "argsort": _Gen.argsort,
-         "gather": _Gen.gather, "scatter_add": _Gen.scatter_add}
+         "gather": _Gen.gather, "scatter_add": _Gen.scatter_add, "solve": _Gen.linalg,
+         "slogdet": _Gen.linalg, "cholesky": _Gen.linalg}
 
 
 def generate(graph: Graph, steps: list[Step], name: str) -> Module:
@@ -2014,15 +2149,16 @@ class Runner:
                 self.launches = self._replay(b)
             else:
                 self.launches = self._drive(self._L, b)
-            if self.module.checks:  # index kernels flag a bad index (and read nothing)
-                flags = [b[k].copy_to_host(stream=s) for k, _ in self.module.checks]
+            if self.module.checks:  # index kernels flag a bad index (and read nothing),
+                # linear algebra a matrix it cannot factor
+                flags = [b[k].copy_to_host(stream=s) for k, *_ in self.module.checks]
                 s.synchronize()
-                bad = [(k, msg) for (k, msg), f in zip(self.module.checks, flags) if f[0]]
-                for k, _ in bad:  # every flag back to zero for the next call
+                bad = [c for c, f in zip(self.module.checks, flags) if f[0]]
+                for k, *_ in bad:  # every flag back to zero for the next call
                     b[k].copy_to_device(np.zeros(1, np.int32), stream=s)
                 if bad:
                     s.synchronize()
-                    raise OutOfBoundsError(bad[0][1])  # the first in program order
+                    raise bad[0][2](bad[0][1])  # the first in program order
             if keep:
                 return [b[k].reshape(shape) for k, shape in self.module.outputs]
             for dev, stage in self._out_packs:

@@ -1,5 +1,5 @@
 """Compiled helpers that every generated CPU module calls: matrix products straight to BLAS,
-and the index and scan ops. They live here, compiled once per operand type and kept in Numba's
+factorisations straight to LAPACK, and the index and scan ops. They live here, compiled once per operand type and kept in Numba's
 cache for every module, rather than in each generated module's text.
 """
 
@@ -9,6 +9,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
+from numba.np import linalg as numba_linalg
 
 # Numba's own BLAS entry point (its helper library loads SciPy's BLAS on first use): the
 # column-major GEMM, C = alpha * op(A) @ op(B) + beta * C, for kind 's' (float32) or 'd'.
@@ -22,6 +23,7 @@ _xxgemm = types.ExternalFunction("numba_xxgemm", types.int32(
 
 
 _N, _T, _S, _D = ord("n"), ord("t"), ord("s"), ord("d")  # no transpose, transpose, f32, f64
+_U = ord("U")  # LAPACK's upper triangle
 
 
 @intrinsic
@@ -146,3 +148,87 @@ def argsort(x, out):
             order = np.argsort(row, kind="mergesort")
             for k in range(x.shape[1]):
                 out[a, k, b] = order[k]
+
+
+# Linear algebra on stacks (m, n, n) of C matrices, by LAPACK through Numba's helper library
+# (SciPy's LAPACK, as NumPy's own functions use LAPACK): the column-major routines see each
+# C matrix transposed, which each helper undoes. Each returns the number of the first matrix
+# it cannot factor (singular; not positive definite), or -1; the entry raises.
+_F_INT = numba_linalg.F_INT_nptype
+_xgesv = types.ExternalFunction("numba_xgesv", types.intc(
+    types.char, types.intp, types.intp,  # kind, n, nrhs
+    types.voidptr, types.intp, types.voidptr,  # a, lda, ipiv
+    types.voidptr, types.intp))  # b, ldb
+_xxgetrf = types.ExternalFunction("numba_xxgetrf", types.intc(
+    types.char, types.intp, types.intp,  # kind, m, n
+    types.voidptr, types.intp, types.voidptr))  # a, lda, ipiv
+_xxpotrf = types.ExternalFunction("numba_xxpotrf", types.intc(
+    types.char, types.char, types.intp, types.voidptr, types.intp))  # kind, uplo, n, a, lda
+
+
+@njit(error_model="numpy", cache=True)
+def solve(a, b, out):
+    """``out[s]`` = a[s]^-1 b[s] (LU with partial pivoting: gesv)."""
+    n, k = b.shape[1], b.shape[2]
+    if n == 0 or k == 0:
+        return -1
+    kind = _S if a.itemsize == 4 else _D
+    lu = np.empty((n, n), a.dtype)  # A^T in C order: A, column-major
+    x = np.empty((k, n), a.dtype)  # B^T in C order: B, column-major
+    ipiv = np.empty(n, _F_INT)
+    for s in range(a.shape[0]):
+        for i in range(n):
+            for j in range(n):
+                lu[j, i] = a[s, i, j]
+            for j in range(k):
+                x[j, i] = b[s, i, j]
+        if _xgesv(kind, n, k, _address(lu), n, _address(ipiv), _address(x), n):
+            return s
+        for i in range(n):
+            for j in range(k):
+                out[s, i, j] = x[j, i]
+    return -1
+
+
+@njit(error_model="numpy", cache=True)
+def slogdet(a, out):
+    """``out[s]`` = (sign, log|det|) of a[s] from its LU factors (getrf of A^T, whose
+    determinant is A's); (0, -inf) for a singular matrix, as NumPy."""
+    n = a.shape[1]
+    kind = _S if a.itemsize == 4 else _D
+    lu = np.empty((n, n), a.dtype)
+    ipiv = np.empty(max(n, 1), _F_INT)
+    for s in range(a.shape[0]):
+        lu[:, :] = a[s]
+        if n and _xxgetrf(kind, n, n, _address(lu), n, _address(ipiv)):
+            out[s, 0], out[s, 1] = 0, -np.inf
+            continue
+        sign, logabs = 1.0, 0.0
+        for c in range(n):
+            u = lu[c, c]
+            if ipiv[c] != c + 1:  # a row swap (LAPACK counts rows from 1)
+                sign = -sign
+            if u < 0:
+                sign = -sign
+            elif u != u:
+                sign = u
+            logabs += np.log(abs(u))
+        out[s, 0], out[s, 1] = sign, logabs
+    return -1
+
+
+@njit(error_model="numpy", cache=True)
+def cholesky(a, out):
+    """``out[s]`` = L, lower triangular with L L^T = a[s], from a[s]'s lower triangle: potrf
+    of the upper triangle of the column-major view, which is the C lower one."""
+    n = a.shape[1]
+    kind = _S if a.itemsize == 4 else _D
+    for s in range(a.shape[0]):
+        L = out[s]
+        L[:, :] = a[s]
+        if n and _xxpotrf(kind, _U, n, _address(L), n):
+            return s
+        for i in range(n):
+            for j in range(i + 1, n):
+                L[i, j] = 0
+    return -1

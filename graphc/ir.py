@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import sysconfig
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -40,15 +41,40 @@ class SourceLoc:
         return f"{os.path.basename(self.file)}:{self.line}"
 
 
+# Libraries' code (the standard library, installed packages): never the user's own.
+INSTALLED = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib",
+                                                      "platlib")})
+
+
+def _ours(fname: str) -> bool:
+    """Code of graphc, NumPy or generated text: no frame of it is the user's."""
+    return fname.startswith(_PKG_DIR) or "numpy" in fname or fname.startswith("<")
+
+
 def user_loc() -> SourceLoc | None:
-    """The innermost stack frame that is not graphc's own code (nor NumPy's dispatch)."""
+    """The innermost stack frame that is the user's: not graphc's own code, NumPy's dispatch,
+    nor a library the user's code called."""
     frame = sys._getframe(1)
     while frame is not None:
         fname = frame.f_code.co_filename
-        if not (fname.startswith(_PKG_DIR) or "numpy" in fname or fname.startswith("<")):
+        if not (_ours(fname) or fname.startswith(INSTALLED)):
             return SourceLoc(fname, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back
     return None
+
+
+def library_call() -> str | None:
+    """``module.function`` of the library (outside NumPy and graphc) through which the user's
+    code reached the caller, or None when it called NumPy itself."""
+    frame, name = sys._getframe(2), None
+    while frame is not None:
+        fname = frame.f_code.co_filename
+        if not _ours(fname):
+            if not fname.startswith(INSTALLED):
+                return name
+            name = f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_name}"
+        frame = frame.f_back
+    return name
 
 
 # While the adjoint pass emits the cotangent nodes of a forward node, they are attributed to

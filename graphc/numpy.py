@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import trace
 from .trace import Tracer, apply, stack
 
 
@@ -29,6 +30,19 @@ def array(values: Sequence[Any]) -> Any:
 def stop_gradient(x: Any) -> Any:
     """``x`` itself, treated as a constant by differentiation."""
     return apply("stop_gradient", x) if isinstance(x, Tracer) else x
+
+
+def linear_recurrence(a: Any, b: Any, axis: int = -1, reverse: bool = False) -> Any:
+    """y_i = a_i * y_(i-1) + b_i along ``axis`` (0 before the first); with ``reverse``,
+    y_i = a_i * y_(i+1) + b_i: discounted returns are ``linear_recurrence(gamma, rewards,
+    reverse=True)``. Compiled as one loop over each line, its gradient the same loop run
+    the other way."""
+    if _traced([a, b]):
+        return trace.linear_recurrence(a, b, axis, reverse)
+    from .ops import OPS
+
+    a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
+    return OPS["linrec"].impl(a, b, axis=axis % b.ndim, reverse=reverse)
 
 
 def sigmoid(x: Any) -> Any:
@@ -65,4 +79,5 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-__all__ = ["array", "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus", "stop_gradient"]
+__all__ = ["array", "linear_recurrence", "log_softmax", "logsumexp", "sigmoid", "softmax",
+           "softplus", "stop_gradient"]

@@ -359,6 +359,85 @@ defop("cumsum", "cumulative", _cumsum_impl, vjp=_cumsum_vjp,
       shape=lambda x, axis, reverse: (x.shape, _sum_dtype(x.dtype)))
 
 
+def _accumulate(ufunc):
+    def impl(x, axis, reverse):
+        if reverse:
+            return np.flip(ufunc.accumulate(np.flip(x, axis), axis=axis), axis)
+        return ufunc.accumulate(x, axis=axis)
+    return impl
+
+
+def _shifted(x, axis: int, by: int, fill):
+    """``x`` moved ``by`` (+1 or -1) places along ``axis``, ``fill`` in the place left."""
+    from .trace import concatenate, full_like
+
+    n = x.shape[axis]
+    lead = (slice(None),) * axis
+    edge = full_like(x[lead + (slice(0, 1),)], fill)
+    if by > 0:
+        return concatenate([edge, x[lead + (slice(0, n - 1),)]], axis=axis)
+    return concatenate([x[lead + (slice(1, n),)], edge], axis=axis)
+
+
+def _cumextreme_vjp(g, out, x, axis, reverse):
+    """g goes to the element each running extreme holds: the latest record (a place where
+    the running value changes; a first NaN) at or before each place, found by a running max
+    of the records' positions. Ties keep the earlier element."""
+    from .trace import apply
+
+    n = x.shape[axis]
+    shape = (1,) * axis + (n,) + (1,) * (x.ndim - axis - 1)
+    pos = np.arange(n).reshape(shape)
+    order = n - 1 - pos if reverse else pos  # the place's number in the running order
+    before = _shifted(out, axis, -1 if reverse else 1, 0)
+    records = (order == 0) | ((out != before) & ((out == out) | (before == before)))
+    held = apply("cummax", np.where(records, order, -1), axis=axis, reverse=reverse)
+    stride = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+    base = np.arange(x.size).reshape(x.shape) - pos * stride  # each line's first place
+    flat = base + (n - 1 - held if reverse else held) * stride
+    return (apply("scatter_add", g.reshape(-1), flat.reshape(-1), axis=0,
+                  size=x.size).reshape(x.shape),)
+
+
+# Running maxima and minima along ``axis`` (np.maximum.accumulate; NaN, once met, stays):
+# the gradient goes to the element each running extreme holds.
+defop("cummax", "cumulative", _accumulate(np.maximum), vjp=_cumextreme_vjp,
+      shape=lambda x, axis, reverse: (x.shape, x.dtype))
+defop("cummin", "cumulative", _accumulate(np.minimum), vjp=_cumextreme_vjp,
+      shape=lambda x, axis, reverse: (x.shape, x.dtype))
+
+
+def _linrec_impl(a, b, axis, reverse):
+    a, b = np.moveaxis(a, axis, 0), np.moveaxis(b, axis, 0)
+    out = np.empty(b.shape, np.result_type(a, b))
+    acc = np.zeros(b.shape[1:], out.dtype)
+    for i in (range(len(b) - 1, -1, -1) if reverse else range(len(b))):
+        acc = out[i] = a[i] * acc + b[i]
+    return np.moveaxis(out, 0, axis)
+
+
+def _linrec_vjp(g, out, a, b, axis, reverse):
+    """lam = the recurrence the other way round with a moved one place (lam_i = g_i +
+    a_(i+1) lam_(i+1)); b gets lam, a gets lam times the value before."""
+    from .trace import apply
+
+    step = -1 if reverse else 1
+    lam = apply("linrec", _shifted(a, axis, -step, 0), g, axis=axis, reverse=not reverse)
+    return lam * _shifted(out, axis, step, 0), lam
+
+
+def _linrec_shape(a, b, axis, reverse):
+    if a.shape != b.shape:
+        raise ShapeError(f"linrec: a of shape {a.shape} and b of shape {b.shape} differ")
+    return b.shape, np.result_type(a.dtype, b.dtype)
+
+
+# The first-order linear recurrence y_i = a_i * y_(i-1) + b_i along ``axis`` (y_-1 = 0;
+# ``reverse``: y_i = a_i * y_(i+1) + b_i): running products (np.cumprod), discounted sums.
+# Its adjoint is the same recurrence, the other way round.
+defop("linrec", "cumulative", _linrec_impl, vjp=_linrec_vjp, shape=_linrec_shape)
+
+
 # The places that sort ``x`` along ``axis``: stable (equal values keep their order) and NaNs
 # last, as np.argsort(kind="stable"). An integer result, so no derivative: np.sort and the
 # order statistics gather at it, and their gradients flow through the gather.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-import sysconfig
 import types
 import weakref
 from contextvars import ContextVar
@@ -21,8 +20,9 @@ import numpy as np
 
 from .errors import (GraphcError, OutOfBoundsError, ShapeError, TracerBoolError,
                      UnsupportedError)
-from .ir import Node, user_loc
-from .ops import OPS, UFUNCS, _unslice, broadcast_shapes, checked_indices, pyindex
+from .ir import INSTALLED, Node, library_call, user_loc
+from .ops import (OPS, UFUNCS, _sum_dtype, _unslice, broadcast_shapes, checked_indices,
+                  pyindex)
 
 
 def make_node(opname: str, inputs: list[Node], **params) -> Node:
@@ -232,6 +232,39 @@ def var(x: Any, axis=None, keepdims=False, ddof=0, where=None, **unsupported) ->
 
 def std(x: Any, axis=None, keepdims=False, ddof=0, where=None, **unsupported) -> "Tracer":
     return np.sqrt(var(x, axis, keepdims, ddof, where, **unsupported))
+
+
+def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: Any = None,
+        fweights: Any = None, aweights: Any = None, dtype: Any = None) -> "Tracer":
+    """np.cov without weights: the centred variables' products over the observations, divided
+    by N - ddof (ddof 1 unless ``bias``); each row a variable unless ``rowvar`` is False."""
+    _no_extra("cov", {"fweights": fweights, "aweights": aweights})
+    x = as_tracer(m)
+    if x.ndim > 2:
+        raise ShapeError(f"np.cov: m has more than 2 dimensions (shape {x.shape})", user_loc())
+    dt = np.result_type(x.dtype, np.float64) if dtype is None else np.dtype(dtype)
+
+    def rows(t):
+        t = reshape(t, (1, -1)) if t.ndim == 1 else t
+        return (t if rowvar or t.shape[0] == 1 else transpose(t)).astype(dt)
+
+    x = rows(x)
+    if y is not None:
+        x = concatenate([x, rows(as_tracer(y))], axis=0)
+    n = x.shape[1]
+    ddof = (0 if bias else 1) if ddof is None else int(ddof)
+    xc = x - mean(x, axis=1, keepdims=True)
+    c = matmul(xc, transpose(xc)) / max(n - ddof, 0)
+    return reshape(c, ()) if c.shape == (1, 1) else c
+
+
+def corrcoef(x: Any, y: Any = None, rowvar: bool = True, dtype: Any = None) -> "Tracer":
+    """np.corrcoef: cov scaled by the standard deviations, clipped to [-1, 1] as NumPy's."""
+    c = cov(x, y, rowvar, dtype=dtype)
+    if c.ndim == 0:
+        return c / c
+    d = np.sqrt(diagonal(c))
+    return np.clip(c / d[:, None] / d[None, :], -1, 1)
 
 
 def _nan_reduction(name: str, fill: Any) -> Callable[..., "Tracer"]:
@@ -782,6 +815,48 @@ def cumsum(x: Any, axis: Any = None, dtype: Any = None, **unsupported) -> "Trace
         x, axis = reshape(x, -1), 0
     axis = _axes(axis, x.ndim)[0]
     return apply("cumsum", x, axis=axis, reverse=False)
+
+
+def _cumulative_axis(x: Any, axis: Any, dtype: Any) -> tuple["Tracer", int]:
+    x = as_tracer(x)
+    if dtype is not None:
+        x = x.astype(dtype)
+    if axis is None:
+        x, axis = reshape(x, -1), 0
+    return x, _axes(axis, x.ndim)[0]
+
+
+def cumprod(x: Any, axis: Any = None, dtype: Any = None, **unsupported) -> "Tracer":
+    """np.cumprod: the recurrence y_i = x_i * y_(i-1) (linrec, a = x but 0 first, b = x
+    first and 0 after), whose gradient holds at zeros (no division by x)."""
+    _no_extra("cumprod", unsupported)
+    x, axis = _cumulative_axis(x, axis, dtype)
+    x = x.astype(_sum_dtype(x.dtype))  # as np.cumprod: small integers widened
+    if not x.shape[axis]:
+        return Tracer(x.node)
+    first = np.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - axis - 1)) == 0
+    return linear_recurrence(np.where(first, 0, x), np.where(first, x, 0), axis)
+
+
+def linear_recurrence(a: Any, b: Any, axis: int = -1, reverse: bool = False) -> "Tracer":
+    """y_i = a_i * y_(i-1) + b_i along ``axis`` (y before the first is 0); with ``reverse``
+    from the end, y_i = a_i * y_(i+1) + b_i: np.cumprod, discounted returns
+    (``a = gamma``, ``b = rewards``, ``reverse=True``), exponential averages. One compiled
+    loop over each line; its gradient is the same recurrence run the other way."""
+    a, b = as_tracer(a), as_tracer(b)
+    shape = broadcast_shapes(a.shape, b.shape)
+    dtype = np.result_type(a.dtype, b.dtype)
+    a, b = (broadcast_to(t, shape).astype(dtype) if t.shape != shape else t.astype(dtype)
+            for t in (a, b))
+    return apply("linrec", a, b, axis=_axes(axis, len(shape))[0], reverse=bool(reverse))
+
+
+def _accumulated(name: str) -> Callable[..., "Tracer"]:
+    """np.maximum.accumulate and np.minimum.accumulate (cummax, cummin)."""
+    def fn(x: Any, axis: Any = 0, dtype: Any = None) -> "Tracer":
+        x, axis = _cumulative_axis(x, axis, dtype)
+        return apply(name, x, axis=axis, reverse=False) if x.size else Tracer(x.node)
+    return fn
 
 
 def _arg_extremum(name: str) -> Callable[..., "Tracer"]:
@@ -1740,7 +1815,7 @@ def add_at(a: Any, indices: Any, b: Any = None, negate: bool = False) -> None:
 
 def ufunc_method(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """``np.add.reduce`` and the like (the reductions they are), ``np.add.accumulate``
-    (cumsum), ``np.add.at`` / ``np.subtract.at``."""
+    (cumsum) and the multiply, maximum and minimum ones, ``np.add.at`` / ``np.subtract.at``."""
     what = f"numpy.{ufunc.__name__}.{method}"
     if method in ("reduce", "accumulate") and len(inputs) == 1:
         kw = dict(kwargs)
@@ -1748,6 +1823,11 @@ def ufunc_method(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> A
         _no_extra(what, kw)
         if method == "accumulate" and ufunc is np.add:
             return cumsum(inputs[0], axis, dtype)
+        if method == "accumulate" and ufunc is np.multiply:
+            return cumprod(inputs[0], axis, dtype)
+        if method == "accumulate" and ufunc in (np.maximum, np.minimum):
+            return _accumulated("cummax" if ufunc is np.maximum else "cummin")(inputs[0], axis,
+                                                                               dtype)
         if method == "reduce" and ufunc in (np.logical_and, np.logical_or):
             _no_extra(what, {"dtype": dtype})
             return _all_any("all" if ufunc is np.logical_and else "any")(inputs[0], axis,
@@ -1905,7 +1985,9 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.floor: floor_like("floor"), np.ceil: floor_like("ceil"),
     np.logaddexp: logaddexp,
     np.prod: lambda x, axis=None, keepdims=False, **kw: reduce("prod", x, axis, keepdims, **kw),
-    np.cumsum: cumsum,
+    np.cumsum: cumsum, np.cumprod: cumprod,
+    np.nancumprod: lambda a, axis=None, dtype=None, out=None: cumprod(
+        np.where(isnan(a), 1, a), axis, dtype, out=out),
     np.argmax: _arg_extremum("max"), np.argmin: _arg_extremum("min"),
     np.atleast_1d: _viewed(atleast(1)), np.atleast_2d: _viewed(atleast(2)),
     np.atleast_3d: _viewed(atleast(3)),
@@ -1936,6 +2018,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.logaddexp2: logaddexp2, np.sinc: sinc, np.roll: roll, np.kron: kron,
     np.meshgrid: meshgrid, np.fill_diagonal: fill_diagonal, np.put_along_axis: put_along_axis,
     np.searchsorted: searchsorted, np.digitize: digitize, np.bincount: bincount,
+    np.cov: cov, np.corrcoef: corrcoef,
     np.nansum: _nan_reduction("sum", 0), np.nanprod: _nan_reduction("prod", 1),
     np.nanmax: _nan_reduction("max", -np.inf), np.nanmin: _nan_reduction("min", np.inf),
     np.nanmean: _nan_reduction("mean", 0), np.nanvar: _nan_reduction("var", 0),
@@ -2009,6 +2092,12 @@ class Tracer:
     def __array__(self, dtype=None, copy=None):
         if (value := self.value) is not None:
             return value if dtype is None else value.astype(dtype)
+        if (lib := library_call()) is not None:
+            raise UnsupportedError(
+                f"{lib} (library code, not NumPy) turned a traced value into a NumPy array: "
+                "graphc traces NumPy's functions, not the libraries built on them. Write it "
+                "with NumPy (graphc.numpy has logsumexp, softmax, log_softmax, sigmoid)",
+                user_loc())
         raise UnsupportedError(
             "a traced value cannot become a NumPy array. np.array / np.asarray of one, or of "
             "a list mixing them: use graphc.numpy.array([...]) or np.stack; a NumPy array "
@@ -2136,6 +2225,7 @@ class Tracer:
     def prod(self, axis=None, keepdims=False, **kw):
         return reduce("prod", self, axis, keepdims, **kw)
     def cumsum(self, axis=None, dtype=None): return cumsum(self, axis, dtype)
+    def cumprod(self, axis=None, dtype=None): return cumprod(self, axis, dtype)
     def argmax(self, axis=None, keepdims=False): return _arg_extremum("max")(self, axis,
                                                                              keepdims=keepdims)
     def argmin(self, axis=None, keepdims=False): return _arg_extremum("min")(self, axis,
@@ -2221,11 +2311,6 @@ for _name, _fn in _MADE.items():
 _SWAPS = {id(np): NUMPY_IN_TRACE, **{id(getattr(np, n)): fn for n, fn in _MADE.items()}}
 
 
-# Libraries' code (the standard library, installed packages) is left alone: only the user's.
-_INSTALLED = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib",
-                                                       "platlib")})
-
-
 def names_used(code: types.CodeType) -> set[str]:
     """The global names that ``code`` and the functions and lambdas written in it look up."""
     codes, names = [code], set()
@@ -2250,7 +2335,7 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
     of them, as is code installed as a library. (The copy of the globals it runs with takes
     its ``global`` assignments.)"""
     if not isinstance(fn, types.FunctionType) or (fn.__module__ or "").split(".")[0] in (
-            "numpy", "graphc") or fn.__code__.co_filename.startswith(_INSTALLED):
+            "numpy", "graphc") or fn.__code__.co_filename.startswith(INSTALLED):
         return fn
     memo = {} if memo is None else memo
     if id(fn) in memo:

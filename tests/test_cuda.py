@@ -203,6 +203,15 @@ def gaussian_loss(a, x):
         np.linalg.inv(cov)[0].sum()
 
 
+def running_loss(z, r):
+    """Recurrences: discounted returns (a reverse linear recurrence), cumprod with a zero,
+    and running maxima (their gradient scattered to the elements that hold them)."""
+    returns = graphc.numpy.linear_recurrence(0.9, r, axis=1, reverse=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -(logp * returns).sum() + np.cumprod(np.where(z > 1, 0, z), axis=1).sum() + \
+        (np.maximum.accumulate(z, axis=0) ** 2).sum()
+
+
 def _gaussian_args(dtype):
     return (_rng(9).normal(size=(5, 5)).astype(dtype), _rng(10).normal(size=(3, 5)).astype(dtype))
 
@@ -258,6 +267,9 @@ MODEL_PROGRAMS = {
                           (_rng(8).normal(size=(5, 6)).astype(np.float32),)),
                          (lambda z: order_statistics(z)[0], "value_and_grad", {},
                           (_rng(8).normal(size=(5, 6)).astype(np.float32),)),
+                         (running_loss, "value_and_grad", dict(argnums=(0, 1)), (
+                             _rng(11).normal(size=(4, 6)).astype(np.float32),
+                             _rng(12).normal(size=(4, 6)).astype(np.float32))),
                          (gaussian_loss, "value_and_grad", dict(argnums=(0, 1)),
                           _gaussian_args(np.float32)),
                          (gaussian_loss, "value_and_grad", dict(argnums=(0, 1)),

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -76,3 +77,14 @@ def test_linear_svm_digits_agrees_with_the_hand_gradient_and_trains():
     assert m and float(m.group(1)) == float(m.group(2)) and float(m.group(3)) <= 1e-12, out
     accs = [float(v) for v in re.findall(r"test acc (\S+)", out)]
     assert len(accs) == 3 and accs[-1] >= 0.9, out
+
+
+def test_gp_regression_learns_its_kernel_through_cholesky():
+    out = run_example("gp_regression_diabetes.py", "--steps", "30")
+    m = re.search(r"^nll (\S+) \(NumPy (\S+)\); .* relative difference (\S+)$", out, re.M)
+    assert m and float(m.group(1)) == pytest.approx(float(m.group(2)), rel=1e-9), out
+    assert float(m.group(3)) <= 1e-5, out
+    losses = [float(v) for v in re.findall(r"^step +\d+ +nll (\S+)$", out, re.M)]
+    assert losses[-1] < losses[0], out
+    ratio = float(re.search(r"\(penalty \S+; ratio (\S+)\)", out).group(1))
+    assert ratio <= 1.05, out

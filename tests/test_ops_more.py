@@ -255,6 +255,29 @@ CASES = {
     "bincount": (lambda i, w: [np.bincount(i, minlength=6), np.bincount(i, w, minlength=7),
                                np.bincount(IDX[IDX >= 0])],
                  (np.array([2, 0, 2, 5, 1]), V3[[0, 1, 1, 2, 0]]), (1,)),
+    "cov-corrcoef": (lambda x, v: [np.cov(x), np.cov(x, rowvar=False, bias=True), np.cov(x[0]),
+                                   np.cov(x, ddof=0), np.cov(x[:, :3], v), np.corrcoef(x),
+                                   np.corrcoef(x.T, rowvar=False), np.corrcoef(x[0], x[1]),
+                                   np.corrcoef(v)],
+                     (X, V3), (0, 1)),
+    # running products, extremes and recurrences
+    "cumprod": (lambda x: [np.cumprod(x), np.cumprod(x, axis=0), x.cumprod(1),
+                           np.multiply.accumulate(x, axis=1), np.nancumprod(x, axis=1)],
+                (np.where(np.abs(X) < 0.3, 0.0, X),), (0,)),
+    "cumprod-integers": (lambda i: [np.cumprod(i), np.cumprod(i > 0, axis=0),
+                                    np.cumprod(i.astype(np.int8), dtype=np.float32)],
+                         (IDX2,), ()),
+    "running-extremes": (lambda x: [np.maximum.accumulate(x), np.minimum.accumulate(x, axis=1),
+                                    np.maximum.accumulate(x.ravel()[::-1])],
+                         (B3,), (0,)),
+    "running-extremes-ties-nan": (lambda x: [np.maximum.accumulate(x, axis=1),
+                                             np.minimum.accumulate(x, axis=0)],
+                                  (np.array([[1.0, 3.0, 3.0, np.nan, 5.0], [2.0, 2.0, 1.0, 7.0, 7.0]]),),
+                                  ()),
+    "linear-recurrence": (lambda r, g: [graphc.numpy.linear_recurrence(g, r, reverse=True),
+                                        graphc.numpy.linear_recurrence(0.9, r, axis=0),
+                                        graphc.numpy.linear_recurrence(g[:1], r)],
+                          (X, 0.5 + X[::-1] * 0.2), (0, 1)),
     # linear algebra (well-conditioned WC, symmetric positive definite SPD)
     "linalg-solve": (lambda a, b, v: [np.linalg.solve(a, b), np.linalg.solve(a, v),
                                       np.linalg.solve(np.stack([a, a.T]), b[:, :2]),
@@ -367,6 +390,19 @@ def test_value_reference_and_gradient(name):
     fd = (at(eps) - at(-eps)) / (2 * eps)
     ad = sum(float(np.sum(gk * vs[k])) for gk, k in zip(g, diff))
     assert ad == pytest.approx(fd, rel=1e-6, abs=1e-8)
+
+
+def test_running_extremes_give_ties_to_the_earlier_element():
+    """A running extreme that a later equal value ties keeps its first holder, which gets the
+    gradient of every place it holds (as np.max's first-index convention); a NaN, once met,
+    holds every place after it."""
+    w = np.arange(1.0, 6.0)
+    g = graphc.grad(lambda x: (np.maximum.accumulate(x) * w).sum())
+    np.testing.assert_array_equal(g(np.array([1.0, 3.0, 3.0, 2.0, 3.0])), [1, 14, 0, 0, 0])
+    np.testing.assert_array_equal(g(np.array([1.0, np.nan, 3.0, 2.0, 4.0])), [1, 14, 0, 0, 0])
+    # running from the end: the 1 met first there (index 3) holds the first four places
+    rev = graphc.grad(lambda x: (np.flip(np.minimum.accumulate(np.flip(x))) * w).sum())
+    np.testing.assert_array_equal(rev(np.array([2.0, 1.0, 3.0, 1.0, 5.0])), [0, 0, 0, 10, 5])
 
 
 def test_gather_adjoint_accumulates_repeated_indices():
@@ -514,12 +550,18 @@ def test_second_derivative_of_scalar_functions(fn):
     assert d2(x) == pytest.approx((d1(x + h) - d1(x - h)) / (2 * h), rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ["prod", "cumsum", "gather", "einsum"])
+@pytest.mark.parametrize("name", ["prod", "cumsum", "gather", "einsum", "cumprod", "cummax",
+                                  "linalg"])
 def test_hessian_vector_products_of_array_ops(name):
     fn = {"prod": lambda x: (np.prod(x, axis=1) ** 2).sum(),
           "cumsum": lambda x: (np.cumsum(x, axis=0) ** 3).sum(),
           "gather": lambda x: (x[IDX] ** 3).sum(),
-          "einsum": lambda x: (np.einsum("ij,kj->ik", x, x) ** 2).sum()}[name]
+          "einsum": lambda x: (np.einsum("ij,kj->ik", x, x) ** 2).sum(),
+          "cumprod": lambda x: (np.cumprod(x, axis=1) ** 2).sum(),
+          "cummax": lambda x: (np.maximum.accumulate(x, axis=1) ** 3).sum(),
+          "linalg": lambda x: np.linalg.slogdet(x @ x.T + np.eye(3))[1]
+          + np.linalg.solve(x[:, :3] + 3 * np.eye(3), x).sum()
+          + np.log(np.diag(np.linalg.cholesky(x @ x.T + np.eye(3)))).sum()}[name]
     v = np.random.default_rng(5).normal(size=X.shape)
     hv = graphc.grad(lambda x: (graphc.grad(fn)(x) * v).sum())(X)
     g = graphc.grad(fn)

@@ -34,8 +34,8 @@ from numpy.lib.stride_tricks import as_strided
 from math import sqrt, asin, acos, atan, atan2  # libm: these do not vectorise
 from graphc.codegen.vmath import (exp, log, log1p, expm1, sin, cos, tanh, pow, tan, sinh, cosh,
                                   exp2, log2, log10, asinh, acosh, atanh, hypot, floor, ceil)
-from graphc.codegen.helpers import (argsort, assign, bad_index, cholesky, cumsum, dot, gather,
-                                    scatter_add, slogdet, solve)
+from graphc.codegen.helpers import (argsort, assign, bad_index, cholesky, cumextreme, cumsum,
+                                    dot, gather, linrec, scatter_add, slogdet, solve)
 from graphc.errors import LinAlgError, OutOfBoundsError
 
 '''
@@ -298,12 +298,14 @@ def _c(n: Node, v, layout) -> str:
     return v(n) if layout[n.id] == "C" else f"np.ascontiguousarray({v(n)})"
 
 
-def _cumsum(n: Node, v, layout) -> str:
-    x, axis = n.inputs[0], n.params["axis"]
-    s3 = _split3(x.shape, axis)
-    return (f"{alloc(n, v)}\n"
-            f"cumsum({_c(x, v, layout)}.reshape({s3}), {v(n)}.reshape({s3}), "
-            f"{n.params['reverse']})")
+def _cumulative(n: Node, v, layout) -> str:
+    """cumsum, cummax, cummin, linrec: a helper over (before, axis, after) views."""
+    s3 = _split3(n.shape, n.params["axis"])
+    args = [f"{_c(x, v, layout)}.reshape({s3})" for x in n.inputs]
+    args += [f"{v(n)}.reshape({s3})", str(n.params["reverse"])]
+    if n.op in ("cummax", "cummin"):
+        return f"{alloc(n, v)}\ncumextreme({', '.join(args)}, {n.op == 'cummax'})"
+    return f"{alloc(n, v)}\n{n.op}({', '.join(args)})"
 
 
 def _argsort(n: Node, v, layout) -> str:
@@ -380,7 +382,10 @@ STATEMENTS = {
     "slice": (_slice, "A"),
     "unslice": (_unslice, "C"),
     "concatenate": (_concatenate, "C"),
-    "cumsum": (_cumsum, "C"),
+    "cumsum": (_cumulative, "C"),
+    "cummax": (_cumulative, "C"),
+    "cummin": (_cumulative, "C"),
+    "linrec": (_cumulative, "C"),
     "argsort": (_argsort, "C"),
     "gather": (_gather, "C"),
     "scatter_add": (_scatter_add, "C"),
@@ -389,8 +394,8 @@ STATEMENTS = {
     "cholesky": (_linalg, "C"),
 }
 # Statements whose result is a new array (never a view of an input or a constant).
-FRESH = {"matmul", "unslice", "concatenate", "cumsum", "argsort", "gather", "scatter_add",
-         "solve", "slogdet", "cholesky"}
+FRESH = {"matmul", "unslice", "concatenate", "cumsum", "cummax", "cummin", "linrec", "argsort",
+         "gather", "scatter_add", "solve", "slogdet", "cholesky"}
 
 
 # The most buffers one workspace holds, the largest first; smaller ones are np.empty. The

@@ -1602,16 +1602,24 @@ class _Gen:
         o = p.array(vo.slot, n.dtype, "o")
         return p, vx, xs, off, o, n.shape[axis], [d for d in range(n.ndim) if d != axis]
 
-    def cumsum(self, n: Node) -> None:
+    def cumulative(self, n: Node) -> None:
+        """cumsum, cummax, cummin, linrec: one thread per line, along the axis in order (as
+        np.cumsum adds)."""
         axis = n.params["axis"]
         p, vx, xs, off, o, size, others = self._lines(n)
         loops = [("i", others), ("k", [axis])]
         T = type_name(n.dtype)
-        # One thread per running sum, along the axis in order (as np.cumsum adds).
+        step = {"cumsum": "acc + v", "cummax": OPS["maximum"].scalar.format("acc", "v"),
+                "cummin": OPS["minimum"].scalar.format("acc", "v")}.get(n.op)
+        if n.op == "linrec":  # x is a, the factors; then b
+            vb = self.view(n.inputs[1])
+            bs, boff = p.read(vb, n.dtype)
+            step = f"{T}({xs}[{_index(off, vx.strides, loops, n.shape)}]) * acc + v"
+            xs, off, vx = bs, boff, vb
         body = [f"acc = {T}(0)", f"for kk in range({size}):",
                 f"    k = {size - 1} - kk" if n.params["reverse"] else "    k = kk",
                 f"    v = {T}({xs}[{_index(off, vx.strides, loops, n.shape)}])",
-                "    acc = v if kk == 0 else acc + v",
+                f"    acc = v if kk == 0 else {step}",
                 f"    {o}[{_index(None, _cstrides(n.shape), loops, n.shape)}] = acc"]
         if size:
             self.elementwise(p, _prod(n.shape[d] for d in others), body, where(n))
@@ -1859,7 +1867,9 @@ def _cholesky_lines(o: str, k: int) -> list[str]:
 
 STEPS = {"transpose": _Gen.transpose, "slice": _Gen.slice,
          "reshape": _Gen.reshape, "unslice": _Gen.unslice, "concatenate": _Gen.concatenate,
-         "scan": _Gen.scan, "item": _Gen.item, "cumsum": _Gen.cumsum, "argsort": _Gen.argsort,
+         "scan": _Gen.scan, "item": _Gen.item, "cumsum": _Gen.cumulative,
+         "cummax": _Gen.cumulative, "cummin": _Gen.cumulative, "linrec": _Gen.cumulative,
+         "argsort": _Gen.argsort,
          "gather": _Gen.gather, "scatter_add": _Gen.scatter_add, "solve": _Gen.linalg,
          "slogdet": _Gen.linalg, "cholesky": _Gen.linalg}
 

@@ -137,6 +137,38 @@ def cumsum(x, out, reverse):
 
 
 @njit(error_model="numpy", cache=True)
+def cumextreme(x, out, reverse, largest):
+    """Running maxima (``largest``) or minima along axis 1; a NaN, once met, stays (as
+    np.maximum.accumulate)."""
+    n = x.shape[1]
+    for a in range(x.shape[0]):
+        for k in range(n):
+            i = n - 1 - k if reverse else k
+            p = i + 1 if reverse else i - 1
+            for b in range(x.shape[2]):
+                v = x[a, i, b]
+                if k:
+                    w = out[a, p, b]
+                    if w != w or (w > v if largest else w < v):
+                        v = w
+                out[a, i, b] = v
+
+
+@njit(error_model="numpy", cache=True)
+def linrec(a, b, out, reverse):
+    """y_i = a_i * y_(i-1) + b_i along axis 1 (from the end with ``reverse``), y_-1 = 0."""
+    n = b.shape[1]
+    for c in range(b.shape[0]):
+        for k in range(n):
+            i = n - 1 - k if reverse else k
+            p = i + 1 if reverse else i - 1
+            for d in range(b.shape[2]):
+                out[c, i, d] = b[c, i, d]
+                if k:
+                    out[c, i, d] += a[c, i, d] * out[c, p, d]
+
+
+@njit(error_model="numpy", cache=True)
 def argsort(x, out):
     """Each line along axis 1 of ``x``: the places that sort it, stable, NaNs last (as
     np.argsort(kind="stable"); Numba's mergesort is stable and orders NaN last too)."""

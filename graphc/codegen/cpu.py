@@ -21,6 +21,7 @@ from ..ops import pyindex
 from ..passes.fuse import Group, Step
 from .emit import (combine_expr, group_body, literal, reduce_identity, scalar_const, type_name,
                    where)
+from .helpers import LINEAR, MAX, MIN, SUM
 
 # Every function gets fastmath: loop nests are pasted into the entry and scan bodies too.
 FLAGS = 'error_model="numpy", fastmath={"contract", "reassoc", "nsz", "arcp"}, cache=True'
@@ -34,8 +35,8 @@ from numpy.lib.stride_tricks import as_strided
 from math import sqrt, asin, acos, atan, atan2  # libm: these do not vectorise
 from graphc.codegen.vmath import (exp, log, log1p, expm1, sin, cos, tanh, pow, tan, sinh, cosh,
                                   exp2, log2, log10, asinh, acosh, atanh, hypot, floor, ceil)
-from graphc.codegen.helpers import (argsort, assign, bad_index, cholesky, cumextreme, cumsum,
-                                    dot, gather, linrec, scatter_add, slogdet, solve)
+from graphc.codegen.helpers import (argsort, assign, bad_index, cholesky, dot, gather, running,
+                                    scatter_add, slogdet, solve)
 from graphc.errors import LinAlgError, OutOfBoundsError
 
 '''
@@ -299,13 +300,12 @@ def _c(n: Node, v, layout) -> str:
 
 
 def _cumulative(n: Node, v, layout) -> str:
-    """cumsum, cummax, cummin, linrec: a helper over (before, axis, after) views."""
+    """cumsum, cummax, cummin, linrec: helpers.running over (before, axis, after) views."""
     s3 = _split3(n.shape, n.params["axis"])
     args = [f"{_c(x, v, layout)}.reshape({s3})" for x in n.inputs]
-    args += [f"{v(n)}.reshape({s3})", str(n.params["reverse"])]
-    if n.op in ("cummax", "cummin"):
-        return f"{alloc(n, v)}\ncumextreme({', '.join(args)}, {n.op == 'cummax'})"
-    return f"{alloc(n, v)}\n{n.op}({', '.join(args)})"
+    how = {"cumsum": SUM, "cummax": MAX, "cummin": MIN, "linrec": LINEAR}[n.op]
+    return (f"{alloc(n, v)}\nrunning({args[0]}, {args[-1]}, {v(n)}.reshape({s3}), "
+            f"{n.params['reverse']}, {how})")
 
 
 def _argsort(n: Node, v, layout) -> str:

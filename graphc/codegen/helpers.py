@@ -123,49 +123,32 @@ def scatter_add(g, idx, out):
                 out[a, j, b] += g[a, m, b]
 
 
-@njit(error_model="numpy", cache=True)
-def cumsum(x, out, reverse):
-    n = x.shape[1]
-    for a in range(x.shape[0]):
-        for k in range(n):
-            i = n - 1 - k if reverse else k
-            p = i + 1 if reverse else i - 1
-            for b in range(x.shape[2]):
-                out[a, i, b] = x[a, i, b]
-                if k:
-                    out[a, i, b] += out[a, p, b]
+# The running ops along axis 1, one per ``how``: cumsum, cummax, cummin, linrec (the last
+# reads the factors ``a``; the others take x there too).
+SUM, MAX, MIN, LINEAR = 0, 1, 2, 3
 
 
 @njit(error_model="numpy", cache=True)
-def cumextreme(x, out, reverse, largest):
-    """Running maxima (``largest``) or minima along axis 1; a NaN, once met, stays (as
-    np.maximum.accumulate)."""
+def running(a, x, out, reverse, how):
+    """out_i = x_i, then out_i = out_(i-1) + x_i (SUM), the larger or smaller (MAX, MIN; a
+    NaN, once met, stays, as np.maximum.accumulate), or a_i * out_(i-1) + x_i (LINEAR);
+    from the end with ``reverse``."""
     n = x.shape[1]
-    for a in range(x.shape[0]):
+    for c in range(x.shape[0]):
         for k in range(n):
             i = n - 1 - k if reverse else k
             p = i + 1 if reverse else i - 1
-            for b in range(x.shape[2]):
-                v = x[a, i, b]
+            for d in range(x.shape[2]):
+                v = x[c, i, d]
                 if k:
-                    w = out[a, p, b]
-                    if w != w or (w > v if largest else w < v):
+                    w = out[c, p, d]
+                    if how == SUM:
+                        v += w
+                    elif how == LINEAR:
+                        v += a[c, i, d] * w
+                    elif w != w or (w > v if how == MAX else w < v):
                         v = w
-                out[a, i, b] = v
-
-
-@njit(error_model="numpy", cache=True)
-def linrec(a, b, out, reverse):
-    """y_i = a_i * y_(i-1) + b_i along axis 1 (from the end with ``reverse``), y_-1 = 0."""
-    n = b.shape[1]
-    for c in range(b.shape[0]):
-        for k in range(n):
-            i = n - 1 - k if reverse else k
-            p = i + 1 if reverse else i - 1
-            for d in range(b.shape[2]):
-                out[c, i, d] = b[c, i, d]
-                if k:
-                    out[c, i, d] += a[c, i, d] * out[c, p, d]
+                out[c, i, d] = v
 
 
 @njit(error_model="numpy", cache=True)

@@ -4,11 +4,11 @@ An entry holds everything about one primitive:
 
 * ``impl(*arrays, **params)``: the NumPy reference implementation (the oracle's semantics).
 * ``kind``: ``elementwise`` (inputs broadcast to the output), ``reduce``, ``matmul``,
-  ``layout`` (views and copies that move data), ``cumulative`` (cumsum), ``sort`` (argsort),
-  ``index`` (gather
-  and its adjoint scatter_add), ``linalg`` (solve, slogdet, cholesky of stacked matrices), ``source`` (inputs and constants) or ``control``: ops whose
-  parameters hold graphs or functions (``scan`` and its ``item`` results, registered in
-  ``loops.py``; ``custom_vjp``, in ``transforms.py``).
+  ``layout`` (views and copies that move data), ``cumulative`` (cumsum, cummax, cummin,
+  linrec), ``sort`` (argsort), ``index`` (gather and its adjoint scatter_add), ``linalg``
+  (solve, slogdet, cholesky of stacks of matrices), ``source`` (inputs and constants) or
+  ``control``: ops whose parameters hold graphs or functions (``scan`` and its ``item``
+  results, registered in ``loops.py``; ``custom_vjp``, in ``transforms.py``).
 * ``vjp(g, out, *inputs, **params)``: the vector-Jacobian product, written with ordinary NumPy
   calls on tracers, so the adjoint is itself IR and can be differentiated again. It returns one
   cotangent per input (``None`` where the input gets none) *before* broadcasting is undone: the

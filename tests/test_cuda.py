@@ -977,6 +977,7 @@ def test_every_kernel_compiles_to_ptx_for_sm90():
         pytest.skip(res["skip"])
     assert not res["failures"], res["failures"]
     assert not res["f64_in_f32_kernels"], res["f64_in_f32_kernels"]
+    assert not res["grid_conflicts"], res["grid_conflicts"]
     # ptxas (through nvJitLink) built sm_90 machine code for every kernel, none spilling
     assert len(res["usage"]) == res["kernels"]
     spills = {k: u for k, u in res["usage"].items() if u["spill"]}
@@ -1034,8 +1035,14 @@ def ptx_main() -> None:
                     make(fn, mode, kw, "cuda")(*args)
                 except BackendError as e:
                     errors.add(str(e))
-    seen, failures, f64, usage = set(), [], [], {}
+    seen, failures, f64, usage, grids = set(), [], [], {}, []
     for m in modules:
+        # A kernel's text fixes its launch shape: the simulator configures a kernel object,
+        # not a launch, so launches of one kernel with two grids would run with the last.
+        shapes: dict[str, set] = {}
+        for k, grid in re.findall(r"K\['(k\d+)'\]\[(\(\d+,\), \d+)", m.source):
+            shapes.setdefault(k, set()).add(grid)
+        grids += [f"{k}: {sorted(g)}" for k, g in shapes.items() if len(g) > 1]
         mod = runtime.load(m.source, prefix="cuda")
         for name, sig in m.kernels.items():
             fn = getattr(mod, name)
@@ -1057,7 +1064,7 @@ def ptx_main() -> None:
             except BackendError as e:
                 failures.append(f"{mod.__file__}:{name} {sig}: {e}"[:2000])
     print(json.dumps({"kernels": len(seen), "modules": len(modules), "failures": failures,
-                      "f64_in_f32_kernels": f64, "usage": usage,
+                      "f64_in_f32_kernels": f64, "usage": usage, "grid_conflicts": grids,
                       "backend_error": sorted(errors)[0] if errors else None}))
 
 

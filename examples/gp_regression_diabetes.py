@@ -9,10 +9,10 @@ a noise variance, written as a textbook writes it, with NumPy's linear algebra:
 
 ``graphc.value_and_grad`` differentiates through the Cholesky factorisation and the solves
 (their gradients are themselves solves). The script first checks the gradient against
-central finite differences of the NumPy function, then fits the 12 log-hyperparameters with
+central finite differences of the NumPy function, then fits the 13 log-hyperparameters with
 Adam, and compares the GP's test error with ridge regression (its closed-form weights are a
-``np.linalg.solve`` too, its penalty picked on a validation split). The data is scikit-learn's bundled diabetes set (442 patients, 10
-features; no download).
+``np.linalg.solve`` too, its penalty picked on a validation split). The data is
+scikit-learn's bundled diabetes set (442 patients, 10 features; no download).
 
 The diabetes targets are close to linear in the features, so the GP is not expected to beat
 ridge regression by much (on the default split both are within 1%); the point is the fit.

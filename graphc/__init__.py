@@ -19,5 +19,6 @@ __version__ = "0.1.0"
 
 __all__ = ["grad", "value_and_grad", "jit", "scan", "hvp", "hessian_vector_product",
            "jacobian", "jvp", "custom_vjp", "Function", "cache", "numpy", "draw", "to_dot",
-           "GraphcError", "ArgumentError", "BackendError", "LinAlgError", "OutOfBoundsError", "ShapeError",
+           "GraphcError", "ArgumentError", "BackendError", "LinAlgError", "OutOfBoundsError",
+           "ShapeError",
            "TraceError", "TracerBoolError", "UnsupportedError"]

@@ -503,7 +503,12 @@ defop("scatter_add", "index", _scatter_impl, vjp=_scatter_vjp, shape=_scatter_sh
 
 # ------------------------------------------------------------------------- linear algebra
 # Stacks of square matrices (..., n, n), factored in compiled code (LU with partial pivoting,
-# Cholesky): the tracer casts operands to one float dtype and broadcasts their stacks.
+# Cholesky): the tracer casts operands to one float dtype and broadcasts their stacks. A
+# matrix that cannot be factored raises LinAlgError with this reason (slogdet has an answer
+# for every matrix).
+FACTOR_FAILURE = {"solve": "singular matrix", "cholesky": "matrix is not positive definite"}
+
+
 def _square(a, what: str) -> None:
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(f"{what}: needs square matrices (..., n, n), got shape {a.shape}")

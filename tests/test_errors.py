@@ -215,6 +215,7 @@ def test_library_code_that_makes_numpy_arrays_is_named_at_the_users_call():
     def f(x):
         return logsumexp(x * 2)
 
-    with pytest.raises(UnsupportedError, match=r"scipy\.special\.\S*logsumexp \(library code") as err:
+    with pytest.raises(UnsupportedError,
+                       match=r"scipy\.special\.\S*logsumexp \(library code") as err:
         graphc.grad(f)(np.ones(3))
     _assert_points_at(err, f, "logsumexp(x * 2)")

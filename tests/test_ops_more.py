@@ -239,7 +239,8 @@ CASES = {
                                *np.meshgrid(a, b, a[:2], sparse=True)], (V3, V4), (0, 1)),
     "pad-modes": (lambda x: [np.pad(x, ((1, 2), (3, 1)), mode=m)
                              for m in ("edge", "reflect", "symmetric", "wrap")]
-                  + [np.pad(x, 1, constant_values=((1, 2), (3, 4))), np.pad(x, 2, "empty")[2:-2, 2:-2]],
+                  + [np.pad(x, 1, constant_values=((1, 2), (3, 4))),
+                     np.pad(x, 2, "empty")[2:-2, 2:-2]],
                   (X,), (0,)),
     "fill_diagonal": (lambda x, v: [_filled(x, 0.5), _filled(x.T, v), _filled(x, v[:2], True),
                                     _filled(np.zeros((3, 3)), v)], (np.tile(X, (3, 1)), V3),
@@ -272,7 +273,8 @@ CASES = {
                          (B3,), (0,)),
     "running-extremes-ties-nan": (lambda x: [np.maximum.accumulate(x, axis=1),
                                              np.minimum.accumulate(x, axis=0)],
-                                  (np.array([[1.0, 3.0, 3.0, np.nan, 5.0], [2.0, 2.0, 1.0, 7.0, 7.0]]),),
+                                  (np.array([[1.0, 3.0, 3.0, np.nan, 5.0],
+                                             [2.0, 2.0, 1.0, 7.0, 7.0]]),),
                                   ()),
     "linear-recurrence": (lambda r, g: [graphc.numpy.linear_recurrence(g, r, reverse=True),
                                         graphc.numpy.linear_recurrence(0.9, r, axis=0),

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import BackendError
 from ..ir import Graph, Node
-from ..ops import pyindex
+from ..ops import FACTOR_FAILURE, pyindex
 from ..passes.fuse import Group, Step
 from .emit import (combine_expr, group_body, literal, reduce_identity, scalar_const, type_name,
                    where)
@@ -344,16 +344,12 @@ def _scatter_add(n: Node, v, layout) -> str:
         f"scatter_add({_c(g, v, layout)}.reshape({gs}), {v(n)}_i, {v(n)}.reshape({os_}))"])
 
 
-# The matrix a helper could not factor, and why (see helpers.solve and its kin).
-FAILURE = {"solve": "singular matrix", "cholesky": "matrix is not positive definite"}
-
-
 def failure(n: Node, which: str) -> str:
     """An expression of the LinAlgError message for matrix number ``which`` (an expression)
     of ``n``'s stack."""
     a = n.inputs[0]
     at = f"\n  at {n.loc}" if n.loc else ""
-    head = f"{n.op}: {FAILURE[n.op]}"
+    head = f"{n.op}: {FACTOR_FAILURE[n.op]}"
     if a.ndim == 2:
         return repr(head + at)
     return f"{head + ' (matrix '!r} + str({which}) + {f' of a stack of shape {a.shape})' + at!r}"
@@ -369,7 +365,7 @@ def _linalg(n: Node, v, layout) -> str:
         args.append(f"{_c(n.inputs[1], v, layout)}.reshape({(m, k, n.shape[-1])})")
     args.append(f"{v(n)}.reshape({(m,) + n.shape[len(a.shape) - 2:]})")
     lines = [alloc(n, v), f"{v(n)}_s = {n.op}({', '.join(args)})"]
-    if n.op in FAILURE:
+    if n.op in FACTOR_FAILURE:
         lines += [f"if {v(n)}_s >= 0:",
                   f"    raise LinAlgError({failure(n, f'{v(n)}_s')})"]
     return "\n".join(lines)

@@ -65,7 +65,7 @@ import numpy as np
 
 from ..errors import ArgumentError, BackendError, LinAlgError, OutOfBoundsError
 from ..ir import Graph, Node
-from ..ops import OPS
+from ..ops import FACTOR_FAILURE, OPS
 from ..passes.fuse import Group, Step
 from .emit import combine_expr, group_body, reduce_identity, type_name, where
 
@@ -1668,9 +1668,8 @@ class _Gen:
         o = p.array(vo.slot, n.dtype, "o", None, vo.off)
         flag = None
         if n.op != "slogdet":
-            from .cpu import FAILURE
             slot = self.slot("flag", np.dtype(np.int32), 1)
-            msg = f"{n.op}: {FAILURE[n.op]}" + (f" (in the stack of shape {a.shape})"
+            msg = f"{n.op}: {FACTOR_FAILURE[n.op]}" + (f" (in the stack of shape {a.shape})"
                                                  if a.ndim > 2 else "")
             self.checks.append((slot, msg + (f"\n  at {n.loc}" if n.loc else ""),
                                 LinAlgError))
@@ -1829,7 +1828,8 @@ def _back_lines(w: str, o: str, k: int, r: int) -> list[str]:
             "        cuda.syncthreads()",
             f"        for t in range(tid, c * {r}, TPB):",
             f"            i = t // {r}", f"            j = t % {r}",
-            f"            {o}[{B} + i * {r} + j] -= {w}[{A} + i * {k} + c] * {o}[{B} + c * {r} + j]",
+            f"            {o}[{B} + i * {r} + j] -= {w}[{A} + i * {k} + c] * "
+            f"{o}[{B} + c * {r} + j]",
             "        cuda.syncthreads()"]
 
 
@@ -1839,7 +1839,8 @@ def _slogdet_lines(w: str, o: str, k: int, T: str) -> list[str]:
     return ["    if tid == 0:", "        if sh[1]:", f"            {o}[2 * s] = 0",
             f"            {o}[2 * s + 1] = -np.inf", "        else:",
             f"            sign = {T}(-1) if swaps % 2 else {T}(1)", f"            acc = {T}(0)",
-            f"            for c in range({k}):", f"                u = {w}[s * {k * k} + c * {k + 1}]",
+            f"            for c in range({k}):",
+            f"                u = {w}[s * {k * k} + c * {k + 1}]",
             "                if u < 0:", "                    sign = -sign",
             "                elif u != u:", "                    sign = u",
             "                acc += log(abs(u))",

@@ -1,6 +1,7 @@
 """Compiled helpers that every generated CPU module calls: matrix products straight to BLAS,
-factorisations straight to LAPACK, and the index and scan ops. They live here, compiled once per operand type and kept in Numba's
-cache for every module, rather than in each generated module's text.
+factorisations straight to LAPACK, and the index and scan ops. They live here, compiled once
+per operand type and kept in Numba's cache for every module, rather than in each generated
+module's text.
 """
 
 from __future__ import annotations

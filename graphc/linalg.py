@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import ShapeError, UnsupportedError
 from .ir import user_loc
-from .ops import broadcast_shapes
+from .ops import _inverse, broadcast_shapes
 from .trace import (FUNCTIONS, Tracer, apply, as_tracer, broadcast_to, matmul, reshape,
                     swapaxes)
 
@@ -46,8 +46,7 @@ def solve(a: Any, b: Any) -> Tracer:
 
 
 def inv(a: Any) -> Tracer:
-    a = _matrices(a, "inv")
-    return apply("solve", a, broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape))
+    return _inverse(_matrices(a, "inv"))
 
 
 def slogdet(a: Any) -> SlogdetResult:

@@ -155,7 +155,7 @@ def reduce(opname: str, x: Any, axis=None, keepdims=False, dtype=None, initial=N
             raise UnsupportedError(f"{opname}: argument dtype not supported", user_loc())
         x = x.astype(dtype)
     initial = initial.item() if isinstance(initial, np.generic) else initial
-    if where is not None and where is not True:
+    if _masked(where):
         fill = {"sum": 0, "prod": 1}.get(opname, initial)
         if fill is None:
             raise UnsupportedError(f"{opname} with where= needs initial= (it has no identity "
@@ -172,10 +172,15 @@ def reduce(opname: str, x: Any, axis=None, keepdims=False, dtype=None, initial=N
     return out if dtype is None else out.astype(dtype)  # small ints: not widened after all
 
 
+def _masked(where: Any) -> bool:
+    """Whether a reduction's ``where=`` leaves elements out (None and True keep them all)."""
+    return where is not None and where is not True
+
+
 def _count(x: "Tracer", axis: Any, keepdims: bool, where: Any) -> Any:
     """How many elements a mean over ``axis`` divides by: all of them, or those ``where``
     keeps."""
-    if where is None or where is True:
+    if not _masked(where):
         return int(np.prod([x.shape[a] for a in _axes(axis, x.ndim)]))
     return reduce("sum", broadcast_to(where, x.shape).astype(np.int64), axis, keepdims)
 
@@ -225,7 +230,7 @@ def var(x: Any, axis=None, keepdims=False, ddof=0, where=None, **unsupported) ->
     _no_extra("var", unsupported)
     x = as_tracer(x)
     d = x - mean(x, axis, keepdims=True, where=where)
-    if where is not None and where is not True:  # zero, not NaN, where d is left out
+    if _masked(where):  # zero, not NaN, where d is left out
         d = np.where(broadcast_to(where, d.shape), d, 0)
     return reduce("sum", d * d, axis, keepdims) / (_count(x, axis, keepdims, where) - ddof)
 
@@ -277,7 +282,7 @@ def _nan_reduction(name: str, fill: Any) -> Callable[..., "Tracer"]:
         if a.dtype.kind != "f":  # no NaN to leave out
             keep = where
         else:
-            keep = a == a if where is None or where is True else (a == a) & where
+            keep = (a == a) & where if _masked(where) else a == a
         if name in ("mean", "var", "std"):
             extra = {"ddof": kw.pop("ddof", 0)} if name != "mean" else {"dtype": dtype}
             _no_extra(f"nan{name}", kw)
@@ -808,12 +813,7 @@ def heaviside(x: Any, h0: Any) -> "Tracer":
 
 def cumsum(x: Any, axis: Any = None, dtype: Any = None, **unsupported) -> "Tracer":
     _no_extra("cumsum", unsupported)
-    x = as_tracer(x)
-    if dtype is not None:
-        x = x.astype(dtype)
-    if axis is None:
-        x, axis = reshape(x, -1), 0
-    axis = _axes(axis, x.ndim)[0]
+    x, axis = _cumulative_axis(x, axis, dtype)
     return apply("cumsum", x, axis=axis, reverse=False)
 
 

@@ -1,27 +1,32 @@
-"""``np.linalg`` of traced matrices, on the primitives ``solve``, ``slogdet`` and ``cholesky``
-(ops.py): operands cast to one float dtype and their stacks broadcast, as NumPy does."""
+"""``np.linalg`` of traced matrices, on the primitives ``solve``, ``slogdet``, ``cholesky`` and
+``eigh``, ``svd`` (ops.py): operands cast to one float dtype and their stacks broadcast, as NumPy does."""
 
 from __future__ import annotations
 
 from collections import namedtuple
 from typing import Any
 
+import numbers
+
 import numpy as np
 
 from .errors import ShapeError, UnsupportedError
 from .ir import user_loc
 from .ops import _inverse, broadcast_shapes
-from .trace import (FUNCTIONS, Tracer, apply, as_tracer, broadcast_to, matmul, reshape,
-                    swapaxes)
+from .trace import (FUNCTIONS, Tracer, _axes_in_order, apply, as_tracer, broadcast_to, matmul,
+                    moveaxis, reduce, reshape, squeeze, swapaxes)
 
 SlogdetResult = namedtuple("SlogdetResult", "sign logabsdet")
+EighResult = namedtuple("EighResult", "eigenvalues eigenvectors")
+SVDResult = namedtuple("SVDResult", "U S Vh")
+_NOVALUE = np._NoValue  # pinv's rtol: not given (a default of its own, unlike None)
 
 
-def _matrices(a: Any, what: str) -> Tracer:
+def _matrices(a: Any, what: str, square: bool = True) -> Tracer:
     a = as_tracer(a)
-    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
-        raise ShapeError(f"np.linalg.{what}: the last two dimensions must be square, got shape "
-                         f"{a.shape}", user_loc())
+    if a.ndim < 2 or square and a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"np.linalg.{what}: needs {'square ' if square else ''}matrices in the "
+                         f"last two dimensions, got shape {a.shape}", user_loc())
     return a if a.dtype.kind == "f" else a.astype(np.float64)
 
 
@@ -70,6 +75,192 @@ def cholesky(a: Any, upper: bool = False) -> Tracer:
     return apply("cholesky", a)
 
 
+def _uplo(a: Tracer, UPLO: str, what: str) -> Tracer:
+    """The matrix whose lower triangle holds the one ``UPLO`` names."""
+    if UPLO not in ("L", "U"):
+        raise UnsupportedError(f"np.linalg.{what}: UPLO must be 'L' or 'U', got {UPLO!r}",
+                               user_loc())
+    return a if UPLO == "L" else swapaxes(a, -1, -2)
+
+
+def eigh(a: Any, UPLO: str = "L") -> EighResult:
+    """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices, read from one
+    triangle. Each eigenvector is signed so that its largest entry in magnitude is positive
+    (NumPy leaves the sign to LAPACK); the gradient needs distinct eigenvalues wherever the
+    eigenvectors are used."""
+    a = _matrices(a, "eigh")
+    out = apply("eigh", _uplo(a, UPLO, "eigh"))
+    return EighResult(out[..., 0, :], out[..., 1:, :])
+
+
+def eigvalsh(a: Any, UPLO: str = "L") -> Tracer:
+    return eigh(a, UPLO)[0]
+
+
+def _symmetric(a: Tracer) -> Tracer:
+    """The symmetric matrix of a's lower triangle (what NumPy reads with hermitian=True)."""
+    return np.tril(a) + swapaxes(np.tril(a, -1), -1, -2)
+
+
+def _svd(a: Tracer) -> tuple[Tracer, Tracer, Tracer]:
+    """U, s, V (not V^T) of the thin SVD."""
+    out, m = apply("svd", a), a.shape[-2]
+    return out[..., :m, :], out[..., m, :], out[..., m + 1:, :]
+
+
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
+        hermitian: bool = False) -> SVDResult | Tracer:
+    """U, s (descending), V^T; each pair of singular vectors signed so that the largest entry
+    of u is positive. Thin unless square: the columns that would complete U or V to a square
+    basis are any such completion (NumPy's come from LAPACK), with no gradient, so they need
+    ``full_matrices=False``. The gradient needs distinct, nonzero singular values wherever the
+    singular vectors are used; s alone has one everywhere that its values are distinct."""
+    a = _matrices(a, "svd", square=hermitian)
+    if hermitian:
+        a = _symmetric(a)
+    m, n = a.shape[-2:]
+    if compute_uv and full_matrices and m != n:
+        raise UnsupportedError(f"np.linalg.svd: full_matrices=True of {m} x {n} matrices is not "
+                               f"supported: pass full_matrices=False (the {abs(m - n)} columns "
+                               f"that complete {'U' if m > n else 'V'} are arbitrary)",
+                               user_loc())
+    u, s, v = _svd(a)
+    return SVDResult(u, s, swapaxes(v, -1, -2)) if compute_uv else s
+
+
+def svdvals(x: Any) -> Tracer:
+    return svd(x, compute_uv=False)
+
+
+def _reciprocal_above(s: Tracer, rcond: Any) -> Tracer:
+    """1/s for the singular values above rcond times the largest (per matrix), else 0."""
+    if isinstance(rcond, Tracer):
+        raise UnsupportedError("np.linalg: rcond (rtol, tol) must be a constant", user_loc())
+    large = s > np.asarray(rcond, s.dtype)[..., None] * s.max(axis=-1, keepdims=True)
+    return np.where(large, 1 / np.where(large, s, 1), 0)
+
+
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = _NOVALUE) -> Tracer:
+    """V diag(1/s) U^T over the singular values above rcond * max(s) (NumPy's defaults)."""
+    a = _matrices(a, "pinv", square=False)
+    if rcond is None:
+        rcond = 1e-15 if rtol is _NOVALUE else rtol if rtol is not None else \
+            max(a.shape[-2:]) * np.finfo(a.dtype).eps
+    elif rtol is not _NOVALUE:
+        raise UnsupportedError("np.linalg.pinv: rcond and rtol can't both be set", user_loc())
+    if not a.size:
+        return swapaxes(a, -1, -2)
+    u, s, v = _svd(_symmetric(a) if hermitian else a)
+    return matmul(v * _reciprocal_above(s, rcond)[..., None, :], swapaxes(u, -1, -2))
+
+
+def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
+    """(x, residuals, rank, s): x = pinv(a) @ b with singular values above rcond * max(s)
+    (default: eps * max(m, n)), as NumPy. The residuals (sums of squares per column of b) are
+    there whenever m > n; NumPy leaves them empty when a is rank-deficient, which a shape
+    fixed at trace time cannot follow."""
+    a, b = _matrices(a, "lstsq", square=False), as_tracer(b)
+    if a.ndim != 2 or b.ndim not in (1, 2) or b.shape[0] != a.shape[0]:
+        raise ShapeError(f"np.linalg.lstsq: a must be a matrix and b have as many rows, got "
+                         f"shapes {a.shape} and {b.shape}", user_loc())
+    m, n = a.shape
+    dtype = np.result_type(a.dtype, b.dtype if b.dtype.kind == "f" else a.dtype)
+    a, b = a.astype(dtype), b.astype(dtype)
+    if rcond is None:
+        rcond = np.finfo(dtype).eps * max(m, n)
+    u, s, v = _svd(a)
+    inv = _reciprocal_above(s, rcond)
+    x = matmul(v * inv, matmul(swapaxes(u, -1, -2), b if b.ndim == 2 else b[:, None]))
+    x = x if b.ndim == 2 else x[:, 0]
+    rank = (inv != 0).sum(axis=-1).astype(np.int32)  # LAPACK's int, as NumPy returns it
+    if m > n:
+        r = b - matmul(a, x)
+        residuals = (r * r).sum(axis=0)
+        residuals = residuals if b.ndim == 2 else reshape(residuals, (1,))
+    else:
+        residuals = as_tracer(np.zeros(0, dtype))
+    return x, residuals, rank, s
+
+
+def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Tracer:
+    """How many singular values lie above tol (default: rtol * max(s), rtol = eps * max(m, n))."""
+    A = as_tracer(A)
+    if A.ndim < 2:
+        return (A != 0).any().astype(np.int64)
+    s = svd(A, compute_uv=False, hermitian=hermitian)
+    if isinstance(tol, Tracer) or isinstance(rtol, Tracer):
+        raise UnsupportedError("np.linalg.matrix_rank: tol and rtol must be constants",
+                               user_loc())
+    if tol is None:
+        if rtol is None:
+            rtol = max(A.shape[-2:]) * np.finfo(s.dtype).eps
+        tol = s.max(axis=-1, keepdims=True) * np.asarray(rtol, s.dtype)[..., None]
+    else:
+        tol = np.asarray(tol, s.dtype)[..., None]
+    return (s > tol).sum(axis=-1)
+
+
+def cond(x: Any, p: Any = None) -> Tracer:
+    """The condition number in norm p: s_max / s_min for p None or 2 (-2: its inverse), else
+    norm(x, p) * norm(inv(x), p)."""
+    x = _matrices(x, "cond", square=p not in (None, 2, -2))
+    if p in (None, 2, -2):
+        s = svd(x, compute_uv=False)
+        return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
+    return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
+
+
+def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Tracer:
+    return norm(x, ord, axis=(-2, -1), keepdims=keepdims)
+
+
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> "Tracer":
+    """np.linalg.norm: vector norms of any order; matrix norms: Frobenius, 1 and inf (column
+    and row sums), 2, -2 and nuclear (singular values)."""
+    x = as_tracer(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if axis is None:
+        if ord is None:  # the 2-norm of everything, whatever the shape
+            out = np.sqrt(reduce("sum", x * x, None, True))
+            return out if keepdims else reshape(out, ())
+        if x.ndim not in (1, 2):
+            raise ShapeError(f"norm: ord={ord!r} needs a 1-D or 2-D array or an axis, got "
+                             f"shape {x.shape}", user_loc())
+        axis = tuple(range(x.ndim))
+    axes = _axes_in_order((axis,) if isinstance(axis, numbers.Integral) else axis, x.ndim)
+    a = abs(x)
+    if len(axes) == 1:
+        if ord is None or ord == 2:
+            out = np.sqrt(reduce("sum", x * x, axes, True))
+        elif ord in (np.inf, -np.inf):
+            out = reduce("max" if ord > 0 else "min", a, axes, True)
+        elif ord == 0:
+            out = reduce("sum", (x != 0).astype(x.dtype), axes, True)
+        elif isinstance(ord, numbers.Real) and not isinstance(ord, (bool, np.bool_)):
+            out = reduce("sum", a if ord == 1 else a ** ord, axes, True)
+            out = out if ord == 1 else out ** (1.0 / ord)
+        else:
+            raise UnsupportedError(f"norm: vector ord={ord!r} is not supported", user_loc())
+    elif len(axes) == 2 and axes[0] != axes[1]:
+        r, c = axes
+        if ord is None or ord == "fro":
+            out = np.sqrt(reduce("sum", x * x, axes, True))
+        elif ord in (1, -1, np.inf, -np.inf):  # the largest (smallest) column or row sum
+            inner, outer = (r, c) if ord in (1, -1) else (c, r)
+            out = reduce("max" if ord > 0 else "min", reduce("sum", a, inner, True), outer, True)
+        elif ord in (2, -2) or isinstance(ord, str) and ord == "nuc":
+            s = svd(moveaxis(x, (r, c), (-2, -1)), compute_uv=False)
+            s = s.sum(axis=-1) if ord == "nuc" else s[..., 0] if ord == 2 else s[..., -1]
+            out = reshape(s, tuple(1 if d in axes else n for d, n in enumerate(x.shape)))
+        else:
+            raise UnsupportedError(f"norm: matrix ord={ord!r} is not supported", user_loc())
+    else:
+        raise ShapeError(f"norm: axis={axis!r} must name one or two distinct axes", user_loc())
+    return out if keepdims else squeeze(out, axes)
+
+
+
 def matrix_power(a: Any, n: Any) -> Tracer:
     """By squaring: log2(n) products; a negative power of the inverse."""
     a = as_tracer(a)
@@ -104,4 +295,10 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Tracer:
 
 FUNCTIONS.update({np.linalg.solve: solve, np.linalg.inv: inv, np.linalg.slogdet: slogdet,
                   np.linalg.det: det, np.linalg.cholesky: cholesky,
-                  np.linalg.matrix_power: matrix_power, np.linalg.multi_dot: multi_dot})
+                  np.linalg.matrix_power: matrix_power, np.linalg.eigh: eigh,
+                  np.linalg.eigvalsh: eigvalsh, np.linalg.svd: svd, np.linalg.pinv: pinv,
+                  np.linalg.lstsq: lstsq, np.linalg.matrix_rank: matrix_rank,
+                  np.linalg.cond: cond, np.linalg.norm: norm, np.linalg.multi_dot: multi_dot})
+for _name, _fn in (("svdvals", svdvals), ("matrix_norm", matrix_norm)):  # NumPy 2
+    if hasattr(np.linalg, _name):
+        FUNCTIONS[getattr(np.linalg, _name)] = _fn

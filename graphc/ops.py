@@ -6,7 +6,7 @@ An entry holds everything about one primitive:
 * ``kind``: ``elementwise`` (inputs broadcast to the output), ``reduce``, ``matmul``,
   ``layout`` (views and copies that move data), ``cumulative`` (cumsum, cummax, cummin,
   linrec), ``sort`` (argsort), ``index`` (gather and its adjoint scatter_add), ``linalg``
-  (solve, slogdet, cholesky of stacks of matrices), ``source`` (inputs and constants) or
+  (solve, slogdet, cholesky, eigh, svd of stacks of matrices), ``source`` (inputs and constants) or
   ``control``: ops whose parameters hold graphs or functions (``scan`` and its ``item``
   results, registered in ``loops.py``; ``custom_vjp``, in ``transforms.py``).
 * ``vjp(g, out, *inputs, **params)``: the vector-Jacobian product, written with ordinary NumPy
@@ -506,12 +506,18 @@ defop("scatter_add", "index", _scatter_impl, vjp=_scatter_vjp, shape=_scatter_sh
 # Cholesky): the tracer casts operands to one float dtype and broadcasts their stacks. A
 # matrix that cannot be factored raises LinAlgError with this reason (slogdet has an answer
 # for every matrix).
-FACTOR_FAILURE = {"solve": "singular matrix", "cholesky": "matrix is not positive definite"}
+FACTOR_FAILURE = {"solve": "singular matrix", "cholesky": "matrix is not positive definite",
+                  "eigh": "eigenvalues did not converge", "svd": "SVD did not converge"}
 
 
 def _square(a, what: str) -> None:
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(f"{what}: needs square matrices (..., n, n), got shape {a.shape}")
+
+
+def _matrix(a, what: str) -> None:
+    if a.ndim < 2:
+        raise ShapeError(f"{what}: needs matrices (..., m, n), got shape {a.shape}")
 
 
 def _solve_shape(a, b):
@@ -560,6 +566,66 @@ def _cholesky_vjp(g, out, a):
             s * np.eye(n, dtype=a.dtype),)
 
 
+def _flipped(v):
+    """Where the columns of v (eigenvectors, singular vectors) change sign so that each one's
+    largest entry in magnitude (the first of equals) is positive: the sign LAPACK leaves open,
+    fixed the same way on every backend."""
+    return np.take_along_axis(v, np.abs(v).argmax(axis=-2)[..., None, :], axis=-2) < 0
+
+
+def _eigh_impl(a):
+    w, v = np.linalg.eigh(a)
+    return np.concatenate([w[..., None, :], np.where(_flipped(v), -v, v)], axis=-2)
+
+
+def _eigh_vjp(g, out, a):
+    """A = V diag(w) V^T, symmetric, read from its lower triangle: with F_ij = 1/(w_j - w_i)
+    (0 where they are equal, so that unused eigenvectors of a repeated eigenvalue cost
+    nothing), G = V (diag(g_w) + F * (V^T g_V)) V^T, folded onto the lower triangle."""
+    from .trace import matmul
+
+    n = a.shape[-1]
+    w, v = out[..., :1, :], out[..., 1:, :]
+    f = _reciprocal(w - _swap(w))
+    eye = np.eye(n, dtype=a.dtype)
+    gmat = matmul(matmul(v, g[..., :1, :] * eye + f * matmul(_swap(v), g[..., 1:, :])),
+                  _swap(v))
+    return (np.where(np.tri(n, k=-1, dtype=bool), gmat + _swap(gmat), 0) + gmat * eye,)
+
+
+def _reciprocal(x):
+    """1/x, and 0 where x is 0."""
+    return (x != 0) / (x + (x == 0))
+
+
+def _svd_impl(a):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    v, flip = np.swapaxes(vh, -1, -2), _flipped(u)
+    return np.concatenate([np.where(flip, -u, u), s[..., None, :], np.where(flip, -v, v)],
+                          axis=-2)
+
+
+def _svd_vjp(g, out, a):
+    """A = U diag(s) V^T (thin): with F_ij = 1/(s_j^2 - s_i^2) (0 where equal),
+    U [(F * (U^T gU - gU^T U)) S + diag(g_s) + S (F * (V^T gV - gV^T V))] V^T
+    + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T), where 1/s is 0 for s = 0 (the
+    directions of a zero singular value are only used through its vectors)."""
+    from .trace import matmul
+
+    m, k = a.shape[-2], out.shape[-1]
+    u, s, v = out[..., :m, :], out[..., m:m + 1, :], out[..., m + 1:, :]
+    gu, gs, gv = g[..., :m, :], g[..., m:m + 1, :], g[..., m + 1:, :]
+    s2 = s * s
+    f = _reciprocal(s2 - _swap(s2))
+    utgu, vtgv = matmul(_swap(u), gu), matmul(_swap(v), gv)
+    inner = (f * (utgu - _swap(utgu)) * s + gs * np.eye(k, dtype=a.dtype)
+             + _swap(s) * (f * (vtgv - _swap(vtgv))))
+    sinv = _reciprocal(s)
+    return (matmul(matmul(u, inner), _swap(v))
+            + matmul((gu - matmul(u, utgu)) * sinv, _swap(v))
+            + matmul(u, _swap((gv - matmul(v, vtgv)) * sinv)),)
+
+
 defop("solve", "linalg", lambda a, b: np.linalg.solve(a, b), vjp=_solve_vjp,
       shape=_solve_shape)
 # sign and log|det| side by side on a last axis of 2 (one factorisation for both)
@@ -569,6 +635,16 @@ defop("slogdet", "linalg", lambda a: np.stack(np.linalg.slogdet(a), axis=-1),
 defop("cholesky", "linalg", lambda a: np.linalg.cholesky(a), vjp=_cholesky_vjp,
       shape=lambda a: (_square(a, "cholesky") or a.shape, _floating(a.dtype)))
 
+# eigenvalues (ascending) in row 0 above the eigenvectors (columns) of a symmetric matrix
+defop("eigh", "linalg", _eigh_impl, vjp=_eigh_vjp,
+      shape=lambda a: (_square(a, "eigh") or a.shape[:-2] + (a.shape[-1] + 1, a.shape[-1]),
+                       _floating(a.dtype)))
+# the thin SVD: U (m x k) above s (descending) above V (n x k), k = min(m, n); each pair of
+# singular vectors signed so that the largest entry of u is positive
+defop("svd", "linalg", _svd_impl, vjp=_svd_vjp,
+      shape=lambda a: (_matrix(a, "svd") or a.shape[:-2] + (sum(a.shape[-2:]) + 1,
+                                                           min(a.shape[-2:])),
+                       _floating(a.dtype)))
 
 # -------------------------------------------------------------------------------- sources
 defop("input", "source", None,

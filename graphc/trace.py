@@ -297,49 +297,6 @@ def _nan_reduction(name: str, fill: Any) -> Callable[..., "Tracer"]:
     return fn
 
 
-def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> "Tracer":
-    """np.linalg.norm: vector norms of any order, and the Frobenius, 1 and inf norms of
-    matrices (the 2 and nuclear norms need an SVD, which graphc does not have)."""
-    x = as_tracer(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    if axis is None:
-        if ord is None:  # the 2-norm of everything, whatever the shape
-            out = np.sqrt(reduce("sum", x * x, None, True))
-            return out if keepdims else reshape(out, ())
-        if x.ndim not in (1, 2):
-            raise ShapeError(f"norm: ord={ord!r} needs a 1-D or 2-D array or an axis, got "
-                             f"shape {x.shape}", user_loc())
-        axis = tuple(range(x.ndim))
-    axes = _axes_in_order((axis,) if isinstance(axis, numbers.Integral) else axis, x.ndim)
-    a = abs(x)
-    if len(axes) == 1:
-        if ord is None or ord == 2:
-            out = np.sqrt(reduce("sum", x * x, axes, True))
-        elif ord in (np.inf, -np.inf):
-            out = reduce("max" if ord > 0 else "min", a, axes, True)
-        elif ord == 0:
-            out = reduce("sum", (x != 0).astype(x.dtype), axes, True)
-        elif isinstance(ord, numbers.Real) and not isinstance(ord, (bool, np.bool_)):
-            out = reduce("sum", a if ord == 1 else a ** ord, axes, True)
-            out = out if ord == 1 else out ** (1.0 / ord)
-        else:
-            raise UnsupportedError(f"norm: vector ord={ord!r} is not supported", user_loc())
-    elif len(axes) == 2 and axes[0] != axes[1]:
-        r, c = axes
-        if ord is None or ord == "fro":
-            out = np.sqrt(reduce("sum", x * x, axes, True))
-        elif ord in (1, -1, np.inf, -np.inf):  # the largest (smallest) column or row sum
-            inner, outer = (r, c) if ord in (1, -1) else (c, r)
-            out = reduce("max" if ord > 0 else "min", reduce("sum", a, inner, True), outer, True)
-        else:
-            raise UnsupportedError(f"norm: matrix ord={ord!r} is not supported (the 2 and "
-                                   "nuclear norms need singular values)", user_loc())
-    else:
-        raise ShapeError(f"norm: axis={axis!r} must name one or two distinct axes", user_loc())
-    return out if keepdims else squeeze(out, axes)
-
-
 def reshape(x: Any, *shape: Any, **kwargs) -> "Tracer":
     _no_extra("reshape", {k: v for k, v in kwargs.items() if k not in ("shape", "newshape")})
     shape = kwargs.get("shape", kwargs.get("newshape", shape))
@@ -1965,7 +1922,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.amin: lambda x, axis=None, keepdims=False, **kw: reduce("min", x, axis, keepdims, **kw),
     np.all: _all_any("all"), np.any: _all_any("any"), np.average: average,
     np.mean: mean, np.var: var, np.std: std,
-    np.linalg.norm: norm, np.copy: lambda a, order="K", subok=False: Tracer(as_tracer(a).node),
+    np.copy: lambda a, order="K", subok=False: Tracer(as_tracer(a).node),
     np.reshape: _viewed(reshape), np.transpose: _viewed(transpose),
     np.swapaxes: _viewed(swapaxes), np.broadcast_to: _viewed(broadcast_to, writable=False),
     np.squeeze: _viewed(squeeze), np.expand_dims: _viewed(expand_dims),

@@ -203,6 +203,21 @@ def gaussian_loss(a, x):
         np.linalg.inv(cov)[0].sum()
 
 
+def spectral_loss(a):
+    """Eigendecomposition and SVD (Jacobi rotations on the GPU, LAPACK on the CPU): a
+    log-determinant from the eigenvalues, a matrix function V f(w) V^T, the top eigenvector,
+    the nuclear norm, singular vectors of a tall and of a wide matrix, a pseudo-inverse."""
+    w, v = np.linalg.eigh(a @ a.T + np.eye(a.shape[0], dtype=a.dtype))
+    u, s, vh = np.linalg.svd(a[:, :3], full_matrices=False)
+    return np.log(w).sum() + ((v * np.exp(-w)) @ v.T).sum() + (v[:, -1] ** 3).sum() + \
+        np.linalg.norm(a, "nuc") + (u ** 3).sum() + (vh[0] ** 3).sum() + \
+        (np.linalg.svd(a[:2], full_matrices=False)[2] ** 3).sum() + np.linalg.pinv(a).sum()
+
+
+# sums of many float32 terms over eigenvalue gaps: a few ulps of the largest gradient entry
+spectral_loss.tol = dict(rtol=2e-5, atol=1e-5)
+
+
 def running_loss(z, r):
     """Recurrences: discounted returns (a reverse linear recurrence), cumprod with a zero,
     and running maxima (their gradient scattered to the elements that hold them)."""
@@ -274,6 +289,10 @@ MODEL_PROGRAMS = {
                           _gaussian_args(np.float32)),
                          (gaussian_loss, "value_and_grad", dict(argnums=(0, 1)),
                           _gaussian_args(np.float64)),
+                         (spectral_loss, "value_and_grad", {},
+                          (_rng(13).normal(size=(6, 6)).astype(np.float32),)),
+                         (spectral_loss, "value_and_grad", {},
+                          (_rng(13).normal(size=(5, 5)),)),
                          (svm_loss, "value_and_grad", {}, (
                              _rng(7).normal(size=(6, 4)).astype(np.float32),
                              np.array([3, 0, -1, 2, 2, 1])))],
@@ -316,7 +335,10 @@ def assert_same(got, want, tol):
         np.testing.assert_allclose(g, w, **tol)
 
 
-def run_both(fn, mode, kw, args, tol=F32):
+def run_both(fn, mode, kw, args, tol=None):
+    """fn's results on both targets, equal to ``tol`` (default: the program's own ``tol``
+    attribute, else F32's)."""
+    tol = tol or getattr(fn, "tol", F32)
     got = make(fn, mode, kw, "cuda")(*args)
     assert_same(got, make(fn, mode, kw, "cpu")(*args), tol)
     return got
@@ -326,8 +348,11 @@ def run_both(fn, mode, kw, args, tol=F32):
 @needs_cuda
 @pytest.mark.parametrize("name, specs, params", CASES)
 def test_op_equals_cpu_target(name, specs, params):
+    # Jacobi rotations and LAPACK agree to float32 rounding over the eigenvalue gaps, which
+    # the gradient divides by: a few ulps more than elementwise kernels
+    tol = dict(rtol=1e-4, atol=1e-5) if name in ("eigh", "svd") else F32
     for fn, mode, kw, args in op_programs(name, specs, params):
-        run_both(fn, mode, kw, args)
+        run_both(fn, mode, kw, args, tol)
 
 
 @needs_cuda

@@ -23,11 +23,11 @@ def _assert_points_at(err, fn, text):
 
 def test_unsupported_numpy_function_is_named():
     def f(x):
-        return np.sum(np.linalg.pinv(x))
+        return np.sum(np.linalg.eig(x)[0])
 
-    with pytest.raises(UnsupportedError, match=r"numpy\.linalg\.pinv") as err:
+    with pytest.raises(UnsupportedError, match=r"numpy\.linalg\.eig\b") as err:
         graphc.grad(f)(np.eye(3))
-    _assert_points_at(err, f, "np.linalg.pinv")
+    _assert_points_at(err, f, "np.linalg.eig(")
 
 
 def test_unsupported_method_is_named():
@@ -157,12 +157,12 @@ def test_traceback_ends_in_user_code():
     import traceback
 
     def f(x):
-        return np.sum(np.linalg.pinv(x))
+        return np.sum(np.linalg.eig(x)[0])
 
     with pytest.raises(UnsupportedError) as err:
         graphc.grad(f)(np.eye(3))
     last = traceback.extract_tb(err.value.__traceback__)[-1]
-    assert last.filename == __file__ and last.lineno == _line_of(f, "np.linalg.pinv")
+    assert last.filename == __file__ and last.lineno == _line_of(f, "np.linalg.eig(")
 
 
 def test_retrace_explains_why(capsys, monkeypatch):

@@ -297,6 +297,29 @@ CASES = {
     "linalg-powers": (lambda a: [np.linalg.matrix_power(a, 5), np.linalg.matrix_power(a, 0),
                                  np.linalg.matrix_power(a, -2),
                                  np.linalg.multi_dot([a, a.T, a[:, :2]])], (WC / 3,), (0,)),
+    # eigenvectors only up to sign (graphc fixes one, NumPy leaves it to LAPACK): the cases
+    # use v**2 and functions of the matrix, V f(w) V^T
+    "linalg-eigh": (lambda a: [np.linalg.eigh(a)[0], np.linalg.eigh(a).eigenvectors ** 2,
+                               _matrix_function(np.exp, a), np.linalg.eigvalsh(a, UPLO="U"),
+                               np.linalg.eigvalsh(np.stack([a, a.T, 2 * a]))],
+                    (WC,), (0,)),
+    # singular vectors up to sign too: |U|, U S V^T, and what needs no vectors
+    "linalg-svd": (lambda a, w: [np.linalg.svd(w, full_matrices=False).S,
+                                 np.abs(np.linalg.svd(w.T, full_matrices=False).U),
+                                 _rebuilt(w), _rebuilt(np.stack([w, 2 * w[:, ::-1]])),
+                                 np.linalg.svd(a)[1], np.linalg.svd(a, compute_uv=False),
+                                 np.abs(np.linalg.svd(a, hermitian=True)[2])],
+                   (WC, X), (0, 1)),
+    "linalg-svd-uses": (lambda a, w, b: [np.linalg.pinv(w), np.linalg.pinv(a, rtol=None),
+                                         np.linalg.norm(w, 2), np.linalg.norm(w, -2),
+                                         np.linalg.norm(np.stack([w, w + 1]), "nuc",
+                                                        axis=(2, 1), keepdims=True),
+                                         np.linalg.cond(a), np.linalg.cond(a, -2),
+                                         np.linalg.cond(a, "fro"), np.linalg.matrix_rank(a),
+                                         np.linalg.matrix_rank(np.outer(b, b)),
+                                         *np.linalg.lstsq(w.T, b[:4]),
+                                         *np.linalg.lstsq(w, X.T[:3], rcond=None)],
+                        (WC, X, V4), (0, 1, 2)),
     "linalg-integers": (lambda i: [np.linalg.det(i), np.linalg.inv(i)], (INT2,), ()),
 }
 
@@ -306,6 +329,17 @@ def _gaussian_nll(cov, x):
     L = np.linalg.cholesky(cov)
     z = np.linalg.solve(L, x.T)
     return 0.5 * (z ** 2).sum() + x.shape[0] * np.log(np.diag(L)).sum()
+
+
+def _matrix_function(f, a):
+    """f of the symmetric matrix whose lower triangle is a's: V f(w) V^T."""
+    w, v = np.linalg.eigh(a)
+    return (v * f(w)) @ v.T
+
+
+def _rebuilt(w):
+    u, s, vh = np.linalg.svd(w, full_matrices=False)
+    return (u * s[..., None, :]) @ vh
 
 
 def _filled(x, v, wrap=False):
@@ -392,6 +426,20 @@ def test_value_reference_and_gradient(name):
     fd = (at(eps) - at(-eps)) / (2 * eps)
     ad = sum(float(np.sum(gk * vs[k])) for gk, k in zip(g, diff))
     assert ad == pytest.approx(fd, rel=1e-6, abs=1e-8)
+
+
+def test_eigh_signs_each_eigenvector_and_reads_one_triangle():
+    """NumPy's eigenvalues; its eigenvectors with the sign that makes each one's largest entry
+    positive (LAPACK leaves it open, and the CUDA target must give the same)."""
+    w, v = graphc.jit(np.linalg.eigh)(WC)
+    want = np.linalg.eigh(WC)
+    np.testing.assert_allclose(w, want.eigenvalues, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(v), np.abs(want.eigenvectors), rtol=1e-10, atol=1e-12)
+    assert (v[np.abs(v).argmax(axis=0), range(4)] > 0).all()
+    upper = graphc.jit(lambda a: np.linalg.eigh(a, UPLO="U").eigenvalues)(WC)
+    np.testing.assert_allclose(upper, np.linalg.eigvalsh(WC, UPLO="U"), rtol=1e-12)
+    with pytest.raises(graphc.UnsupportedError, match="UPLO must be 'L' or 'U'"):
+        graphc.jit(lambda a: np.linalg.eigh(a, UPLO="X"))(WC)
 
 
 def test_running_extremes_give_ties_to_the_earlier_element():
@@ -521,8 +569,10 @@ def test_traced_boolean_mask_says_use_where_and_a_constant_one_indexes():
 def test_unsupported_forms_are_named():
     with pytest.raises(UnsupportedError, match="newaxis"):
         graphc.jit(lambda x: x[None, [0, 1], [1, 2]])(X)
-    with pytest.raises(UnsupportedError, match="2 and nuclear"):
-        graphc.jit(lambda x: np.linalg.norm(x, 2))(X)
+    with pytest.raises(UnsupportedError, match="matrix ord=3"):
+        graphc.jit(lambda x: np.linalg.norm(x, 3, axis=(0, 1)))(X)
+    with pytest.raises(UnsupportedError, match="full_matrices=False"):
+        graphc.jit(lambda x: np.linalg.svd(x)[0])(X)
     with pytest.raises(UnsupportedError, match=r"np\.take\(a, i, axis=0\)"):
         graphc.jit(lambda i: np.arange(3.0)[i])(np.array([0, 2]))
     with pytest.raises(UnsupportedError, match="mode"):
@@ -563,7 +613,9 @@ def test_hessian_vector_products_of_array_ops(name):
           "cummax": lambda x: (np.maximum.accumulate(x, axis=1) ** 3).sum(),
           "linalg": lambda x: np.linalg.slogdet(x @ x.T + np.eye(3))[1]
           + np.linalg.solve(x[:, :3] + 3 * np.eye(3), x).sum()
-          + np.log(np.diag(np.linalg.cholesky(x @ x.T + np.eye(3)))).sum()}[name]
+          + np.log(np.diag(np.linalg.cholesky(x @ x.T + np.eye(3)))).sum()
+          + (np.linalg.eigh(x @ x.T)[1][:, -1] ** 3).sum()
+          + np.linalg.norm(x, "nuc") + (np.linalg.svd(x, full_matrices=False)[0] ** 3).sum()}[name]
     v = np.random.default_rng(5).normal(size=X.shape)
     hv = graphc.grad(lambda x: (graphc.grad(fn)(x) * v).sum())(X)
     g = graphc.grad(fn)

@@ -35,8 +35,8 @@ from numpy.lib.stride_tricks import as_strided
 from math import sqrt, asin, acos, atan, atan2  # libm: these do not vectorise
 from graphc.codegen.vmath import (exp, log, log1p, expm1, sin, cos, tanh, pow, tan, sinh, cosh,
                                   exp2, log2, log10, asinh, acosh, atanh, hypot, floor, ceil)
-from graphc.codegen.helpers import (argsort, assign, bad_index, cholesky, dot, gather, running,
-                                    scatter_add, slogdet, solve)
+from graphc.codegen.helpers import (argsort, assign, bad_index, cholesky, dot, eigh, gather,
+                                    running, scatter_add, slogdet, solve, svd)
 from graphc.errors import LinAlgError, OutOfBoundsError
 
 '''
@@ -356,13 +356,13 @@ def failure(n: Node, which: str) -> str:
 
 
 def _linalg(n: Node, v, layout) -> str:
-    """solve, slogdet, cholesky: a helper over the stack of matrices, which returns the first
-    it could not factor (or -1)."""
+    """solve, slogdet, cholesky, eigh, svd: a helper over the stack of matrices, which
+    returns the first it could not factor (or -1)."""
     a = n.inputs[0]
-    m, k = int(np.prod(a.shape[:-2], dtype=np.int64)), a.shape[-1]
-    args = [f"{_c(a, v, layout)}.reshape({(m, k, k)})"]
+    m = int(np.prod(a.shape[:-2], dtype=np.int64))
+    args = [f"{_c(a, v, layout)}.reshape({(m,) + a.shape[-2:]})"]
     if n.op == "solve":
-        args.append(f"{_c(n.inputs[1], v, layout)}.reshape({(m, k, n.shape[-1])})")
+        args.append(f"{_c(n.inputs[1], v, layout)}.reshape({(m,) + n.shape[-2:]})")
     args.append(f"{v(n)}.reshape({(m,) + n.shape[len(a.shape) - 2:]})")
     lines = [alloc(n, v), f"{v(n)}_s = {n.op}({', '.join(args)})"]
     if n.op in FACTOR_FAILURE:
@@ -388,10 +388,13 @@ STATEMENTS = {
     "solve": (_linalg, "C"),
     "slogdet": (_linalg, "C"),
     "cholesky": (_linalg, "C"),
+    "eigh": (_linalg, "C"),
+    "svd": (_linalg, "C"),
 }
 # Statements whose result is a new array (never a view of an input or a constant).
 FRESH = {"matmul", "unslice", "concatenate", "cumsum", "cummax", "cummin", "linrec", "argsort",
-         "gather", "scatter_add", "solve", "slogdet", "cholesky"}
+         "gather", "scatter_add", "solve", "slogdet", "cholesky",
+         "eigh", "svd"}
 
 
 # The most buffers one workspace holds, the largest first; smaller ones are np.empty. The

@@ -1645,22 +1645,23 @@ class _Gen:
         self.elementwise(p, n.size, body, where(n))
 
     def linalg(self, n: Node) -> None:
-        """solve, slogdet, cholesky: one block per matrix of the stack, its threads sharing
-        each column's row operations, a barrier between columns. The kernel works in place
-        in contiguous copies: of the matrix (its LU factors), of the right-hand sides (in
-        the result, solved there); Cholesky writes L over a copy of the matrix in its
-        result. A matrix it cannot factor sets a flag, and the call raises LinAlgError."""
+        """solve, slogdet, cholesky, eigh: one block per matrix of the stack, its threads
+        sharing each column's row operations, a barrier between columns. The kernel works in
+        place in contiguous copies: of the matrix (its LU factors, or the matrix that Jacobi
+        rotations diagonalise), of the right-hand sides (in the result, solved there);
+        Cholesky writes L over a copy of the matrix in its result. A matrix it cannot factor
+        sets a flag, and the call raises LinAlgError."""
         a = n.inputs[0]
         m, k = _prod(a.shape[:-2]), a.shape[-1]
         r = n.shape[-1] if n.op == "solve" else 0  # right-hand sides
         vo = self.own(n)
-        if not m:
+        if not n.size:
             return
         what = where(n)
         if n.op == "cholesky":
             self.copy(self.view(a), a.dtype, vo.slot, f"copy for {what}", vo.off)
         else:
-            work = self.slot("tmp", a.dtype, m * k * k)
+            work = self.slot("tmp", a.dtype, a.size)
             self.copy(self.view(a), a.dtype, work, f"copy for {what}")
         if r:
             self.copy(self.view(n.inputs[1]), n.dtype, vo.slot, f"copy for {what}", vo.off)
@@ -1683,6 +1684,18 @@ class _Gen:
              "    if tid == 0:", "        sh[1] = 0", "    cuda.syncthreads()"]
         if n.op == "cholesky":
             L += _cholesky_lines(o, k)
+        elif n.op in ("eigh", "svd"):
+            rows, k = a.shape[-2:]
+            big, k = max(rows, k), min(rows, k)
+            h = (k + 1) // 2  # rotations in a round
+            vecs, rot = self.slot("tmp", a.dtype, m * k * k), self.slot("tmp", a.dtype, m * 2 * h)
+            arrays = [p.array(slot, n.dtype, "o") for slot in (work, vecs, rot)]
+            fi = np.finfo(n.dtype)
+            L += (_eigh_lines(*arrays, o, flag, k, T, fi.eps) if n.op == "eigh" else
+                  _svd_lines(*arrays, o, flag, rows, a.shape[-1], T, fi.eps, fi.tiny))
+            self.emit("\n".join(L) + "\n", p, (m,), min(BLOCK, max(32, _pow2(big * h))),
+                      what)
+            return
         else:
             w = p.array(work, n.dtype, "o")
             L += _lu_lines(w, o, k, r)
@@ -1866,13 +1879,185 @@ def _cholesky_lines(o: str, k: int) -> list[str]:
             "        cuda.syncthreads()"]
 
 
+def _pair_lines(pad: str, n1: int) -> list[str]:
+    """Kernel lines: the pair p < q that thread ``i`` rotates in round ``r`` of a Jacobi sweep
+    over n1 + 1 indices (the circle method: index n1 stays, the others turn), so that every
+    round pairs each index once and a sweep of n1 rounds pairs every two."""
+    return [f"{pad}a = {n1} if i == 0 else (r + i) % {n1}",
+            f"{pad}b = r if i == 0 else (r + {n1} - i) % {n1}", f"{pad}p = min(a, b)",
+            f"{pad}q = max(a, b)"]
+
+
+def _rotation_lines(pad: str, diag_p: str, diag_q: str, off: str, T: str, eps: float,
+                    tol: str) -> list[str]:
+    """Kernel lines: (c, sn), from the identity, to the Jacobi rotation that zeroes ``off`` between ``diag_p`` and
+    ``diag_q`` (of A, or of X^T X), when ``off`` exceeds eps times the geometric mean of the
+    two and ``tol`` (else the identity), and sh[0] = 1 when it changes anything. hypot keeps
+    tan(2 theta) from overflowing; a rotation too small to change a number counts as none,
+    so the sweeps end."""
+    return [f"{pad}if abs({off}) > max({T}({eps!r}) * sqrt(abs({diag_p})) * "
+            f"sqrt(abs({diag_q})), {tol}):",
+            f"{pad}    th = ({diag_q} - {diag_p}) / ({T}(2) * {off})",
+            f"{pad}    t = {T}(1) / (abs(th) + hypot(th, {T}(1)))",
+            f"{pad}    if th < 0:", f"{pad}        t = -t",
+            f"{pad}    c = {T}(1) / sqrt(t * t + {T}(1))", f"{pad}    sn = t * c",
+            f"{pad}    if sn != 0:", f"{pad}        sh[0] = 1"]
+
+
+def _rotate_lines(pad: str, x: str, y: str) -> list[str]:
+    """Kernel lines: (x, y) <- (c x - sn y, sn x + c y)."""
+    return [f"{pad}u = {x}", f"{pad}z = {y}", f"{pad}{x} = c * u - sn * z",
+            f"{pad}{y} = sn * u + c * z"]
+
+
+def _sweep_lines(k: int, rotation: list[str], updates: list[tuple[int, list[str]]],
+                 cs: str, flag: str, T: str) -> list[str]:
+    """Kernel lines: Jacobi sweeps over the k indices of matrix ``s`` in parallel order, until
+    one rotates nothing (at most 60, else a flag reports no convergence). A round: each
+    thread finds a pair's rotation (``rotation``, which may read p and q) and keeps it in
+    ``cs``, then all apply them: ``updates``, (count, lines) each, run for x < count with the
+    pair's (c, sn)."""
+    h, n1 = (k + 1) // 2, k + k % 2 - 1
+    pad = " " * 16
+    L = ["    rot = 1", "    for sweep in range(60):", "        if tid == 0:",
+         "            sh[0] = 0", "        cuda.syncthreads()", f"        for r in range({n1}):",
+         f"            for i in range(tid, {h}, TPB):"] + _pair_lines(pad, n1) + [
+         f"{pad}c = {T}(1)", f"{pad}sn = {T}(0)", f"{pad}if q < {k}:"] + rotation + [
+         f"{pad}{cs}[s * {2 * h} + 2 * i] = c", f"{pad}{cs}[s * {2 * h} + 2 * i + 1] = sn",
+         "            cuda.syncthreads()"]
+    for count, lines in updates:
+        L += [f"            for t in range(tid, {count * h}, TPB):", f"                x = t // {h}",
+              f"                i = t % {h}"] + _pair_lines(pad, n1) + [
+              f"                sn = {cs}[s * {2 * h} + 2 * i + 1]",
+              f"                if q < {k} and sn != 0:",
+              f"                    c = {cs}[s * {2 * h} + 2 * i]"] + lines + [
+              "            cuda.syncthreads()"]
+    return L + ["        rot = sh[0]", "        cuda.syncthreads()", "        if rot == 0:",
+                "            break", "    if rot:", "        if tid == 0:",
+                f"            {flag}[0] = 1", "        return"]
+
+
+def _rank_lines(k: int, at: str, descending: bool) -> list[str]:
+    """Kernel lines: ``rank``, the place of value ``at``(j) among the k (NaN last, ties in
+    order) for thread ``j``."""
+    lt = ">" if descending else "<"
+    return ["        rank = 0", f"        vj = {at.format('j')}", f"        for i in range({k}):",
+            f"            vi = {at.format('i')}",
+            f"            if vi {lt} vj or (vj != vj and vi == vi) or ((vi == vj or (vi != vi "
+            "and vj != vj)) and i < j):",
+            "                rank += 1"]
+
+
+def _sign_lines(k: int, at: str, T: str) -> list[str]:
+    """Kernel lines: ``sg``, the sign that makes the largest entry of column j of ``at``(i, j)
+    (k rows) positive (the first of equals), as ops._flipped."""
+    return ["        big = 0", f"        for i in range(1, {k}):",
+            f"            if abs({at.format('i', 'j')}) > abs({at.format('big', 'j')}):",
+            "                big = i", f"        sg = {T}(-1) if {at.format('big', 'j')} < 0 else {T}(1)"]
+
+
+def _eigh_lines(w: str, v: str, cs: str, o: str, flag: str, k: int, T: str,
+                eps: float) -> list[str]:
+    """Kernel lines: eigenvalues and eigenvectors of the symmetric matrix ``s`` (k x k in
+    ``w``, its lower triangle read) by two-sided Jacobi: rotations applied to the columns
+    of A and V, then to the rows of A, until the off-diagonal entries are below eps times the
+    geometric mean of their diagonal ones or eps * |A|_F / k. Written out sorted ascending,
+    each eigenvector signed as on the CPU."""
+    A = f"s * {k * k}"
+    a, vv = f"{w}[{A} + {{0}} * {k} + {{1}}]", f"{v}[{A} + {{0}} * {k} + {{1}}]"
+    pad = " " * 20
+    L = [f"    for t in range(tid, {k * k}, TPB):", f"        i = t // {k}", f"        j = t % {k}",
+         "        if j > i:", f"            {a.format('i', 'j')} = {a.format('j', 'i')}",
+         f"        {v}[{A} + t] = {T}(1) if i == j else {T}(0)",
+         f"    tols = cuda.shared.array(1, {T})",
+         "    cuda.syncthreads()", "    if tid == 0:", f"        acc = {T}(0)",
+         f"        for t in range({k * k}):", f"            acc += {w}[{A} + t] * {w}[{A} + t]",
+         f"        tols[0] = sqrt(acc) * {T}({eps / k!r})",
+         "    cuda.syncthreads()", "    tol = tols[0]"]
+    L += _sweep_lines(k, _rotation_lines(pad, a.format("p", "p"), a.format("q", "q"),
+                                         a.format("p", "q"), T, eps, "tol"),
+                      [(k, _rotate_lines(pad, a.format("x", "p"), a.format("x", "q"))
+                        + _rotate_lines(pad, vv.format("x", "p"), vv.format("x", "q"))),
+                       (k, _rotate_lines(pad, a.format("p", "x"), a.format("q", "x")))],
+                      cs, flag, T)
+    out = f"{o}[s * {(k + 1) * k} + {{0}} * {k} + rank]"
+    return L + [f"    for j in range(tid, {k}, TPB):"] + \
+        _rank_lines(k, a.format("{0}", "{0}"), False) + _sign_lines(k, vv, T) + [
+        f"        {out.format(0)} = vj", f"        for i in range({k}):",
+        f"            {out.format('(i + 1)')} = sg * {vv.format('i', 'j')}"]
+
+
+def _svd_lines(w: str, v: str, cs: str, o: str, flag: str, m: int, n: int, T: str,
+               eps: float, tiny: float) -> list[str]:
+    """Kernel lines: the thin SVD of matrix ``s`` (m x n in ``w``) by one-sided Jacobi on X,
+    the matrix or its transpose, whichever is taller (R x K): rotations of pairs of X's
+    columns (and of V, K x K, in ``v``) until every two are orthogonal to eps relative to
+    their norms. The norms are then the singular values, the normalised columns one set of
+    singular vectors, V the other. A column of norm 0 is completed by thread 0 to a unit
+    vector orthogonal to the rest (Gram-Schmidt on the basis vector least in their span,
+    twice). Written out sorted descending and signed as on the CPU; a NaN raises, as LAPACK
+    does not converge."""
+    R, K = max(m, n), min(m, n)
+    A = f"s * {m * n}"
+    x = (f"{w}[{A} + {{0}} * {n} + {{1}}]" if m >= n else f"{w}[{A} + {{1}} * {n} + {{0}}]")
+    vv = f"{v}[s * {K * K} + {{0}} * {K} + {{1}}]"
+    norm = f"{cs}[s * {2 * ((K + 1) // 2)} + {{0}}]"
+    pad = " " * 20
+    L = [f"    for t in range(tid, {K * K}, TPB):",
+         f"        {v}[s * {K * K} + t] = {T}(1) if t // {K} == t % {K} else {T}(0)",
+         "    cuda.syncthreads()"]
+    rotation = [f"{pad}al = {T}(0)", f"{pad}be = {T}(0)", f"{pad}ga = {T}(0)",
+                f"{pad}for e in range({R}):", f"{pad}    xp = {x.format('e', 'p')}",
+                f"{pad}    xq = {x.format('e', 'q')}", f"{pad}    al += xp * xp",
+                f"{pad}    be += xq * xq", f"{pad}    ga += xp * xq"]
+    rotation += _rotation_lines(pad, "al", "be", "ga", T, eps, f"{T}({tiny!r})")
+    L += _sweep_lines(K, rotation,
+                      [(R, _rotate_lines(pad, x.format("x", "p"), x.format("x", "q"))),
+                       (K, _rotate_lines(pad, vv.format("x", "p"), vv.format("x", "q")))],
+                      cs, flag, T)
+    used = f"({norm.format('l')} != 0 or l < j)"  # columns already unit vectors
+    L += [f"    for j in range(tid, {K}, TPB):", f"        acc = {T}(0)",
+          f"        for e in range({R}):", f"            acc += {x.format('e', 'j')} ** 2",
+          "        nj = sqrt(acc)", f"        {norm.format('j')} = nj", "        if nj > 0:",
+          f"            for e in range({R}):", f"                {x.format('e', 'j')} /= nj",
+          "    cuda.syncthreads()",
+          "    if tid == 0:", f"        for j in range({K}):", f"            if {norm.format('j')} != 0:",
+          "                continue", "            best = 0", f"            most = {T}(-1)",
+          f"            for e in range({R}):", f"                left = {T}(1)",
+          f"                for l in range({K}):", f"                    if l != j and {used}:",
+          f"                        left -= {x.format('e', 'l')} ** 2",
+          "                if left > most:", "                    best = e", "                    most = left",
+          f"            for e in range({R}):",
+          f"                {x.format('e', 'j')} = {T}(1) if e == best else {T}(0)",
+          "            for again in range(2):",
+          f"                for l in range({K}):", f"                    if l != j and {used}:",
+          f"                        d = {T}(0)", f"                        for e in range({R}):",
+          f"                            d += {x.format('e', 'l')} * {x.format('e', 'j')}",
+          f"                        for e in range({R}):",
+          f"                            {x.format('e', 'j')} -= d * {x.format('e', 'l')}",
+          f"                acc = {T}(0)", f"                for e in range({R}):",
+          f"                    acc += {x.format('e', 'j')} ** 2",
+          f"                for e in range({R}):",
+          f"                    {x.format('e', 'j')} /= sqrt(acc)",
+          "    cuda.syncthreads()"]
+    U, Vr = (x, vv) if m >= n else (vv, x)
+    out = f"{o}[s * {(m + n + 1) * K} + {{0}} * {K} + rank]"
+    return L + [f"    for j in range(tid, {K}, TPB):"] + _rank_lines(K, norm, True) + \
+        _sign_lines(m, U, T) + [
+        "        if vj != vj:", f"            {flag}[0] = 1", f"        {out.format(m)} = vj",
+        f"        for i in range({m}):", f"            {out.format('i')} = sg * {U.format('i', 'j')}",
+        f"        for i in range({n}):",
+        f"            {out.format(f'({m + 1} + i)')} = sg * {Vr.format('i', 'j')}"]
+
+
 STEPS = {"transpose": _Gen.transpose, "slice": _Gen.slice,
          "reshape": _Gen.reshape, "unslice": _Gen.unslice, "concatenate": _Gen.concatenate,
          "scan": _Gen.scan, "item": _Gen.item, "cumsum": _Gen.cumulative,
          "cummax": _Gen.cumulative, "cummin": _Gen.cumulative, "linrec": _Gen.cumulative,
          "argsort": _Gen.argsort,
          "gather": _Gen.gather, "scatter_add": _Gen.scatter_add, "solve": _Gen.linalg,
-         "slogdet": _Gen.linalg, "cholesky": _Gen.linalg}
+         "slogdet": _Gen.linalg, "cholesky": _Gen.linalg, "eigh": _Gen.linalg,
+         "svd": _Gen.linalg}
 
 
 def generate(graph: Graph, steps: list[Step], name: str) -> Module:

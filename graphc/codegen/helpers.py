@@ -180,6 +180,14 @@ _xxgetrf = types.ExternalFunction("numba_xxgetrf", types.intc(
     types.voidptr, types.intp, types.voidptr))  # a, lda, ipiv
 _xxpotrf = types.ExternalFunction("numba_xxpotrf", types.intc(
     types.char, types.char, types.intp, types.voidptr, types.intp))  # kind, uplo, n, a, lda
+_xxxevd = types.ExternalFunction("numba_ez_xxxevd", types.intc(
+    types.char, types.char, types.char, types.intp,  # kind, jobz, uplo, n
+    types.voidptr, types.intp, types.voidptr))  # a, lda, w
+_xgesdd = types.ExternalFunction("numba_ez_gesdd", types.intc(
+    types.char, types.char, types.intp, types.intp,  # kind, jobz, m, n
+    types.voidptr, types.intp, types.voidptr,  # a, lda, s
+    types.voidptr, types.intp, types.voidptr, types.intp))  # u, ldu, vt, ldvt
+_V, _SOME = ord("V"), ord("S")  # eigenvectors too; the thin SVD
 
 
 @njit(error_model="numpy", cache=True)
@@ -247,4 +255,61 @@ def cholesky(a, out):
         for i in range(n):
             for j in range(i + 1, n):
                 L[i, j] = 0
+    return -1
+
+
+@njit(error_model="numpy", cache=True)
+def eigh(a, out):
+    """``out[s]``: a[s]'s eigenvalues (ascending) in row 0 over its eigenvectors, from its
+    lower triangle (syevd of the column-major upper one), each signed as ops._signed does."""
+    n = a.shape[1]
+    kind = _S if a.itemsize == 4 else _D
+    v = np.empty((n, n), a.dtype)  # row j: eigenvector j (LAPACK's column j)
+    w = np.empty(n, a.dtype)
+    for s in range(a.shape[0]):
+        v[:, :] = a[s]
+        if n and _xxxevd(kind, _V, _U, n, _address(v), n, _address(w)):
+            return s
+        for j in range(n):
+            big = 0
+            for i in range(1, n):
+                if abs(v[j, i]) > abs(v[j, big]):
+                    big = i
+            sign = -1 if v[j, big] < 0 else 1
+            out[s, 0, j] = w[j]
+            for i in range(n):
+                out[s, 1 + i, j] = sign * v[j, i]
+    return -1
+
+
+@njit(error_model="numpy", cache=True)
+def svd(a, out):
+    """``out[s]``: U (m x k) above s (descending) above V (n x k), k = min(m, n), of a[s]
+    (gesdd of the column-major view, A^T = V S U^T: its U is our V and its V^T our U), each
+    pair signed as ops._flipped does."""
+    m, n = a.shape[1], a.shape[2]
+    k = min(m, n)
+    if k == 0:
+        return -1
+    kind = _S if a.itemsize == 4 else _D
+    work = np.empty((m, n), a.dtype)
+    sv = np.empty(k, a.dtype)
+    v = np.empty((k, n), a.dtype)  # row j: V's column j (LAPACK's U, column-major)
+    u = np.empty((m, k), a.dtype)  # our U (LAPACK's V^T, column-major k x m)
+    for s in range(a.shape[0]):
+        work[:, :] = a[s]
+        if _xgesdd(kind, _SOME, n, m, _address(work), n, _address(sv), _address(v), n,
+                   _address(u), k):
+            return s
+        for j in range(k):
+            big = 0
+            for i in range(1, m):
+                if abs(u[i, j]) > abs(u[big, j]):
+                    big = i
+            sign = -1 if u[big, j] < 0 else 1
+            for i in range(m):
+                out[s, i, j] = sign * u[i, j]
+            out[s, m, j] = sv[j]
+            for i in range(n):
+                out[s, m + 1 + i, j] = sign * v[j, i]
     return -1

@@ -1,5 +1,6 @@
-"""``np.linalg`` of traced matrices, on the primitives ``solve``, ``slogdet``, ``cholesky`` and
-``eigh``, ``svd`` (ops.py): operands cast to one float dtype and their stacks broadcast, as NumPy does."""
+"""``np.linalg`` of traced matrices, on the primitives ``solve``, ``slogdet``, ``cholesky``,
+``eigh`` and ``svd`` (ops.py): operands cast to one float dtype and their stacks broadcast, as
+NumPy does."""
 
 from __future__ import annotations
 

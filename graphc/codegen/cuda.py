@@ -1890,8 +1890,8 @@ def _pair_lines(pad: str, n1: int) -> list[str]:
 
 def _rotation_lines(pad: str, diag_p: str, diag_q: str, off: str, T: str, eps: float,
                     tol: str) -> list[str]:
-    """Kernel lines: (c, sn), from the identity, to the Jacobi rotation that zeroes ``off`` between ``diag_p`` and
-    ``diag_q`` (of A, or of X^T X), when ``off`` exceeds eps times the geometric mean of the
+    """Kernel lines: (c, sn), from the identity, to the Jacobi rotation that zeroes ``off``
+    between ``diag_p`` and ``diag_q`` (of A, or of X^T X), when ``off`` exceeds eps times the geometric mean of the
     two and ``tol`` (else the identity), and sh[0] = 1 when it changes anything. hypot keeps
     tan(2 theta) from overflowing; a rotation too small to change a number counts as none,
     so the sweeps end."""
@@ -1926,8 +1926,8 @@ def _sweep_lines(k: int, rotation: list[str], updates: list[tuple[int, list[str]
          f"{pad}{cs}[s * {2 * h} + 2 * i] = c", f"{pad}{cs}[s * {2 * h} + 2 * i + 1] = sn",
          "            cuda.syncthreads()"]
     for count, lines in updates:
-        L += [f"            for t in range(tid, {count * h}, TPB):", f"                x = t // {h}",
-              f"                i = t % {h}"] + _pair_lines(pad, n1) + [
+        L += [f"            for t in range(tid, {count * h}, TPB):",
+              f"                x = t // {h}", f"                i = t % {h}"] + _pair_lines(pad, n1) + [
               f"                sn = {cs}[s * {2 * h} + 2 * i + 1]",
               f"                if q < {k} and sn != 0:",
               f"                    c = {cs}[s * {2 * h} + 2 * i]"] + lines + [
@@ -1953,7 +1953,8 @@ def _sign_lines(k: int, at: str, T: str) -> list[str]:
     (k rows) positive (the first of equals), as ops._flipped."""
     return ["        big = 0", f"        for i in range(1, {k}):",
             f"            if abs({at.format('i', 'j')}) > abs({at.format('big', 'j')}):",
-            "                big = i", f"        sg = {T}(-1) if {at.format('big', 'j')} < 0 else {T}(1)"]
+            "                big = i",
+            f"        sg = {T}(-1) if {at.format('big', 'j')} < 0 else {T}(1)"]
 
 
 def _eigh_lines(w: str, v: str, cs: str, o: str, flag: str, k: int, T: str,
@@ -2021,12 +2022,14 @@ def _svd_lines(w: str, v: str, cs: str, o: str, flag: str, m: int, n: int, T: st
           "        nj = sqrt(acc)", f"        {norm.format('j')} = nj", "        if nj > 0:",
           f"            for e in range({R}):", f"                {x.format('e', 'j')} /= nj",
           "    cuda.syncthreads()",
-          "    if tid == 0:", f"        for j in range({K}):", f"            if {norm.format('j')} != 0:",
+          "    if tid == 0:", f"        for j in range({K}):",
+          f"            if {norm.format('j')} != 0:",
           "                continue", "            best = 0", f"            most = {T}(-1)",
           f"            for e in range({R}):", f"                left = {T}(1)",
           f"                for l in range({K}):", f"                    if l != j and {used}:",
           f"                        left -= {x.format('e', 'l')} ** 2",
-          "                if left > most:", "                    best = e", "                    most = left",
+          "                if left > most:", "                    best = e",
+          "                    most = left",
           f"            for e in range({R}):",
           f"                {x.format('e', 'j')} = {T}(1) if e == best else {T}(0)",
           "            for again in range(2):",
@@ -2045,7 +2048,8 @@ def _svd_lines(w: str, v: str, cs: str, o: str, flag: str, m: int, n: int, T: st
     return L + [f"    for j in range(tid, {K}, TPB):"] + _rank_lines(K, norm, True) + \
         _sign_lines(m, U, T) + [
         "        if vj != vj:", f"            {flag}[0] = 1", f"        {out.format(m)} = vj",
-        f"        for i in range({m}):", f"            {out.format('i')} = sg * {U.format('i', 'j')}",
+        f"        for i in range({m}):",
+        f"            {out.format('i')} = sg * {U.format('i', 'j')}",
         f"        for i in range({n}):",
         f"            {out.format(f'({m + 1} + i)')} = sg * {Vr.format('i', 'j')}"]
 

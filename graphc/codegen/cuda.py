@@ -1891,8 +1891,8 @@ def _pair_lines(pad: str, n1: int) -> list[str]:
 def _rotation_lines(pad: str, diag_p: str, diag_q: str, off: str, T: str, eps: float,
                     tol: str) -> list[str]:
     """Kernel lines: (c, sn), from the identity, to the Jacobi rotation that zeroes ``off``
-    between ``diag_p`` and ``diag_q`` (of A, or of X^T X), when ``off`` exceeds eps times the geometric mean of the
-    two and ``tol`` (else the identity), and sh[0] = 1 when it changes anything. hypot keeps
+    between ``diag_p`` and ``diag_q`` (of A, or of X^T X), when ``off`` exceeds eps times the
+    geometric mean of the two and ``tol``; sh[0] = 1 when it changes anything. hypot keeps
     tan(2 theta) from overflowing; a rotation too small to change a number counts as none,
     so the sweeps end."""
     return [f"{pad}if abs({off}) > max({T}({eps!r}) * sqrt(abs({diag_p})) * "
@@ -1927,7 +1927,8 @@ def _sweep_lines(k: int, rotation: list[str], updates: list[tuple[int, list[str]
          "            cuda.syncthreads()"]
     for count, lines in updates:
         L += [f"            for t in range(tid, {count * h}, TPB):",
-              f"                x = t // {h}", f"                i = t % {h}"] + _pair_lines(pad, n1) + [
+              f"                x = t // {h}",
+              f"                i = t % {h}"] + _pair_lines(pad, n1) + [
               f"                sn = {cs}[s * {2 * h} + 2 * i + 1]",
               f"                if q < {k} and sn != 0:",
               f"                    c = {cs}[s * {2 * h} + 2 * i]"] + lines + [

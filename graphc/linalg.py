@@ -4,10 +4,9 @@ NumPy does."""
 
 from __future__ import annotations
 
+import numbers
 from collections import namedtuple
 from typing import Any
-
-import numbers
 
 import numpy as np
 
@@ -259,7 +258,6 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> "
     else:
         raise ShapeError(f"norm: axis={axis!r} must name one or two distinct axes", user_loc())
     return out if keepdims else squeeze(out, axes)
-
 
 
 def matrix_power(a: Any, n: Any) -> Tracer:

@@ -6,9 +6,9 @@ An entry holds everything about one primitive:
 * ``kind``: ``elementwise`` (inputs broadcast to the output), ``reduce``, ``matmul``,
   ``layout`` (views and copies that move data), ``cumulative`` (cumsum, cummax, cummin,
   linrec), ``sort`` (argsort), ``index`` (gather and its adjoint scatter_add), ``linalg``
-  (solve, slogdet, cholesky, eigh, svd of stacks of matrices), ``source`` (inputs and constants) or
-  ``control``: ops whose parameters hold graphs or functions (``scan`` and its ``item``
-  results, registered in ``loops.py``; ``custom_vjp``, in ``transforms.py``).
+  (solve, slogdet, cholesky, eigh, svd of stacks of matrices), ``source`` (inputs and
+  constants) or ``control``: ops whose parameters hold graphs or functions (``scan`` and its
+  ``item`` results, registered in ``loops.py``; ``custom_vjp``, in ``transforms.py``).
 * ``vjp(g, out, *inputs, **params)``: the vector-Jacobian product, written with ordinary NumPy
   calls on tracers, so the adjoint is itself IR and can be differentiated again. It returns one
   cotangent per input (``None`` where the input gets none) *before* broadcasting is undone: the
@@ -502,10 +502,10 @@ defop("scatter_add", "index", _scatter_impl, vjp=_scatter_vjp, shape=_scatter_sh
 
 
 # ------------------------------------------------------------------------- linear algebra
-# Stacks of square matrices (..., n, n), factored in compiled code (LU with partial pivoting,
-# Cholesky): the tracer casts operands to one float dtype and broadcasts their stacks. A
-# matrix that cannot be factored raises LinAlgError with this reason (slogdet has an answer
-# for every matrix).
+# Stacks of matrices (..., m, n), square but for svd's, factored in compiled code (LU with
+# partial pivoting, Cholesky, symmetric eigendecomposition, SVD): the tracer casts operands to
+# one float dtype and broadcasts their stacks. A matrix that cannot be factored raises
+# LinAlgError with this reason (slogdet has an answer for every matrix).
 FACTOR_FAILURE = {"solve": "singular matrix", "cholesky": "matrix is not positive definite",
                   "eigh": "eigenvalues did not converge", "svd": "SVD did not converge"}
 
@@ -566,6 +566,11 @@ def _cholesky_vjp(g, out, a):
             s * np.eye(n, dtype=a.dtype),)
 
 
+def _reciprocal(x):
+    """1/x, and 0 where x is 0."""
+    return (x != 0) / (x + (x == 0))
+
+
 def _flipped(v):
     """Where the columns of v (eigenvectors, singular vectors) change sign so that each one's
     largest entry in magnitude (the first of equals) is positive: the sign LAPACK leaves open,
@@ -591,11 +596,6 @@ def _eigh_vjp(g, out, a):
     gmat = matmul(matmul(v, g[..., :1, :] * eye + f * matmul(_swap(v), g[..., 1:, :])),
                   _swap(v))
     return (np.where(np.tri(n, k=-1, dtype=bool), gmat + _swap(gmat), 0) + gmat * eye,)
-
-
-def _reciprocal(x):
-    """1/x, and 0 where x is 0."""
-    return (x != 0) / (x + (x == 0))
 
 
 def _svd_impl(a):

@@ -97,6 +97,8 @@ def to_node(x: Any, strong: list[np.dtype] | None = None) -> Node:
         return const(x)
     if isinstance(x, (list, tuple)):
         return const(np.asarray(x))
+    if isinstance(x, Selection):
+        raise refused("x[mask] as a result, or where graphc needs an array of known shape")
     raise UnsupportedError(f"cannot use a value of type {type(x).__name__} in a traced "
                            "computation", user_loc())
 
@@ -547,6 +549,10 @@ def getitem(x: "Tracer", index: Any) -> "Tracer":
         if _is_array_index(i):
             kind = (i.dtype.kind if isinstance(i, (Tracer, np.ndarray, np.generic))
                     else np.asarray(i).dtype.kind)
+            if kind == "b" and len(index) == 1 and isinstance(i, Tracer):
+                from .selection import select
+
+                return select(x, i)
             if kind == "b":
                 raise UnsupportedError(
                     "boolean mask indexing (x[mask]) has a data-dependent shape, which graphc "
@@ -2072,6 +2078,8 @@ class Tracer:
 
     # NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if any(isinstance(i, Selection) for i in inputs):
+            return NotImplemented  # Selection's own
         if (method != "__call__" or ufunc not in FUNCTIONS) and method != "at" and \
                 "out" not in kwargs and (known := _known(inputs)) is not None:
             return getattr(ufunc, method)(*known, **kwargs)  # NumPy's, on constants
@@ -2087,6 +2095,8 @@ class Tracer:
         return _not_an_input(fn(*inputs), inputs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if Selection in types:
+            return NotImplemented
         fn = FUNCTIONS.get(func)
         if fn is None and (known := _known((args, kwargs))):  # NumPy's, on constants
             if func not in _MUTATING:
@@ -2147,6 +2157,8 @@ class Tracer:
         from .passes.updates import forwarded_read
 
         out = getitem(self, index)  # a number (0-d) is a copy in NumPy, an array a view
+        if isinstance(out, Selection):  # x[mask]: a copy
+            return out
         if out.ndim:
             _register(self, out, key=index)
         if out.node.op == "slice" and (known := forwarded_read(out.node)) is not None:
@@ -2321,3 +2333,19 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
 
 
 from . import linalg as _linalg  # noqa: E402,F401 (adds np.linalg's functions to FUNCTIONS)
+from .selection import Selection, refused  # noqa: E402
+
+
+def _defers(method: Callable) -> Callable:
+    """An operator of Tracer that leaves a Selection operand to Selection's own."""
+    def op(self, o):
+        return NotImplemented if isinstance(o, Selection) else method(self, o)
+    op.__name__ = method.__name__
+    return op
+
+
+for _name in ("add", "sub", "mul", "truediv", "mod", "pow", "matmul", "and", "or", "xor",
+              "lt", "le", "gt", "ge", "eq", "ne"):
+    for _side in ("", "r") if _name not in ("lt", "le", "gt", "ge", "eq", "ne") else ("",):
+        _attr = f"__{_side}{_name}__"
+        setattr(Tracer, _attr, _defers(getattr(Tracer, _attr)))

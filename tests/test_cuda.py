@@ -218,6 +218,13 @@ def spectral_loss(a):
 spectral_loss.tol = dict(rtol=2e-5, atol=1e-5)
 
 
+def masked_loss(p, t, lab):
+    """x[mask] with traced masks (where-reductions over the full arrays): a masked mean, a log
+    of the positive values only, a class's mean row."""
+    return ((p - t)[t > 0] ** 2).mean() + np.log(p[p > 0]).sum() + \
+        (p[lab == 1].mean(axis=0) ** 2).sum()
+
+
 def running_loss(z, r):
     """Recurrences: discounted returns (a reverse linear recurrence), cumprod with a zero,
     and running maxima (their gradient scattered to the elements that hold them)."""
@@ -289,6 +296,10 @@ MODEL_PROGRAMS = {
                           _gaussian_args(np.float32)),
                          (gaussian_loss, "value_and_grad", dict(argnums=(0, 1)),
                           _gaussian_args(np.float64)),
+                         (masked_loss, "value_and_grad", dict(argnums=(0, 1)), (
+                             _rng(14).normal(size=(6, 4)).astype(np.float32),
+                             _rng(15).normal(size=(6, 4)).astype(np.float32),
+                             np.array([1, 0, 1, 1, 0, 2]))),
                          (spectral_loss, "value_and_grad", {},
                           (_rng(13).normal(size=(6, 6)).astype(np.float32),)),
                          (spectral_loss, "value_and_grad", {},

@@ -320,6 +320,20 @@ CASES = {
                                          *np.linalg.lstsq(w.T, b[:4]),
                                          *np.linalg.lstsq(w, X.T[:3], rcond=None)],
                         (WC, X, V4), (0, 1, 2)),
+    # x[mask] with a traced mask, into reductions (LABELS: rows of X)
+    "mask-select": (lambda x, y: [((x - y)[y > 0] ** 2).mean(), np.sum(np.sqrt(x[x > 0])),
+                                  x[x < 0.5].max(), np.min(x[x > -0.5]), x[x > 0].std(),
+                                  np.var(y[y != 0], ddof=1), np.prod(x[x > 0]),
+                                  np.log(x[x > 0]).sum(), np.linalg.norm(x[x > 0]),
+                                  (lambda d: d[d > 0.3].sum())(x[x < 1]),
+                                  (x[x > 0] > 0.5).any(), np.all(x[x > -9] > -9)],
+                    (X, 0.7 * X[::-1] + 0.1), (0, 1)),
+    "mask-select-rows": (lambda x, lab: [x[lab == 1].mean(axis=0), x[lab != 1].sum(axis=1).max(),
+                                         np.tanh(x[lab == 1] @ x.T).sum(axis=0, keepdims=True),
+                                         np.where(x[lab > 0] > 0, x[lab > 0], 0).sum(axis=0),
+                                         np.clip(x[lab > 0], -0.5, 0.5).mean(),
+                                         x[lab == 1][:, 1:].std(axis=0, ddof=1)],
+                         (X, np.array([1, 0, 1])), (0,)),
     "linalg-integers": (lambda i: [np.linalg.det(i), np.linalg.inv(i)], (INT2,), ()),
 }
 
@@ -556,9 +570,28 @@ def test_index_argument_out_of_range_raises_before_reading(bad):
     assert _line(f, "x[:, i]") in str(err.value)
 
 
-def test_traced_boolean_mask_says_use_where_and_a_constant_one_indexes():
-    with pytest.raises(UnsupportedError, match=r"np\.where"):
-        graphc.jit(lambda x: x[x > 0])(X)
+@pytest.mark.parametrize("fn", [
+    lambda x: x[x > 0], lambda x: len(x[x > 0]), lambda x: x[x > 0].shape[0],
+    lambda x: x[x > 0][0], lambda x: np.ones(3) @ x[x > 0], lambda x: np.cumsum(x[x > 0]),
+    lambda x: x[x > 0] + x[x < 0], lambda x: x[x[:, 0] > 0] * x, lambda x: x[x > 0, 1],
+], ids=["result", "len", "shape", "position", "rmatmul", "cumsum", "two-masks", "operand",
+        "mask-and-index"])
+def test_traced_boolean_mask_refuses_what_needs_the_count(fn):
+    """x[mask]'s length is data: whatever needs it is named, with the rewrite."""
+    with pytest.raises(UnsupportedError, match=r"which is data|np\.where\(mask, x, 0\)"):
+        graphc.jit(fn)(X)
+
+
+def test_empty_traced_selection():
+    """Nothing selected: sums are 0 and means NaN as in NumPy; max is -inf and min +inf (the
+    identities), where NumPy raises; the gradient is 0."""
+    f = graphc.jit(lambda x: [x[x > 9].sum(), x[x > 9].max(), np.min(x[x > 9])])
+    assert f(X) == [0.0, -np.inf, np.inf]
+    assert np.isnan(graphc.jit(lambda x: x[x > 9].mean())(X))
+    np.testing.assert_array_equal(graphc.grad(lambda x: np.log(x[x > 9]).sum())(X), 0 * X)
+
+
+def test_traced_boolean_mask_indexes_a_constant_one():
     for f in (lambda x: x[np.array([True, False, True])], lambda x: x[:, [True] * 3 + [False]],
               lambda x: x[X > 0]):
         np.testing.assert_array_equal(graphc.jit(f)(X), f(X))

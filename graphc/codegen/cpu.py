@@ -393,8 +393,7 @@ STATEMENTS = {
 }
 # Statements whose result is a new array (never a view of an input or a constant).
 FRESH = {"matmul", "unslice", "concatenate", "cumsum", "cummax", "cummin", "linrec", "argsort",
-         "gather", "scatter_add", "solve", "slogdet", "cholesky",
-         "eigh", "svd"}
+         "gather", "scatter_add", "solve", "slogdet", "cholesky", "eigh", "svd"}
 
 
 # The most buffers one workspace holds, the largest first; smaller ones are np.empty. The

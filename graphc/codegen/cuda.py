@@ -1645,7 +1645,7 @@ class _Gen:
         self.elementwise(p, n.size, body, where(n))
 
     def linalg(self, n: Node) -> None:
-        """solve, slogdet, cholesky, eigh: one block per matrix of the stack, its threads
+        """solve, slogdet, cholesky, eigh, svd: one block per matrix of the stack, its threads
         sharing each column's row operations, a barrier between columns. The kernel works in
         place in contiguous copies: of the matrix (its LU factors, or the matrix that Jacobi
         rotations diagonalise), of the right-hand sides (in the result, solved there);

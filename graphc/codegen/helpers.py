@@ -261,7 +261,7 @@ def cholesky(a, out):
 @njit(error_model="numpy", cache=True)
 def eigh(a, out):
     """``out[s]``: a[s]'s eigenvalues (ascending) in row 0 over its eigenvectors, from its
-    lower triangle (syevd of the column-major upper one), each signed as ops._signed does."""
+    lower triangle (syevd of the column-major upper one), each signed as ops._flipped does."""
     n = a.shape[1]
     kind = _S if a.itemsize == 4 else _D
     v = np.empty((n, n), a.dtype)  # row j: eigenvector j (LAPACK's column j)

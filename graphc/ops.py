@@ -131,6 +131,21 @@ _unary("arcsinh", np.arcsinh, "asinh({0})", lambda g, out, x: (g / np.hypot(x, 1
 _unary("arccosh", np.arccosh, "acosh({0})",
        lambda g, out, x: (g / np.sqrt((x - 1) * (x + 1)),))
 _unary("arctanh", np.arctanh, "atanh({0})", lambda g, out, x: (g / ((1 - x) * (1 + x)),))
+
+def _erf_impl(name):
+    def impl(x):
+        from scipy import special  # SciPy's ufuncs, imported when the oracle first needs one
+
+        return getattr(special, name)(x)
+    return impl
+
+
+# The error function and its complement (scipy.special.erf, erfc; not NumPy ufuncs, so they
+# are found through scipy.special by name, see special.py). libm's and libdevice's.
+defop("erf", "elementwise", _erf_impl("erf"), scalar="erf({0})", dtype=_floating,
+      vjp=lambda g, out, x: (g * (2 / math.sqrt(math.pi)) * np.exp(-x * x),))
+defop("erfc", "elementwise", _erf_impl("erfc"), scalar="erfc({0})", dtype=_floating,
+      vjp=lambda g, out, x: (g * (-2 / math.sqrt(math.pi)) * np.exp(-x * x),))
 _unary("exp2", np.exp2, "exp2({0})", lambda g, out, x: (g * out * math.log(2),))
 _unary("log2", np.log2, "log2({0})", lambda g, out, x: (g / (x * math.log(2)),))
 _unary("log10", np.log10, "log10({0})", lambda g, out, x: (g / (x * math.log(10)),))

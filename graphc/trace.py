@@ -2085,13 +2085,14 @@ class Tracer:
             return getattr(ufunc, method)(*known, **kwargs)  # NumPy's, on constants
         if method != "__call__":
             return ufunc_method(ufunc, method, inputs, kwargs)
-        fn = FUNCTIONS.get(ufunc)
+        fn, what = FUNCTIONS.get(ufunc), f"numpy.{ufunc.__name__}"
         if fn is None:
-            what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            fn, what = scipy_ufunc(ufunc)
+        if fn is None:
             raise UnsupportedError(f"{what} is not supported by graphc", user_loc())
         if kwargs:
-            raise UnsupportedError(f"numpy.{ufunc.__name__}: keyword argument(s) "
-                                   f"{', '.join(kwargs)} not supported", user_loc())
+            raise UnsupportedError(f"{what}: keyword argument(s) {', '.join(kwargs)} not "
+                                   "supported", user_loc())
         return _not_an_input(fn(*inputs), inputs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -2334,6 +2335,7 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
 
 from . import linalg as _linalg  # noqa: E402,F401 (adds np.linalg's functions to FUNCTIONS)
 from .selection import Selection, refused  # noqa: E402
+from .special import scipy_ufunc  # noqa: E402
 
 
 def _defers(method: Callable) -> Callable:

@@ -13,6 +13,8 @@ import inspect
 import numpy as np
 import pytest
 
+from scipy import special
+
 import graphc
 from graphc import OutOfBoundsError, ShapeError, UnsupportedError
 from graphc.api import flatten
@@ -31,6 +33,8 @@ ODD = np.array([[np.nan, np.inf, -np.inf, 0.0], [-0.0, 1.5, -2.5, np.nan], [3.0,
 WC = RNG.normal(size=(4, 4)) + 3 * np.eye(4)
 SPD = WC @ WC.T / 4 + np.eye(4)
 INT2 = np.array([[2, 1], [1, 3]])
+P = RNG.uniform(0.05, 0.95, size=(3, 4))
+P0 = np.where(np.arange(12).reshape(3, 4) % 3 == 0, 0.0, P[::-1])
 TIES = np.array([-2.5, -1.5, -0.5, -0.2, 0.0, 0.5, 1.5, 2.5, 0.49999999999999994, 4.5e15 + 1])
 
 # name -> (function, arguments, argnums differentiated: () for data-only results)
@@ -334,6 +338,20 @@ CASES = {
                                          np.clip(x[lab > 0], -0.5, 0.5).mean(),
                                          x[lab == 1][:, 1:].std(axis=0, ddof=1)],
                          (X, np.array([1, 0, 1])), (0,)),
+    # scipy.special's ufuncs (P: probabilities, some exactly 0 for xlogy and the entropies)
+    "scipy-special": (lambda x, p: [special.erf(x), special.erfc(x), special.ndtr(x),
+                                    0.5 * x * (1 + special.erf(x / np.sqrt(2))),
+                                    special.expit(x), special.log_expit(x), special.logit(p),
+                                    special.xlogy(p, POS), special.xlogy(P0, p),
+                                    special.xlog1py(x, p), special.entr(p), special.entr(P0),
+                                    special.rel_entr(p, POS / 3), special.kl_div(p, P0 + 0.1),
+                                    special.huber(0.5, x), special.pseudo_huber(0.7, x),
+                                    special.exp10(x)],
+                      (X, P), (0, 1)),
+    "scipy-special-edges": (lambda x: [special.entr(x), special.rel_entr(P0, x),
+                                       special.kl_div(x, P0), special.huber(-1.0, x),
+                                       special.pseudo_huber(0.0, x), special.xlogy(P0, x)],
+                            (X,), ()),
     "linalg-integers": (lambda i: [np.linalg.det(i), np.linalg.inv(i)], (INT2,), ()),
 }
 
@@ -580,6 +598,17 @@ def test_traced_boolean_mask_refuses_what_needs_the_count(fn):
     """x[mask]'s length is data: whatever needs it is named, with the rewrite."""
     with pytest.raises(UnsupportedError, match=r"which is data|np\.where\(mask, x, 0\)"):
         graphc.jit(fn)(X)
+
+
+def test_scipy_special_keeps_float32_and_names_what_it_lacks():
+    x = X.astype(np.float32)
+    for fn in (special.erf, special.expit, special.entr, special.log_expit,
+               lambda x: special.huber(np.float32(0.5), x)):
+        got, want = graphc.jit(fn)(x), fn(x)
+        assert got.dtype == want.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+    with pytest.raises(UnsupportedError, match=r"scipy\.special\.gammaln is not supported"):
+        graphc.jit(special.gammaln)(POS)
 
 
 def test_empty_traced_selection():

@@ -181,10 +181,11 @@ def _masked(where: Any) -> bool:
 
 def _count(x: "Tracer", axis: Any, keepdims: bool, where: Any) -> Any:
     """How many elements a mean over ``axis`` divides by: all of them, or those ``where``
-    keeps."""
+    keeps (counted in x's float dtype, so that a float32 mean stays float32)."""
     if not _masked(where):
         return int(np.prod([x.shape[a] for a in _axes(axis, x.ndim)]))
-    return reduce("sum", broadcast_to(where, x.shape).astype(np.int64), axis, keepdims)
+    kind = x.dtype if x.dtype.kind == "f" else np.dtype(np.int64)
+    return reduce("sum", broadcast_to(where, x.shape).astype(kind), axis, keepdims)
 
 
 def mean(x: Any, axis=None, keepdims=False, dtype=None, where=None, **unsupported

@@ -258,6 +258,17 @@ def cholesky(a, out):
     return -1
 
 
+@njit(error_model="numpy", cache=True, inline="always")
+def _sign(v):
+    """-1 where the largest entry of v in magnitude (the first of equals) is negative, else 1:
+    ops._flipped's rule."""
+    big = 0
+    for i in range(1, v.shape[0]):
+        if abs(v[i]) > abs(v[big]):
+            big = i
+    return -1 if v[big] < 0 else 1
+
+
 @njit(error_model="numpy", cache=True)
 def eigh(a, out):
     """``out[s]``: a[s]'s eigenvalues (ascending) in row 0 over its eigenvectors, from its
@@ -271,11 +282,7 @@ def eigh(a, out):
         if n and _xxxevd(kind, _V, _U, n, _address(v), n, _address(w)):
             return s
         for j in range(n):
-            big = 0
-            for i in range(1, n):
-                if abs(v[j, i]) > abs(v[j, big]):
-                    big = i
-            sign = -1 if v[j, big] < 0 else 1
+            sign = _sign(v[j])
             out[s, 0, j] = w[j]
             for i in range(n):
                 out[s, 1 + i, j] = sign * v[j, i]
@@ -302,11 +309,7 @@ def svd(a, out):
                    _address(u), k):
             return s
         for j in range(k):
-            big = 0
-            for i in range(1, m):
-                if abs(u[i, j]) > abs(u[big, j]):
-                    big = i
-            sign = -1 if u[big, j] < 0 else 1
+            sign = _sign(u[:, j])
             for i in range(m):
                 out[s, i, j] = sign * u[i, j]
             out[s, m, j] = sv[j]

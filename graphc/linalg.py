@@ -98,12 +98,15 @@ def eigvalsh(a: Any, UPLO: str = "L") -> Tracer:
 
 
 def _symmetric(a: Tracer) -> Tracer:
-    """The symmetric matrix of a's lower triangle (what NumPy reads with hermitian=True)."""
+    """The symmetric matrix of a's lower triangle."""
     return np.tril(a) + swapaxes(np.tril(a, -1), -1, -2)
 
 
-def _svd(a: Tracer) -> tuple[Tracer, Tracer, Tracer]:
-    """U, s, V (not V^T) of the thin SVD."""
+def _svd(a: Tracer, hermitian: bool = False) -> tuple[Tracer, Tracer, Tracer]:
+    """U, s, V (not V^T) of the thin SVD (of the symmetric matrix of a's lower triangle with
+    ``hermitian``, what NumPy reads then)."""
+    if hermitian:
+        a = _symmetric(a)
     out, m = apply("svd", a), a.shape[-2]
     return out[..., :m, :], out[..., m, :], out[..., m + 1:, :]
 
@@ -116,15 +119,13 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
     ``full_matrices=False``. The gradient needs distinct, nonzero singular values wherever the
     singular vectors are used; s alone has one everywhere that its values are distinct."""
     a = _matrices(a, "svd", square=hermitian)
-    if hermitian:
-        a = _symmetric(a)
     m, n = a.shape[-2:]
     if compute_uv and full_matrices and m != n:
         raise UnsupportedError(f"np.linalg.svd: full_matrices=True of {m} x {n} matrices is not "
                                f"supported: pass full_matrices=False (the {abs(m - n)} columns "
                                f"that complete {'U' if m > n else 'V'} are arbitrary)",
                                user_loc())
-    u, s, v = _svd(a)
+    u, s, v = _svd(a, hermitian)
     return SVDResult(u, s, swapaxes(v, -1, -2)) if compute_uv else s
 
 
@@ -150,7 +151,7 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = _NOV
         raise UnsupportedError("np.linalg.pinv: rcond and rtol can't both be set", user_loc())
     if not a.size:
         return swapaxes(a, -1, -2)
-    u, s, v = _svd(_symmetric(a) if hermitian else a)
+    u, s, v = _svd(a, hermitian)
     return matmul(v * _reciprocal_above(s, rcond)[..., None, :], swapaxes(u, -1, -2))
 
 

@@ -132,7 +132,7 @@ _unary("arccosh", np.arccosh, "acosh({0})",
        lambda g, out, x: (g / np.sqrt((x - 1) * (x + 1)),))
 _unary("arctanh", np.arctanh, "atanh({0})", lambda g, out, x: (g / ((1 - x) * (1 + x)),))
 
-def _erf_impl(name):
+def _scipy_impl(name):
     def impl(x):
         from scipy import special  # SciPy's ufuncs, imported when the oracle first needs one
 
@@ -142,9 +142,9 @@ def _erf_impl(name):
 
 # The error function and its complement (scipy.special.erf, erfc; not NumPy ufuncs, so they
 # are found through scipy.special by name, see special.py). libm's and libdevice's.
-defop("erf", "elementwise", _erf_impl("erf"), scalar="erf({0})", dtype=_floating,
+defop("erf", "elementwise", _scipy_impl("erf"), scalar="erf({0})", dtype=_floating,
       vjp=lambda g, out, x: (g * (2 / math.sqrt(math.pi)) * np.exp(-x * x),))
-defop("erfc", "elementwise", _erf_impl("erfc"), scalar="erfc({0})", dtype=_floating,
+defop("erfc", "elementwise", _scipy_impl("erfc"), scalar="erfc({0})", dtype=_floating,
       vjp=lambda g, out, x: (g * (-2 / math.sqrt(math.pi)) * np.exp(-x * x),))
 _unary("exp2", np.exp2, "exp2({0})", lambda g, out, x: (g * out * math.log(2),))
 _unary("log2", np.log2, "log2({0})", lambda g, out, x: (g / (x * math.log(2)),))
@@ -566,6 +566,15 @@ def _slogdet_vjp(g, out, a):
     return (g[..., 1:2, None] * _swap(_inverse(a)),)
 
 
+def _onto_lower_triangle(s):
+    """The gradient with respect to the lower triangle that a symmetric matrix is read from,
+    of ``s``, the gradient with respect to the whole matrix: s + s^T below the diagonal, s on
+    it, zero above."""
+    n = s.shape[-1]
+    return np.where(np.tri(n, k=-1, dtype=bool), s + _swap(s), 0) + \
+        s * np.eye(n, dtype=s.dtype)
+
+
 def _cholesky_vjp(g, out, a):
     """With P = Phi(L^T g) (the lower triangle, its diagonal halved) and S = L^-T P L^-1,
     the derivative of the lower triangle that np.linalg.cholesky reads: S + S^T below the
@@ -577,8 +586,7 @@ def _cholesky_vjp(g, out, a):
     p = matmul(lt, g) * (np.tri(n, dtype=a.dtype) - 0.5 * np.eye(n, dtype=a.dtype))
     x = apply("solve", lt, p)
     s = _swap(apply("solve", lt, _swap(x)))
-    return (np.where(np.tri(n, k=-1, dtype=bool), s + _swap(s), 0) +
-            s * np.eye(n, dtype=a.dtype),)
+    return (_onto_lower_triangle(s),)
 
 
 def _reciprocal(x):
@@ -610,7 +618,7 @@ def _eigh_vjp(g, out, a):
     eye = np.eye(n, dtype=a.dtype)
     gmat = matmul(matmul(v, g[..., :1, :] * eye + f * matmul(_swap(v), g[..., 1:, :])),
                   _swap(v))
-    return (np.where(np.tri(n, k=-1, dtype=bool), gmat + _swap(gmat), 0) + gmat * eye,)
+    return (_onto_lower_triangle(gmat),)
 
 
 def _svd_impl(a):

@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .ir import Node, _freeze, user_loc
+from .ops import OPS
 from .trace import (Tracer, _all_any, _arg_extremum, _axes_in_order, as_tracer, broadcast_to,
                     mean, reduce, reshape, std, take, var)
 
@@ -192,12 +193,11 @@ class Selection:
         where = broadcast_to(reshape(self.mask, self.mask.shape + (1,) * (self.ndim - 1)),
                              self.full.shape)
         out = how(self.full, axes, where)
+        kept = tuple(1 if a in axes else n for a, n in enumerate(self.full.shape))
         if not across:
-            return self._with(out if not keepdims else _kept(out, self.full.shape, axes))
-        if keepdims:  # the selected axes become one axis of length 1
-            shape = [1 if a in axes else n for a, n in enumerate(self.full.shape)]
-            out = reshape(out, (1,) + tuple(shape[self.lead:]))
-        return out
+            return self._with(reshape(out, kept) if keepdims else out)
+        # with keepdims, the selected axes become one axis of length 1
+        return reshape(out, (1,) + kept[self.lead:]) if keepdims else out
 
     def sum(self, axis=None, dtype=None, keepdims=False):
         return self._reduce(lambda x, a, w: reduce("sum", x, a, False, dtype, where=w), axis,
@@ -208,14 +208,16 @@ class Selection:
                             keepdims)
 
     def max(self, axis=None, keepdims=False):
-        """An empty selection's max is -inf (the lowest integer; its min +inf), where NumPy
-        raises."""
+        """An empty selection's max is the reduction's identity, -inf (the lowest integer;
+        its min +inf), where NumPy raises."""
         return self._reduce(lambda x, a, w: reduce("max", x, a, False, where=w,
-                                                   initial=_lowest(x.dtype)), axis, keepdims)
+                                                   initial=OPS["max"].identity(x.dtype)),
+                            axis, keepdims)
 
     def min(self, axis=None, keepdims=False):
         return self._reduce(lambda x, a, w: reduce("min", x, a, False, where=w,
-                                                   initial=_highest(x.dtype)), axis, keepdims)
+                                                   initial=OPS["min"].identity(x.dtype)),
+                            axis, keepdims)
 
     def mean(self, axis=None, dtype=None, keepdims=False):
         return self._reduce(lambda x, a, w: mean(x, a, False, dtype, where=w), axis, keepdims)
@@ -245,18 +247,6 @@ def _same(a: Node, b: Node, depth: int = 8) -> bool:
         and all(_same(x, y, depth - 1) for x, y in zip(a.inputs, b.inputs))
 
 
-def _kept(out: Tracer, shape: tuple, axes: tuple) -> Tracer:
-    return reshape(out, tuple(1 if a in axes else n for a, n in enumerate(shape)))
-
-
-def _lowest(dtype: np.dtype):
-    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min if dtype.kind in "iu" else False
-
-
-def _highest(dtype: np.dtype):
-    return np.inf if dtype.kind == "f" else np.iinfo(dtype).max if dtype.kind in "iu" else True
-
-
 def select(x: Tracer, mask: Tracer) -> Selection:
     """x[mask] for a traced boolean ``mask`` over x's leading axes."""
     mask = as_tracer(mask)
@@ -265,7 +255,8 @@ def select(x: Tracer, mask: Tracer) -> Selection:
                                f"leading axes of an array of shape {x.shape}", user_loc())
     rest = x.shape[mask.ndim:]
     rows = reshape(x, (-1,) + rest)
-    first = take(rows, _arg_extremum("max")(reshape(mask, -1)), axis=0)  # a kept row (row 0 if none is)
+    # a kept row (row 0 if none is)
+    first = take(rows, _arg_extremum("max")(reshape(mask, -1)), axis=0)
     keep = reshape(mask, mask.shape + (1,) * len(rest))
     return Selection(np.where(keep, x, first), mask)
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .trace import apply, as_tracer, logaddexp
+from .trace import Tracer, apply, as_tracer, logaddexp
 
 
 def _floats(*xs: Any):
@@ -30,8 +30,7 @@ def _like(fn: Callable[..., Any]) -> Callable[..., Any]:
     SciPy's ufunc loops give it, whatever constants its branches use."""
     def wrapped(*xs):
         out = fn(*xs)
-        arrays = [x.dtype for x in xs if isinstance(x, np.ndarray | np.generic) or
-                  hasattr(x, "node")]
+        arrays = [x.dtype for x in xs if isinstance(x, Tracer | np.ndarray | np.generic)]
         dtype = np.result_type(*arrays) if arrays else out.dtype
         dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
         return out if out.dtype == dtype else out.astype(dtype)

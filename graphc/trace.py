@@ -551,8 +551,6 @@ def getitem(x: "Tracer", index: Any) -> "Tracer":
             kind = (i.dtype.kind if isinstance(i, (Tracer, np.ndarray, np.generic))
                     else np.asarray(i).dtype.kind)
             if kind == "b" and len(index) == 1 and isinstance(i, Tracer):
-                from .selection import select
-
                 return select(x, i)
             if kind == "b":
                 raise UnsupportedError(
@@ -2335,7 +2333,7 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
 
 
 from . import linalg as _linalg  # noqa: E402,F401 (adds np.linalg's functions to FUNCTIONS)
-from .selection import Selection, refused  # noqa: E402
+from .selection import Selection, refused, select  # noqa: E402
 from .special import scipy_ufunc  # noqa: E402
 
 

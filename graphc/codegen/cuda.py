@@ -1682,31 +1682,31 @@ class _Gen:
              "    tid = cuda.threadIdx.x",
              "    sh = cuda.shared.array(2, np.int32)  # the pivot's row; a failure",
              "    if tid == 0:", "        sh[1] = 0", "    cuda.syncthreads()"]
-        if n.op == "cholesky":
-            L += _cholesky_lines(o, k)
-        elif n.op in ("eigh", "svd"):
-            rows, k = a.shape[-2:]
-            big, k = max(rows, k), min(rows, k)
+        threads = k
+        if n.op in ("eigh", "svd"):
+            rows, cols = a.shape[-2:]
+            k = min(rows, cols)
             h = (k + 1) // 2  # rotations in a round
+            threads = max(rows, cols) * h
             vecs, rot = self.slot("tmp", a.dtype, m * k * k), self.slot("tmp", a.dtype, m * 2 * h)
             arrays = [p.array(slot, n.dtype, "o") for slot in (work, vecs, rot)]
             fi = np.finfo(n.dtype)
             L += (_eigh_lines(*arrays, o, flag, k, T, fi.eps) if n.op == "eigh" else
-                  _svd_lines(*arrays, o, flag, rows, a.shape[-1], T, fi.eps, fi.tiny))
-            self.emit("\n".join(L) + "\n", p, (m,), min(BLOCK, max(32, _pow2(big * h))),
-                      what)
-            return
+                  _svd_lines(*arrays, o, flag, rows, cols, T, fi.eps, fi.tiny))
         else:
-            w = p.array(work, n.dtype, "o")
-            L += _lu_lines(w, o, k, r)
-        if n.op == "slogdet":
-            L += _slogdet_lines(w, o, k, T)
-        else:
-            L += ["    if sh[1]:", "        if tid == 0:", f"            {flag}[0] = 1",
-                  "        return"]
-            if r:
-                L += _back_lines(w, o, k, r)
-        self.emit("\n".join(L) + "\n", p, (m,), min(BLOCK, max(32, _pow2(k))), what)
+            if n.op == "cholesky":
+                L += _cholesky_lines(o, k)
+            else:
+                w = p.array(work, n.dtype, "o")
+                L += _lu_lines(w, o, k, r)
+            if n.op == "slogdet":
+                L += _slogdet_lines(w, o, k, T)
+            else:
+                L += ["    if sh[1]:", "        if tid == 0:", f"            {flag}[0] = 1",
+                      "        return"]
+                if r:
+                    L += _back_lines(w, o, k, r)
+        self.emit("\n".join(L) + "\n", p, (m,), min(BLOCK, max(32, _pow2(threads))), what)
 
     def _index_check(self, n: Node, idx: Node, size: int, p: _Params) -> tuple[str, str | None]:
         """The index read for ``n`` (``j`` from idx at the current element) and the flag

@@ -1,5 +1,5 @@
 """``np.linalg`` of traced matrices, on the primitives ``solve``, ``slogdet``, ``cholesky``,
-``eigh`` and ``svd`` (ops.py): operands cast to one float dtype and their stacks broadcast, as
+``eigh``, ``svd`` and ``qr`` (ops.py): operands cast to one float dtype and their stacks broadcast, as
 NumPy does."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import numpy as np
 from .errors import ShapeError, UnsupportedError
 from .ir import user_loc
 from .ops import _inverse, broadcast_shapes
-from .trace import (FUNCTIONS, Tracer, _axes_in_order, apply, as_tracer, broadcast_to, matmul,
-                    moveaxis, reduce, reshape, squeeze, swapaxes)
+from .trace import (FUNCTIONS, Tracer, _axes_in_order, apply, as_tracer, broadcast_to,
+                    concatenate, matmul, moveaxis, reduce, reshape, squeeze, swapaxes)
 
 SlogdetResult = namedtuple("SlogdetResult", "sign logabsdet")
 EighResult = namedtuple("EighResult", "eigenvalues eigenvectors")
 SVDResult = namedtuple("SVDResult", "U S Vh")
+QRResult = namedtuple("QRResult", "Q R")
 _NOVALUE = np._NoValue  # pinv's rtol: not given (a default of its own, unlike None)
 
 
@@ -131,6 +132,25 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
 
 def svdvals(x: Any) -> Tracer:
     return svd(x, compute_uv=False)
+
+
+def qr(a: Any, mode: str = "reduced") -> QRResult | Tracer:
+    """Q with orthonormal columns and R upper triangular, a = Q @ R, signed as NumPy's (LAPACK's
+    Householder reflections); ``mode`` 'reduced', 'r', or 'complete' where that is the same
+    (m <= n). A wide matrix [X Y] (m < n) is Q R_X of its square part X, next to Q^T Y: what
+    LAPACK computes. The gradient needs R's diagonal nonzero (X of full rank)."""
+    a = _matrices(a, "qr", square=False)
+    m, n = a.shape[-2:]
+    if mode not in ("reduced", "r", "complete") or mode == "complete" and m > n:
+        why = ("the columns that complete Q are arbitrary: use mode='reduced'" if
+               mode == "complete" else "use 'reduced' or 'r'")
+        raise UnsupportedError(f"np.linalg.qr: mode={mode!r} of {m} x {n} matrices is not "
+                               f"supported ({why})", user_loc())
+    out = apply("qr", a if m >= n else a[..., :m])
+    q, r = out[..., :m, :], out[..., m:, :]
+    if m < n:
+        r = concatenate([r, matmul(swapaxes(q, -1, -2), a[..., m:])], axis=-1)
+    return r if mode == "r" else QRResult(q, r)
 
 
 def _reciprocal_above(s: Tracer, rcond: Any) -> Tracer:
@@ -293,12 +313,88 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Tracer:
     return r
 
 
+# ------------------------------------------------------------------ scipy.linalg's, traced
+def _refuse(what: str, **given: Any) -> None:
+    for name, v in given.items():
+        if v:
+            raise UnsupportedError(f"scipy.linalg.{what}: argument {name} is not supported",
+                                   user_loc())
+
+
+def _triangle(a: Any, lower: bool, unit_diagonal: bool = False) -> Tracer:
+    a = _matrices(a, "solve_triangular")
+    t = np.tril(a) if lower else np.triu(a)
+    if unit_diagonal:
+        eye = np.eye(a.shape[-1], dtype=a.dtype)
+        t = t * (1 - eye) + eye
+    return t
+
+
+def _sp_solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False,
+                         check_finite=True):
+    """x with t @ x = b (or t^T @ x = b, ``trans``), t the triangle of a that ``lower`` names
+    (only it is read; its diagonal taken as ones with ``unit_diagonal``)."""
+    t = _triangle(a, lower, unit_diagonal)
+    if trans not in (0, 1, 2, "N", "T", "C"):
+        raise UnsupportedError(f"scipy.linalg.solve_triangular: trans={trans!r}", user_loc())
+    return solve(t if trans in (0, "N") else swapaxes(t, -1, -2), b)
+
+
+def _sp_cholesky(a, lower=False, overwrite_a=False, check_finite=True):
+    return cholesky(a, upper=not lower)
+
+
+def _sp_cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
+    """(c, lower): the factor in the triangle ``lower`` names and a's own entries in the
+    other, as LAPACK leaves them."""
+    a = _matrices(a, "cho_factor")
+    c = cholesky(a, upper=not lower)
+    return c + (np.triu(a, 1) if lower else np.tril(a, -1)), lower
+
+
+def _sp_cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
+    c, lower = c_and_lower
+    c = _matrices(c, "cho_solve")
+    if lower:  # L L^T x = b
+        low = np.tril(c)
+        return solve(swapaxes(low, -1, -2), solve(low, b))
+    up = np.triu(c)  # U^T U x = b
+    return solve(up, solve(swapaxes(up, -1, -2), b))
+
+
+def _sp_solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True,
+              assume_a=None, transposed=False):
+    """scipy.linalg.solve, by LU whatever ``assume_a`` says; a symmetric (or positive
+    definite) matrix is read from the triangle ``lower`` names, as SciPy does."""
+    if assume_a in ("sym", "her", "pos", "symmetric", "hermitian", "positive definite"):
+        a = _matrices(a, "solve")
+        a = _symmetric(a if lower else swapaxes(a, -1, -2))
+    return solve(swapaxes(as_tracer(a), -1, -2) if transposed else a, b)
+
+
+def _sp_eigh(a, b=None, *, lower=True, eigvals_only=False, **options):
+    _refuse("eigh", b=b is not None, **{k: v for k, v in options.items()
+                                        if k not in ("overwrite_a", "overwrite_b",
+                                                     "check_finite", "driver")})
+    w, v = eigh(a, "L" if lower else "U")
+    return w if eigvals_only else (w, v)
+
+
+# scipy.linalg's functions that graphc traces (special.in_trace swaps them in)
+SCIPY_LINALG = {"solve_triangular": _sp_solve_triangular, "cholesky": _sp_cholesky,
+                "cho_factor": _sp_cho_factor, "cho_solve": _sp_cho_solve, "solve": _sp_solve,
+                "inv": lambda a, overwrite_a=False, check_finite=True: inv(a),
+                "det": lambda a, overwrite_a=False, check_finite=True: det(a),
+                "eigh": _sp_eigh}
+
+
 FUNCTIONS.update({np.linalg.solve: solve, np.linalg.inv: inv, np.linalg.slogdet: slogdet,
                   np.linalg.det: det, np.linalg.cholesky: cholesky,
                   np.linalg.matrix_power: matrix_power, np.linalg.eigh: eigh,
                   np.linalg.eigvalsh: eigvalsh, np.linalg.svd: svd, np.linalg.pinv: pinv,
                   np.linalg.lstsq: lstsq, np.linalg.matrix_rank: matrix_rank,
-                  np.linalg.cond: cond, np.linalg.norm: norm, np.linalg.multi_dot: multi_dot})
+                  np.linalg.cond: cond, np.linalg.norm: norm, np.linalg.multi_dot: multi_dot,
+                  np.linalg.qr: qr})
 for _name, _fn in (("svdvals", svdvals), ("matrix_norm", matrix_norm)):  # NumPy 2
     if hasattr(np.linalg, _name):
         FUNCTIONS[getattr(np.linalg, _name)] = _fn

@@ -146,6 +146,29 @@ defop("erf", "elementwise", _scipy_impl("erf"), scalar="erf({0})", dtype=_floati
       vjp=lambda g, out, x: (g * (2 / math.sqrt(math.pi)) * np.exp(-x * x),))
 defop("erfc", "elementwise", _scipy_impl("erfc"), scalar="erfc({0})", dtype=_floating,
       vjp=lambda g, out, x: (g * (-2 / math.sqrt(math.pi)) * np.exp(-x * x),))
+
+
+def _polygamma_impl(x, n):
+    from scipy import special
+
+    return (special.digamma(x) if n == 0 else special.polygamma(n, x)).astype(_floating(x.dtype))
+
+
+# log|Gamma(x)| (libm's and libdevice's lgamma; SciPy's gammaln) and the polygamma functions
+# psi^(n) = d^(n+1)/dx^(n+1) log Gamma, n >= 0 a constant (gamma.py: neither library has them)
+defop("gammaln", "elementwise", _scipy_impl("gammaln"), dtype=_floating,
+      scalar="(lgamma({0}) if {0} > {T}(-np.inf) else -abs({0}))",  # SciPy's -inf at -inf
+      vjp=lambda g, out, x: (g * _polygamma(x, 0),))
+defop("polygamma", "elementwise", _polygamma_impl, scalar="polygamma_{t}({n}, {0})",
+      dtype=_floating, vjp=lambda g, out, x, n: (g * _polygamma(x, n + 1),))
+
+
+def _polygamma(x, n):
+    from .trace import apply
+
+    return apply("polygamma", x, n=n)
+
+
 _unary("exp2", np.exp2, "exp2({0})", lambda g, out, x: (g * out * math.log(2),))
 _unary("log2", np.log2, "log2({0})", lambda g, out, x: (g / (x * math.log(2)),))
 _unary("log10", np.log10, "log10({0})", lambda g, out, x: (g / (x * math.log(10)),))
@@ -649,6 +672,32 @@ def _svd_vjp(g, out, a):
             + matmul(u, _swap((gv - matmul(v, vtgv)) * sinv)),)
 
 
+def _qr_impl(a):
+    q, r = np.linalg.qr(a)
+    return np.concatenate([q, r], axis=-2)
+
+
+def _qr_vjp(g, out, a):
+    """A = Q R (m >= n, R invertible): with M = gR R^T - Q^T gQ and S the symmetric matrix of
+    M's upper triangle, (gQ + Q S) R^-T."""
+    from .trace import apply, matmul
+
+    m, n = a.shape[-2:]
+    q, r = out[..., :m, :], out[..., m:, :]
+    gq, gr = g[..., :m, :], g[..., m:, :]
+    mm = matmul(gr, _swap(r)) - matmul(_swap(q), gq)
+    s = np.triu(mm) + _swap(np.triu(mm, 1))
+    return (_swap(apply("solve", r, _swap(gq + matmul(q, s)))),)
+
+
+def _qr_shape(a):
+    _matrix(a, "qr")
+    if a.shape[-2] < a.shape[-1]:
+        raise ShapeError(f"qr: needs matrices with at least as many rows as columns, got shape "
+                         f"{a.shape}")
+    return a.shape[:-2] + (a.shape[-2] + a.shape[-1], a.shape[-1]), _floating(a.dtype)
+
+
 defop("solve", "linalg", lambda a, b: np.linalg.solve(a, b), vjp=_solve_vjp,
       shape=_solve_shape)
 # sign and log|det| side by side on a last axis of 2 (one factorisation for both)
@@ -668,6 +717,10 @@ defop("svd", "linalg", _svd_impl, vjp=_svd_vjp,
       shape=lambda a: (_matrix(a, "svd") or a.shape[:-2] + (sum(a.shape[-2:]) + 1,
                                                            min(a.shape[-2:])),
                        _floating(a.dtype)))
+
+# the reduced QR of a tall or square matrix: Q (m x n) above R (n x n), signed as LAPACK's
+# Householder reflections leave them (R's diagonal entry -/+ as the column's pivot is +/-)
+defop("qr", "linalg", _qr_impl, vjp=_qr_vjp, shape=_qr_shape)
 
 # -------------------------------------------------------------------------------- sources
 defop("input", "source", None,

@@ -12,11 +12,16 @@ with ``np.asarray`` and cannot be traced; ``graphc.numpy`` has both.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
+import types
 from typing import Any, Callable
 
 import numpy as np
 
+from . import numpy as gnp
+from .errors import UnsupportedError
+from .ir import library_call, user_loc
 from .trace import Tracer, apply, as_tracer, logaddexp
 
 
@@ -43,6 +48,53 @@ def _erf(x):
 
 def _erfc(x):
     return apply("erfc", *_floats(x))
+
+
+def _polygamma(x, n: int = 0):
+    return apply("polygamma", *_floats(x), n=n)
+
+
+def _poles(x):
+    """Where Gamma has its poles: 0 and the negative integers (and -inf)."""
+    return (x <= 0) & (x == np.floor(x))
+
+
+def _gammasgn(x):
+    """The sign of Gamma(x): -1 between an odd negative integer and the next one up, 1
+    elsewhere (at -0.0 too, where SciPy says -1), NaN at the negative poles and NaN (SciPy's)."""
+    x = _floats(x)[0]
+    neg = (x < 0) & (np.floor(x) % 2 == 1)
+    return np.where(_poles(x) & (x != 0) | np.isnan(x), np.nan,
+                    np.where(neg, -1.0, 1.0)).astype(x.dtype)
+
+
+def _gamma(x):
+    """sign * exp(log|Gamma|), NaN at the negative poles."""
+    return _gammasgn(x) * np.exp(apply("gammaln", *_floats(x)))
+
+
+def _betaln(a, b):
+    g = SPECIAL["gammaln"]
+    return g(a) + g(b) - g(as_tracer(a) + b)
+
+
+def _log_ndtr(x):
+    """log of the normal CDF: log1p(-erfc(x / sqrt 2) / 2) above 0; log(erfc(-x / sqrt 2) / 2)
+    down to where erfc would leave the normal numbers; below, the asymptotic series
+    -x^2/2 - log(-x) - log(2 pi)/2 + log1p(sum_k (-1)^k (2k-1)!! / x^2k)."""
+    x = _floats(x)[0]
+    cut = -37.0 if x.dtype == np.float64 else -12.0
+    r2 = math.sqrt(2)
+    pos = np.where(x > 0, x, 0)
+    mid = np.where(x > cut, x, cut)
+    low = np.where(x > cut, cut, x)
+    u, term, series = 1 / (low * low), 1.0, 0.0
+    for k in range(1, 8):
+        term = -term * (2 * k - 1) * u
+        series = series + term
+    tail = -0.5 * low * low - np.log(-low) - 0.5 * math.log(2 * math.pi) + np.log1p(series)
+    return np.where(x > 0, np.log1p(-0.5 * _erfc(pos / r2)),
+                    np.where(x > cut, np.log(0.5 * _erfc(-mid / r2)), tail))
 
 
 def _xlogy(x, y):
@@ -90,6 +142,17 @@ def _pseudo_huber(delta, r):
 
 
 SPECIAL: dict[str, Callable[..., Any]] = {
+    "gammaln": lambda x: apply("gammaln", *_floats(x)),
+    "digamma": _polygamma,
+    "psi": _polygamma,
+    "gamma": _like(_gamma),
+    "gammasgn": _like(_gammasgn),
+    "rgamma": _like(lambda x: _gammasgn(x) * np.exp(-apply("gammaln", *_floats(x)))),
+    "loggamma": _like(lambda x: np.where(x < 0, np.nan, apply("gammaln", *_floats(x)))),
+    "betaln": _like(_betaln),
+    "beta": _like(lambda a, b: _gammasgn(a) * _gammasgn(b) * _gammasgn(as_tracer(a) + b)
+                  * np.exp(_betaln(a, b))),
+    "log_ndtr": _log_ndtr,
     "erf": _erf,
     "erfc": _erfc,
     "ndtr": lambda x: 0.5 * _erfc(-as_tracer(x) / math.sqrt(2)),  # the normal CDF
@@ -110,6 +173,95 @@ SPECIAL: dict[str, Callable[..., Any]] = {
 }
 
 
+def _constant_int(v: Any, what: str) -> int:
+    if isinstance(v, Tracer) or not isinstance(v, numbers.Integral) or v < 0:
+        raise UnsupportedError(f"scipy.special.{what} needs a constant non-negative int, got "
+                               f"{v!r}", user_loc())
+    return int(v)
+
+
+def _multigammaln(a, d):
+    """log of the multivariate Gamma function, NaN where SciPy raises (a <= (d - 1) / 2)."""
+    d = _constant_int(d, "multigammaln: d")
+    a = _floats(a)[0]
+    out = d * (d - 1) / 4 * math.log(math.pi)
+    for j in range(d):
+        out = out + apply("gammaln", a - j / 2)
+    return np.where(a > (d - 1) / 2, out, np.nan)
+
+
+def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """log(sum(b * exp(a))) over ``axis``, shifted by the max; with ``return_sign``, the log of
+    the sum's magnitude and its sign (NaN without it, for a negative sum)."""
+    if b is None and not return_sign:
+        return gnp.logsumexp(a, axis=axis, keepdims=keepdims)
+    a = as_tracer(a)
+    m = gnp.stop_gradient(np.max(a, axis=axis, keepdims=True))
+    m = np.where(np.abs(m) < np.inf, m, 0)
+    e = np.exp(a - m)
+    total = np.sum(e if b is None else e * b, axis=axis, keepdims=True)
+    out = np.log(np.abs(total) if return_sign else total) + m
+    sign = np.sign(total)
+    if not keepdims:
+        out, sign = (np.squeeze(v, axis=axis) if axis is not None else np.reshape(v, ())
+                     for v in (out, sign))
+    return (out, sign) if return_sign else out
+
+
+# SciPy's plain Python functions (not ufuncs: they call np.asarray): graphc's own run instead
+# in traced code (see in_trace).
+PY_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "polygamma": lambda n, x: _polygamma(x, _constant_int(n, "polygamma: n")),
+    "multigammaln": _multigammaln,
+    "logsumexp": _logsumexp,
+    "softmax": lambda x, axis=None: gnp.softmax(x, axis=axis),
+    "log_softmax": lambda x, axis=None: gnp.log_softmax(x, axis=axis),
+    "softplus": lambda x: gnp.softplus(x),
+}
+
+
+class _ModuleInTrace(types.ModuleType):
+    """A SciPy module as traced code sees it: graphc's functions for the names it has."""
+
+    def __init__(self, real: types.ModuleType, names: dict[str, Any]) -> None:
+        super().__init__(real.__name__)
+        self._real, self._names = real, names
+
+    def __getattr__(self, name: str) -> Any:
+        return self._names[name] if name in self._names else getattr(self._real, name)
+
+
+_IN_TRACE: dict[int, Any] = {}  # id of a SciPy module or function -> what traced code sees
+_LOADED: list = [None, None]  # the scipy.special and scipy.linalg that _IN_TRACE is for
+
+
+def in_trace(v: Any) -> Any:
+    """What traced code sees for ``v``, a global or a closure's value: scipy.special and
+    scipy.linalg (and scipy itself) become modules with graphc's versions of the plain Python
+    functions in PY_FUNCTIONS and linalg.SCIPY_LINALG; those functions imported by name
+    become graphc's. Anything else is v. SciPy is never imported here: only the modules the
+    program has loaded are looked at."""
+    loaded = [sys.modules.get("scipy.special"), sys.modules.get("scipy.linalg")]
+    if loaded != _LOADED:
+        from .linalg import SCIPY_LINALG
+
+        _IN_TRACE.clear()
+        _LOADED[:] = loaded
+        modules = {}
+        for real, ours in zip(loaded, (PY_FUNCTIONS, SCIPY_LINALG)):
+            if real is None:
+                continue
+            name = real.__name__.split(".")[1]
+            modules[name] = _IN_TRACE[id(real)] = _ModuleInTrace(real, ours)
+            for fname, fn in ours.items():
+                if hasattr(real, fname):
+                    _IN_TRACE[id(getattr(real, fname))] = fn
+        if modules:
+            top = sys.modules["scipy"]
+            _IN_TRACE[id(top)] = _ModuleInTrace(top, modules)
+    return _IN_TRACE.get(id(v), v)
+
+
 def scipy_ufunc(ufunc: np.ufunc) -> tuple[Callable[..., Any] | None, str]:
     """graphc's function for a scipy.special ufunc (None if it has none) and the ufunc's full
     name, for an error message."""
@@ -117,4 +269,7 @@ def scipy_ufunc(ufunc: np.ufunc) -> tuple[Callable[..., Any] | None, str]:
     special = sys.modules.get("scipy.special")
     if special is not None and getattr(special, name, None) is ufunc:
         return SPECIAL.get(name), f"scipy.special.{name}"
-    return None, f"numpy.{name}"
+    if getattr(np, name, None) is ufunc:
+        return None, f"numpy.{name}"
+    lib = library_call()  # a library's own ufunc, reached through one of its functions
+    return None, f"the ufunc {name}" + (f", called by {lib}," if lib else "")

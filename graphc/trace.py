@@ -8,6 +8,7 @@ unroll; branching on a traced value is an error that says to use ``np.where``.
 
 from __future__ import annotations
 
+import builtins
 import math
 import numbers
 import operator
@@ -36,7 +37,8 @@ def make_node(opname: str, inputs: list[Node], **params) -> Node:
             shape = broadcast_shapes(*(i.shape for i in inputs))
             dtype = op.dtype(*(i.dtype for i in inputs), **params)
     except GraphcError as e:
-        raise type(e)(f"{opname}: {e.args[0]}", loc) from None
+        msg = e.args[0]
+        raise type(e)(msg if msg.startswith(f"{opname}: ") else f"{opname}: {msg}", loc) from None
     node = Node(opname, tuple(inputs), params, tuple(int(s) for s in shape), dtype, loc)
     node.constant = opname == "const" or (bool(inputs) and all(i.constant for i in inputs)
                                           and op.kind not in ("source", "control"))
@@ -405,15 +407,18 @@ def dot(a: Any, b: Any) -> "Tracer":
 
 def where(cond: Any, x: Any = None, y: Any = None) -> "Tracer":
     if x is None or y is None:
-        raise UnsupportedError("np.where with one argument (indices) is not supported; "
-                               "use np.where(cond, x, y)", user_loc())
+        raise UnsupportedError("np.where with one argument (indices) is not supported: how "
+                               "many there are depends on the data. Use np.where(cond, x, y), "
+                               "or a boolean mask x[cond] into a reduction", user_loc())
     return apply("where", cond, x, y)
 
 
 def concatenate(arrays: Any, axis: int = 0, **unsupported) -> "Tracer":
     _no_extra("concatenate", unsupported)
     parts = [as_tracer(a) for a in arrays]
-    axis = _axes(axis, parts[0].ndim)[0]
+    if axis is None:  # the arrays flattened, one after another
+        parts, axis = [reshape(p, (p.size,)) for p in parts], 0
+    axis = _axes_in_order((axis,), parts[0].ndim)[0]
     return parts[0] if len(parts) == 1 else apply("concatenate", *parts, axis=axis)
 
 
@@ -1794,6 +1799,13 @@ def ufunc_method(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> A
             _no_extra(what, {"dtype": dtype})
             return _all_any("all" if ufunc is np.logical_and else "any")(inputs[0], axis,
                                                                           keepdims)
+        if method == "reduce" and ufunc in (np.logaddexp, np.logaddexp2):
+            from .numpy import logsumexp
+
+            _no_extra(what, {"dtype": dtype})
+            if ufunc is np.logaddexp:
+                return logsumexp(inputs[0], axis, keepdims)
+            return logsumexp(as_tracer(inputs[0]) * math.log(2), axis, keepdims) / math.log(2)
         name = {np.add: "sum", np.multiply: "prod", np.maximum: "max",
                 np.minimum: "min"}.get(ufunc)
         if method == "reduce" and name:
@@ -1990,6 +2002,8 @@ FUNCTIONS: dict[Callable, Callable] = {
 }
 for _uf, _name in UFUNCS.items():
     FUNCTIONS.setdefault(_uf, _ufunc_call(_name))
+# NumPy callables refused on traced arrays with a reason of their own (compose.py fills it)
+REFUSED: dict[Callable, str] = {}
 
 
 class Tracer:
@@ -2058,8 +2072,11 @@ class Tracer:
             raise UnsupportedError(
                 f"{lib} (library code, not NumPy) turned a traced value into a NumPy array: "
                 "graphc traces NumPy's functions, not the libraries built on them. Write it "
-                "with NumPy (graphc.numpy has logsumexp, softmax, log_softmax, sigmoid)",
-                user_loc())
+                "with NumPy (graphc.numpy has logsumexp, softmax, log_softmax, sigmoid)"
+                + ("; graphc runs its own of some of SciPy's (see the README) where the traced "
+                   "code finds SciPy's module or function in its globals: import SciPy at "
+                   "module level, not inside the traced function" if lib.startswith("scipy.")
+                   else ""), user_loc())
         raise UnsupportedError(
             "a traced value cannot become a NumPy array. np.array / np.asarray of one, or of "
             "a list mixing them: use graphc.numpy.array([...]) or np.stack; a NumPy array "
@@ -2107,8 +2124,8 @@ class Tracer:
                 return _assign(args[0], Tracer(const(dest)))
         if fn is None:
             module = getattr(func, "__module__", None) or "numpy"
-            raise UnsupportedError(f"{module}.{func.__name__} is not supported by graphc",
-                                   user_loc())
+            raise UnsupportedError(REFUSED.get(func, f"{module}.{func.__name__} is not "
+                                               "supported by graphc"), user_loc())
         out = fn(*args, **kwargs)
         return out if getattr(fn, "is_view", False) else _not_an_input(out, args)
 
@@ -2290,19 +2307,61 @@ def names_used(code: types.CodeType) -> set[str]:
     return names
 
 
+def _extreme(builtin: Callable, pick: Callable) -> Callable:
+    """Python's max (min) as traced code sees it: of traced numbers, v if pick(v, best) else
+    best in turn, as Python compares them (the first of equals wins, and so does a NaN
+    first); of a 1-D traced array, its max (min). Anything else goes to Python's."""
+    def fn(*args, **kw):
+        items = args
+        if len(args) == 1 and not kw:
+            if isinstance(args[0], Tracer) and args[0].ndim == 1:
+                return reduce(builtin.__name__, args[0])
+            args = (list(args[0]),)  # an iterable, read once
+            items = args[0]
+        if kw or not items or not any(isinstance(v, Tracer) for v in items) or \
+                any(np.ndim(v) for v in items):
+            return builtin(*args, **kw)
+        best = items[0]
+        for v in items[1:]:
+            best = where(pick(v, best), v, best)
+        return best
+    fn.__name__ = builtin.__name__
+    return fn
+
+
+def _import(name, globals=None, locals=None, fromlist=(), level=0):
+    """``import`` in traced code: NumPy and SciPy as they are swapped in globals."""
+    module = builtins.__import__(name, globals, locals, fromlist, level)
+    return _SWAPS.get(id(module)) or scipy_in_trace(module)
+
+
+# The builtins of traced code: Python's max and min of traced numbers, and imports inside it.
+BUILTINS_IN_TRACE = {**builtins.__dict__, "__import__": _import,
+                     "max": _extreme(max, operator.gt), "min": _extreme(min, operator.lt)}
+
+
+def _uses_builtins(names: set[str]) -> bool:
+    return bool(names & {"max", "min"}) or any(n.split(".")[0] in ("numpy", "scipy")
+                                                for n in names)
+
+
 def _swapped(v: Any, memo: dict) -> Any:
     if id(v) in _SWAPS:
         return _SWAPS[id(v)]
+    if (s := scipy_in_trace(v)) is not v:
+        return s
     return in_trace(v, memo) if isinstance(v, types.FunctionType) else v
 
 
 def in_trace(fn: Any, memo: dict | None = None) -> Any:
     """``fn`` as graphc traces it: the NumPy module and constructors that it (or a function
     written inside it) names in its globals or closure become NUMPY_IN_TRACE's, and so do
-    those of the plain functions it names, in turn. Anything but a Python function, and
-    NumPy's and graphc's own functions, are left as they are; so is ``fn`` when it names none
-    of them, as is code installed as a library. (The copy of the globals it runs with takes
-    its ``global`` assignments.)"""
+    those of the plain functions it names, in turn; SciPy's modules and Python functions
+    become special.in_trace's. Anything but a Python function, and NumPy's and graphc's own
+    functions, are left as they are; so is ``fn`` when it names none of them, as is code
+    installed as a library. (The copy of the globals it runs with takes its ``global``
+    assignments.)"""
+    fn = scipy_in_trace(fn)
     if not isinstance(fn, types.FunctionType) or (fn.__module__ or "").split(".")[0] in (
             "numpy", "graphc") or fn.__code__.co_filename.startswith(INSTALLED):
         return fn
@@ -2310,9 +2369,11 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
     if id(fn) in memo:
         return memo[id(fn)]
     memo[id(fn)] = fn  # a recursive call meets the original
-    scope = fn.__globals__
-    swaps = {n: _swapped(scope[n], memo) for n in names_used(fn.__code__) if n in scope}
+    scope, names = fn.__globals__, names_used(fn.__code__)
+    swaps = {n: _swapped(scope[n], memo) for n in names if n in scope}
     swaps = {n: v for n, v in swaps.items() if v is not scope[n]}
+    if _uses_builtins(names):
+        swaps["__builtins__"] = BUILTINS_IN_TRACE
     cells = []
     for cell in fn.__closure__ or ():
         try:
@@ -2332,9 +2393,10 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
     return out
 
 
+from . import compose as _compose  # noqa: E402,F401 (adds its functions to FUNCTIONS)
 from . import linalg as _linalg  # noqa: E402,F401 (adds np.linalg's functions to FUNCTIONS)
 from .selection import Selection, refused, select  # noqa: E402
-from .special import scipy_ufunc  # noqa: E402
+from .special import in_trace as scipy_in_trace, scipy_ufunc  # noqa: E402
 
 
 def _defers(method: Callable) -> Callable:

@@ -28,6 +28,7 @@ import functools
 
 import numpy as np
 import pytest
+from scipy import special
 
 import graphc
 from graphc.codegen import cuda as gcuda
@@ -204,18 +205,30 @@ def gaussian_loss(a, x):
 
 
 def spectral_loss(a):
-    """Eigendecomposition and SVD (Jacobi rotations on the GPU, LAPACK on the CPU): a
-    log-determinant from the eigenvalues, a matrix function V f(w) V^T, the top eigenvector,
-    the nuclear norm, singular vectors of a tall and of a wide matrix, a pseudo-inverse."""
+    """Eigendecomposition, SVD and QR (Jacobi rotations and Householder reflections on the
+    GPU, LAPACK on the CPU): a log-determinant from the eigenvalues, a matrix function
+    V f(w) V^T, the top eigenvector, the nuclear norm, singular vectors of a tall and of a wide
+    matrix, a pseudo-inverse, Q and R of a tall and of a wide matrix."""
     w, v = np.linalg.eigh(a @ a.T + np.eye(a.shape[0], dtype=a.dtype))
     u, s, vh = np.linalg.svd(a[:, :3], full_matrices=False)
+    q, r = np.linalg.qr(a[:, :4])
     return np.log(w).sum() + ((v * np.exp(-w)) @ v.T).sum() + (v[:, -1] ** 3).sum() + \
         np.linalg.norm(a, "nuc") + (u ** 3).sum() + (vh[0] ** 3).sum() + \
-        (np.linalg.svd(a[:2], full_matrices=False)[2] ** 3).sum() + np.linalg.pinv(a).sum()
+        (np.linalg.svd(a[:2], full_matrices=False)[2] ** 3).sum() + np.linalg.pinv(a).sum() + \
+        (q ** 3).sum() + np.log(np.abs(np.diag(r))).sum() + np.linalg.qr(a[:3], "r").sum()
 
 
 # sums of many float32 terms over eigenvalue gaps: a few ulps of the largest gradient entry
 spectral_loss.tol = dict(rtol=2e-5, atol=1e-5)
+
+
+def special_loss(p, x):
+    """The gamma family (libdevice's lgamma; polygamma generated as device functions, in the
+    kernel's float type) and scipy.special's Python functions, swapped for graphc's."""
+    q = np.abs(p) + 0.2
+    return (special.gammaln(q) + special.digamma(q) * x + special.polygamma(1, q)
+            + special.log_ndtr(4 * x) + special.betaln(q, 2 * q)).sum() + \
+        special.logsumexp(x, b=q)
 
 
 def masked_loss(p, t, lab):
@@ -300,6 +313,11 @@ MODEL_PROGRAMS = {
                              _rng(14).normal(size=(6, 4)).astype(np.float32),
                              _rng(15).normal(size=(6, 4)).astype(np.float32),
                              np.array([1, 0, 1, 1, 0, 2]))),
+                         (special_loss, "value_and_grad", dict(argnums=(0, 1)), (
+                             _rng(16).normal(size=(3, 5)).astype(np.float32),
+                             _rng(17).normal(size=(3, 5)).astype(np.float32))),
+                         (special_loss, "value_and_grad", dict(argnums=(0, 1)), (
+                             _rng(16).normal(size=(3, 5)), _rng(17).normal(size=(3, 5)))),
                          (spectral_loss, "value_and_grad", {},
                           (_rng(13).normal(size=(6, 6)).astype(np.float32),)),
                          (spectral_loss, "value_and_grad", {},
@@ -529,6 +547,23 @@ def test_index_out_of_range_raises_and_the_next_call_works():
     with pytest.raises(graphc.OutOfBoundsError, match=r"gather.*size 7.*\(7, 5\)"):
         vg(emb, w, bad)
     assert_same(vg(emb, w, tokens), want, F32)  # the flag was reset
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gamma_functions_across_their_domain_equal_cpu_target(dtype):
+    """Negative, tiny, huge arguments; on a GPU the poles, infinities and NaN too (the
+    simulator runs Python's math functions, which raise there)."""
+    x = [-2.5, -0.5, -7.3, 1e-30, 1e30, 3e-8, -1e6 + 0.25, 55.5, 10.0, 0.7]
+    x = np.array(x + ([] if SIM else [0.0, -1.0, -40.0, np.inf, -np.inf, np.nan]), dtype)
+
+    def fn(x):
+        return [special.gammaln(x), special.digamma(x), special.polygamma(1, x),
+                special.polygamma(2, x)]
+
+    for got, want in zip(graphc.jit(fn, target="cuda")(x), graphc.jit(fn)(x)):
+        assert got.dtype == want.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 @needs_cuda

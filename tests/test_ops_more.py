@@ -13,7 +13,9 @@ import inspect
 import numpy as np
 import pytest
 
+from scipy import linalg as sla
 from scipy import special
+from scipy.special import logsumexp, polygamma
 
 import graphc
 from graphc import OutOfBoundsError, ShapeError, UnsupportedError
@@ -35,6 +37,9 @@ SPD = WC @ WC.T / 4 + np.eye(4)
 INT2 = np.array([[2, 1], [1, 3]])
 P = RNG.uniform(0.05, 0.95, size=(3, 4))
 P0 = np.where(np.arange(12).reshape(3, 4) % 3 == 0, 0.0, P[::-1])
+KNOTS = np.array([-2.0, -0.9, 0.1, 0.45, 1.3, 2.2])  # sample points, none where X has values
+POLES = np.array([0.0, -1.0, -2.5, -0.5, -7.3, 1e-300, np.inf, -np.inf, np.nan, 1e300, 3e-8,
+                  -1e6 + 0.25, 55.5, -40.0, 10.0])
 TIES = np.array([-2.5, -1.5, -0.5, -0.2, 0.0, 0.5, 1.5, 2.5, 0.49999999999999994, 4.5e15 + 1])
 
 # name -> (function, arguments, argnums differentiated: () for data-only results)
@@ -314,6 +319,11 @@ CASES = {
                                  np.linalg.svd(a)[1], np.linalg.svd(a, compute_uv=False),
                                  np.abs(np.linalg.svd(a, hermitian=True)[2])],
                    (WC, X), (0, 1)),
+    # NumPy's own signs (LAPACK's Householder reflections): tall, wide, stacked, square
+    "linalg-qr": (lambda a, w: [*np.linalg.qr(w.T), *np.linalg.qr(w), np.linalg.qr(a, mode="r"),
+                                np.linalg.qr(np.stack([a, a.T])).Q,
+                                np.linalg.qr(a, mode="complete").R],
+                  (WC, X), (0, 1)),
     "linalg-svd-uses": (lambda a, w, b: [np.linalg.pinv(w), np.linalg.pinv(a, rtol=None),
                                          np.linalg.norm(w, 2), np.linalg.norm(w, -2),
                                          np.linalg.norm(np.stack([w, w + 1]), "nuc",
@@ -352,6 +362,60 @@ CASES = {
                                        special.kl_div(x, P0), special.huber(-1.0, x),
                                        special.pseudo_huber(0.0, x), special.xlogy(P0, x)],
                             (X,), ()),
+    # the gamma family (lgamma, and polygamma written for graphc), log_ndtr's three pieces
+    "scipy-gamma": (lambda p, x: [special.gammaln(p), special.gammaln(x - 0.3),
+                                  special.digamma(p), special.psi(x - 0.3),
+                                  polygamma(1, p), special.polygamma(3, x - 0.3),
+                                  special.gamma(p * 3), special.gamma(x - 0.3),
+                                  special.rgamma(x - 0.3), special.gammasgn(x - 0.3),
+                                  special.betaln(p, 3 * p), special.beta(p, 1.5),
+                                  special.loggamma(p), special.multigammaln(p + 2, 3),
+                                  special.log_ndtr(np.concatenate([x, x - 12, 8 * x - 40]))],
+                    (P, X), (0, 1)),
+    "scipy-gamma-edges": (lambda x: [special.gammaln(x), special.digamma(x),
+                                     polygamma(1, x), polygamma(2, x), special.gamma(x),
+                                     special.gammasgn(x), special.log_ndtr(x)],
+                          (POLES,), ()),
+    # SciPy's plain Python functions (swapped for graphc's in traced code)
+    "scipy-functions": (lambda x, w: [logsumexp(x), special.logsumexp(x, axis=1, b=w),
+                                      special.logsumexp(x - w, axis=0, keepdims=True,
+                                                        return_sign=True),
+                                      special.softmax(x), special.log_softmax(x, axis=0)],
+                        (X, POS), (0, 1)),
+    "scipy-linalg": (lambda a, b: [sla.solve_triangular(a, b, lower=True),
+                                   sla.solve_triangular(a, b, trans="T", unit_diagonal=True),
+                                   sla.cho_solve(sla.cho_factor(a @ a.T), b),
+                                   sla.cho_factor(a @ a.T, lower=True)[0],
+                                   sla.cholesky(a @ a.T), sla.solve(a, b),
+                                   sla.solve(a, b, assume_a="pos", lower=True), sla.inv(a),
+                                   sla.det(a), sla.eigh(a @ a.T, eigvals_only=True)],
+                     (WC, V4), (0, 1)),
+    # compositions (compose.py): calculus on samples, interpolation, polynomials, windows
+    "numpy-calculus": (lambda x, t: [np.gradient(x), np.gradient(x, 0.5, t, edge_order=2),
+                                     np.gradient(x[0], t), np.gradient(x[:2], axis=0),
+                                     np.gradient(x, t, axis=1, edge_order=2),
+                                     np.trapezoid(x), np.trapezoid(x, t),
+                                     np.trapezoid(x, dx=0.1, axis=0),
+                                     np.trapezoid(x, np.cumsum(POS, axis=1), axis=1)],
+                       (X, KNOTS[:4]), (0, 1)),
+    "numpy-interp": (lambda x, xp, fp: [np.interp(x, xp, fp), np.interp(x * 4, xp, fp, -1.0, 2.0),
+                                        np.interp(np.float32(2.5), xp, fp),
+                                        np.interp(x, xp[:1], fp[:1])],
+                     (X, KNOTS, np.sin(KNOTS)), (0, 1, 2)),
+    "numpy-poly-windows": (lambda x, v: [np.vander(v), np.vander(v, 2, increasing=True),
+                                         np.polyval(v, x), np.polyval([1.0, -2.0, 0.5], x),
+                                         np.lib.stride_tricks.sliding_window_view(v, 2),
+                                         np.lib.stride_tricks.sliding_window_view(x, (2, 3)),
+                                         np.lib.stride_tricks.sliding_window_view(x, 2, axis=0),
+                                         np.partition(x, 2, axis=1)[:, 2:],
+                                         np.sort(x[np.argpartition(x[:, 0], 1)[:1]])],
+                           (X, V3), (0, 1)),
+    "ufuncs-more": (lambda x: [np.deg2rad(x), np.radians(x), np.rad2deg(x), np.degrees(x),
+                               np.cbrt(x), np.fmod(3 * x, 0.7), np.fmod(x, -0.4), np.fabs(x),
+                               np.fabs(IDX), np.deg2rad(IDX), np.logaddexp.reduce(x, axis=1),
+                               np.logaddexp2.reduce(x), np.logaddexp.reduce(x, None),
+                               np.concatenate([x, x[0], V3], axis=None)],
+                    (X,), (0,)),
     "linalg-integers": (lambda i: [np.linalg.det(i), np.linalg.inv(i)], (INT2,), ()),
 }
 
@@ -603,12 +667,16 @@ def test_traced_boolean_mask_refuses_what_needs_the_count(fn):
 def test_scipy_special_keeps_float32_and_names_what_it_lacks():
     x = X.astype(np.float32)
     for fn in (special.erf, special.expit, special.entr, special.log_expit,
-               lambda x: special.huber(np.float32(0.5), x)):
+               lambda x: special.huber(np.float32(0.5), x), lambda x: special.gammaln(x - 0.3),
+               special.log_ndtr, lambda x: special.digamma(x + 1.5)):
         got, want = graphc.jit(fn)(x), fn(x)
         assert got.dtype == want.dtype == np.float32
-        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
-    with pytest.raises(UnsupportedError, match=r"scipy\.special\.gammaln is not supported"):
-        graphc.jit(special.gammaln)(POS)
+        # (digamma near its zero: within 2 ulps of log(x + 10), which its sum passes through)
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=5e-7)
+    with pytest.raises(UnsupportedError, match=r"scipy\.special\.erfinv is not supported"):
+        graphc.jit(special.erfinv)(P)
+    with pytest.raises(UnsupportedError, match=r"polygamma: n needs a constant non-negative"):
+        graphc.jit(polygamma)(np.array(1), P)
 
 
 def test_empty_traced_selection():
@@ -628,7 +696,38 @@ def test_traced_boolean_mask_indexes_a_constant_one():
                                       graphc.grad(lambda x: f(x).sum()).reference(X))
 
 
+def test_python_max_min_and_imports_inside_traced_code():
+    """Python's max and min of traced numbers compare as Python does (the first of equals, a
+    NaN first, wins); imports inside the traced function get graphc's NumPy and SciPy."""
+    def f(x):
+        import numpy as numpy_inside
+        import scipy.linalg
+        import scipy.special as sp
+        from scipy.special import gammaln
+
+        return (max(x[0], 0.0) + min(x[1], x[2], 0.3) + max(x) + min([x[0], x[2]]) + max(1, 2)
+                + sp.logsumexp(x) + scipy.linalg.solve_triangular(SQ, x, lower=True).sum()
+                + gammaln(x + 3).sum() + numpy_inside.ones(4).sum())
+
+    x = V4 + np.array([0.0, 0.0, 0.0, 0.5])
+    v, g = graphc.value_and_grad(f)(x)
+    assert v == pytest.approx(f(x), rel=1e-12)
+    e = np.eye(4) * 1e-6
+    np.testing.assert_allclose(g, [(f(x + d) - f(x - d)) / 2e-6 for d in e], rtol=1e-6)
+    assert list(graphc.grad(lambda x: max(x[0], x[1]))(np.ones(2))) == [1, 0]
+    assert list(graphc.grad(lambda x: min(x[1], x[0]))(np.ones(2))) == [0, 1]
+    assert np.isnan(graphc.jit(lambda x: max(x[0], x[1]))(np.array([np.nan, 1.0])))
+    assert graphc.jit(lambda x: max(x[0], x[1]))(np.array([1.0, np.nan])) == 1.0
+    with pytest.raises(graphc.TracerBoolError):  # arrays, as in NumPy
+        graphc.jit(lambda x: max(x[:2], x[2:]))(V4)
+
+
 def test_unsupported_forms_are_named():
+    with pytest.raises(UnsupportedError, match="np.unique of a traced array is not supported: "
+                                               "the length of its result depends on the data"):
+        graphc.jit(lambda x: len(np.unique(x)))(V3)
+    with pytest.raises(UnsupportedError, match=r"np.nonzero .* boolean mask x\[cond\]"):
+        graphc.jit(lambda x: x[np.nonzero(x > 0)])(V3)
     with pytest.raises(UnsupportedError, match="newaxis"):
         graphc.jit(lambda x: x[None, [0, 1], [1, 2]])(X)
     with pytest.raises(UnsupportedError, match="matrix ord=3"):
@@ -677,7 +776,8 @@ def test_hessian_vector_products_of_array_ops(name):
           + np.linalg.solve(x[:, :3] + 3 * np.eye(3), x).sum()
           + np.log(np.diag(np.linalg.cholesky(x @ x.T + np.eye(3)))).sum()
           + (np.linalg.eigh(x @ x.T)[1][:, -1] ** 3).sum()
-          + np.linalg.norm(x, "nuc") + (np.linalg.svd(x, full_matrices=False)[0] ** 3).sum()}[name]
+          + np.linalg.norm(x, "nuc") + (np.linalg.svd(x, full_matrices=False)[0] ** 3).sum()
+          + (np.linalg.qr(x.T)[0] ** 3).sum() + (np.linalg.qr(x)[1] ** 3).sum()}[name]
     v = np.random.default_rng(5).normal(size=X.shape)
     hv = graphc.grad(lambda x: (graphc.grad(fn)(x) * v).sum())(X)
     g = graphc.grad(fn)

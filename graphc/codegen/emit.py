@@ -55,7 +55,8 @@ def scalar_expr(node: Node, operands: list[str], backend: str) -> str:
     # Operands are cast to the result type as NumPy does; bools mix with any type unpromoted.
     args = [a if i.dtype == node.dtype or "b" in (node.dtype.kind, i.dtype.kind)
             else f"{tname}({a})" for a, i in zip(operands, node.inputs)]
-    expr = op.scalar.format(*args, T=tname)
+    # {T}: the result type's constructor; {t}: its name; and the op's parameters by name
+    expr = op.scalar.format(*args, T=tname, t=node.dtype.name, **node.params)
     # Numba does bool arithmetic in integers (True + True == 2); NumPy's stays boolean.
     return f"np.bool_({expr})" if node.dtype.kind == "b" and op.dtype is not _boolean else expr
 

@@ -187,6 +187,12 @@ _xgesdd = types.ExternalFunction("numba_ez_gesdd", types.intc(
     types.char, types.char, types.intp, types.intp,  # kind, jobz, m, n
     types.voidptr, types.intp, types.voidptr,  # a, lda, s
     types.voidptr, types.intp, types.voidptr, types.intp))  # u, ldu, vt, ldvt
+_geqrf = types.ExternalFunction("numba_ez_geqrf", types.intc(
+    types.char, types.intp, types.intp,  # kind, m, n
+    types.voidptr, types.intp, types.voidptr))  # a, lda, tau
+_xxgqr = types.ExternalFunction("numba_ez_xxgqr", types.intc(
+    types.char, types.intp, types.intp, types.intp,  # kind, m, n, k
+    types.voidptr, types.intp, types.voidptr))  # a, lda, tau
 _V, _SOME = ord("V"), ord("S")  # eigenvectors too; the thin SVD
 
 
@@ -315,4 +321,29 @@ def svd(a, out):
             out[s, m, j] = sv[j]
             for i in range(n):
                 out[s, m + 1 + i, j] = sign * v[j, i]
+    return -1
+
+
+@njit(error_model="numpy", cache=True)
+def qr(a, out):
+    """``out[s]``: Q (m x n) above R (n x n), the reduced QR of a[s] (m >= n): geqrf, then
+    orgqr for Q, column-major as LAPACK works (NumPy's route, so NumPy's signs)."""
+    m, n = a.shape[1], a.shape[2]
+    if n == 0:
+        return -1
+    kind = _S if a.itemsize == 4 else _D
+    f = np.empty((n, m), a.dtype)  # row j: column j of A, then of its factors
+    tau = np.empty(n, a.dtype)
+    for s in range(a.shape[0]):
+        for i in range(m):
+            for j in range(n):
+                f[j, i] = a[s, i, j]
+        _geqrf(kind, m, n, _address(f), m, _address(tau))
+        for i in range(n):
+            for j in range(n):
+                out[s, m + i, j] = f[j, i] if i <= j else 0
+        _xxgqr(kind, m, n, n, _address(f), m, _address(tau))
+        for i in range(m):
+            for j in range(n):
+                out[s, i, j] = f[j, i]
     return -1

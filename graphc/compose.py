@@ -1,0 +1,223 @@
+"""NumPy functions written with the traced ones: calculus on samples (``gradient``,
+``trapezoid``), ``interp``, polynomials (``vander``, ``polyval``), ``sliding_window_view``,
+``partition``, and the ufuncs ``deg2rad``, ``rad2deg``, ``cbrt``, ``fmod``, ``fabs``. Each adds
+itself to trace.FUNCTIONS (this module is imported by trace.py).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .errors import ShapeError, UnsupportedError
+from .ir import user_loc
+from .trace import (FUNCTIONS, REFUSED, Tracer, _axes_in_order, argsort, as_tracer, concatenate, diff,
+                    moveaxis, searchsorted, sort, stack, take)
+
+
+def _float(x: Any) -> Tracer:
+    x = as_tracer(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
+def _along(x: Tracer, axis: int, index: Any) -> Tracer:
+    """x[..., index, ...] with ``index`` on ``axis``."""
+    return x[(slice(None),) * axis + (index,)]
+
+
+def _on_axis(c: Any, axis: int, ndim: int) -> Any:
+    """A 1-D ``c`` shaped to broadcast along ``axis`` of an ndim array."""
+    return c if np.ndim(c) == 0 else np.reshape(c, (-1,) + (1,) * (ndim - axis - 1))
+
+
+def _gradient_axis(f: Tracer, axis: int, h: Any, edge_order: int) -> Tracer:
+    """np.gradient along one axis: central differences inside, one-sided ones (first or
+    second order) at the two ends; spacing ``h`` a number, or the coordinates (1-D)."""
+    n = f.shape[axis]
+    if n < edge_order + 1:
+        raise ShapeError(f"np.gradient: axis {axis} has {n} elements; at least "
+                         f"{edge_order + 1} are needed", user_loc())
+    def at(i: Any) -> Tracer:
+        return _along(f, axis, i)
+
+    inner = None
+    if np.ndim(h) == 0:
+        d = [h] * 4  # the first two steps and the last two
+        if n > 2:
+            inner = (at(slice(2, None)) - at(slice(None, -2))) / (2 * h)
+    else:
+        if np.ndim(h) != 1 or np.shape(h)[0] != n:
+            raise ShapeError(f"np.gradient: coordinates of shape {np.shape(h)} along an axis "
+                             f"of {n}", user_loc())
+        dx = diff(_float(h))
+        d = [dx[0], dx[min(1, n - 2)], dx[max(-2, 1 - n)], dx[-1]]
+        if n > 2:
+            a, b = dx[:-1], dx[1:]  # the steps before and after each inner point
+            inner = (_on_axis(-b / (a * (a + b)), axis, f.ndim) * at(slice(None, -2))
+                     + _on_axis((b - a) / (a * b), axis, f.ndim) * at(slice(1, -1))
+                     + _on_axis(a / (b * (a + b)), axis, f.ndim) * at(slice(2, None)))
+    first, last = at(slice(0, 1)), at(slice(-1, None))
+    if edge_order == 1:
+        lo = (at(slice(1, 2)) - first) / d[0]
+        hi = (last - at(slice(-2, -1))) / d[3]
+    else:
+        p, q = d[0], d[1]
+        lo = (-(2 * p + q) / (p * (p + q)) * first + (p + q) / (p * q) * at(slice(1, 2))
+              - p / (q * (p + q)) * at(slice(2, 3)))
+        p, q = d[2], d[3]
+        hi = (q / (p * (p + q)) * at(slice(-3, -2)) - (p + q) / (p * q) * at(slice(-2, -1))
+              + (2 * q + p) / (q * (p + q)) * last)
+    return concatenate([lo, hi] if inner is None else [lo, inner, hi], axis=axis)
+
+
+def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> Any:
+    """np.gradient: one array per axis (a tuple for several, as NumPy 2)."""
+    f = _float(f)
+    axes = (tuple(range(f.ndim)) if axis is None else
+            _axes_in_order((axis,) if isinstance(axis, numbers.Integral) else axis, f.ndim))
+    if edge_order not in (1, 2):
+        raise UnsupportedError("np.gradient: edge_order must be 1 or 2", user_loc())
+    if not varargs:
+        spacing = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        spacing = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacing = [v if np.ndim(v) == 0 else as_tracer(v) for v in varargs]
+    else:
+        raise ShapeError(f"np.gradient: {len(varargs)} spacings for {len(axes)} axes",
+                         user_loc())
+    out = tuple(_gradient_axis(f, a, h, edge_order) for a, h in zip(axes, spacing))
+    return out[0] if len(out) == 1 else out
+
+
+def trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: int = -1) -> Tracer:
+    """The trapezoidal rule along ``axis``: steps ``dx``, or those of the sample points x
+    (1-D along the axis, or y's shape)."""
+    y = _float(y)
+    axis = _axes_in_order((axis,), y.ndim)[0]
+    if x is None:
+        d = dx
+    else:
+        x = as_tracer(x)
+        d = diff(x) if x.ndim == 1 else diff(x, axis=axis)
+        if x.ndim == 1:
+            d = _on_axis(d, axis, y.ndim)
+    mid = (_along(y, axis, slice(1, None)) + _along(y, axis, slice(None, -1))) / 2
+    return (d * mid).sum(axis=axis)
+
+
+def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None,
+           period: Any = None) -> Tracer:
+    """np.interp: the straight line through the two points of (xp, fp) around each x (xp
+    increasing); fp[0] (``left``) below xp[0] and fp[-1] (``right``) above xp[-1]. In
+    float64, as NumPy. The gradient reaches x (the slope), fp and xp."""
+    if period is not None:
+        raise UnsupportedError("np.interp: period is not supported", user_loc())
+    x, xp, fp = (as_tracer(v).astype(np.float64) for v in (x, xp, fp))
+    if xp.ndim != 1 or fp.ndim != 1 or xp.shape != fp.shape or not xp.size:
+        raise ShapeError(f"np.interp: xp and fp must be 1-D of one nonzero length, got shapes "
+                         f"{xp.shape} and {fp.shape}", user_loc())
+    n = xp.shape[0]
+    lo, hi = fp[0] if left is None else left, fp[-1] if right is None else right
+    if n == 1:
+        y = fp[0] + 0 * x
+    else:
+        j = np.clip(searchsorted(xp, x, side="right"), 1, n - 1)
+        x0, x1, y0, y1 = take(xp, j - 1), take(xp, j), take(fp, j - 1), take(fp, j)
+        y = np.where(x == xp[-1], fp[-1], y0 + (y1 - y0) / (x1 - x0) * (x - x0))
+    return np.where(x < xp[0], lo, np.where(x > xp[-1], hi, y))
+
+
+def vander(x: Any, N: int | None = None, increasing: bool = False) -> Tracer:
+    """Columns x^0 .. x^(N-1) (reversed unless ``increasing``), as products: x^0 is 1 with
+    a zero gradient at x = 0."""
+    x = as_tracer(x)
+    if x.ndim != 1:
+        raise ShapeError("np.vander: x must be a one-dimensional array", user_loc())
+    n = x.shape[0] if N is None else N
+    cols = [x ** 0]
+    for _ in range(1, n):
+        cols.append(cols[-1] * x)
+    return stack(cols[:n] if increasing else cols[:n][::-1], axis=1)
+
+
+def polyval(p: Any, x: Any) -> Tracer:
+    """sum_k p[k] x^(n-1-k) by Horner's rule (p 1-D, its length fixed)."""
+    if isinstance(p, np.poly1d):
+        p = p.coeffs
+    p = as_tracer(p)
+    if p.ndim != 1:
+        raise ShapeError("np.polyval: p must be one-dimensional", user_loc())
+    y = as_tracer(x) * 0
+    for k in range(p.shape[0]):
+        y = y * x + p[k]
+    return y
+
+
+def sliding_window_view(x: Any, window_shape: Any, axis: Any = None, *, subok: bool = False,
+                        writeable: bool = False) -> Tracer:
+    """Every window of ``window_shape`` along ``axis`` (all axes if None), the window's axes
+    last: a gather of constant indices (a copy, where NumPy's is a view)."""
+    if writeable:
+        raise UnsupportedError("sliding_window_view: writeable=True is not supported",
+                               user_loc())
+    x = as_tracer(x)
+    shape = (window_shape,) if isinstance(window_shape, numbers.Integral) else \
+        tuple(window_shape)
+    axes = (tuple(range(x.ndim)) if axis is None else
+            _axes_in_order((axis,) if isinstance(axis, numbers.Integral) else axis, x.ndim))
+    if len(axes) != len(shape):
+        raise ShapeError(f"sliding_window_view: {len(shape)} window sizes for {len(axes)} axes",
+                         user_loc())
+    out = x
+    for a, w in zip(axes, shape):
+        n = x.shape[a]
+        if not 0 <= w <= n:
+            raise ShapeError(f"sliding_window_view: window {w} for an axis of {n}",
+                             user_loc())
+        idx = np.arange(n - w + 1)[:, None] + np.arange(w)
+        out = moveaxis(take(out, idx, axis=a), a + 1, -1)
+    return out
+
+
+def partition(a: Any, kth: Any, axis: int = -1, kind: str = "introselect",
+              order: Any = None) -> Tracer:
+    """A full sort: the kth element in its sorted place, smaller ones before and larger ones
+    after, as NumPy promises (the order within each side, which NumPy leaves open, is
+    sorted)."""
+    return sort(a, axis=axis)
+
+
+def argpartition(a: Any, kth: Any, axis: int = -1, kind: str = "introselect",
+                 order: Any = None) -> Tracer:
+    return argsort(a, axis=axis)
+
+
+def _fmod(x: Any, y: Any) -> Tracer:
+    """C's fmod, with the sign of x: the remainder (sign of y) moved by y where they differ."""
+    r = np.remainder(x, y)
+    return np.where((r != 0) & ((r < 0) != (as_tracer(x) < 0)), r - y, r)
+
+
+# Functions whose result's length depends on the values: refused on traced arrays, saying why
+_MASK = "Use a boolean mask x[cond] into a reduction, or np.where(cond, x, y)"
+REFUSED.update({f: f"np.{f.__name__} of a traced array is not supported: the length of its "
+                   f"result depends on the data. {_MASK}"
+                for f in (np.nonzero, np.argwhere, np.flatnonzero, np.extract, np.compress)})
+REFUSED[np.unique] = ("np.unique of a traced array is not supported: the length of its result "
+                      "depends on the data. Compare with a constant array of the possible "
+                      "values instead: (x[:, None] == values).any(axis=0)")
+FUNCTIONS.update({
+    np.gradient: gradient, np.trapezoid: trapezoid, np.interp: interp, np.vander: vander,
+    np.polyval: polyval, np.lib.stride_tricks.sliding_window_view: sliding_window_view,
+    np.partition: partition, np.argpartition: argpartition,
+    np.deg2rad: lambda x: _float(x) * (math.pi / 180),
+    np.radians: lambda x: _float(x) * (math.pi / 180),
+    np.rad2deg: lambda x: _float(x) * (180 / math.pi),
+    np.degrees: lambda x: _float(x) * (180 / math.pi),
+    np.cbrt: lambda x: np.sign(_float(x)) * np.abs(_float(x)) ** (1 / 3),
+    np.fmod: _fmod, np.fabs: lambda x: np.abs(_float(x)),
+})

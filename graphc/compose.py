@@ -1,7 +1,9 @@
 """NumPy functions written with the traced ones: calculus on samples (``gradient``,
-``trapezoid``), ``interp``, polynomials (``vander``, ``polyval``), ``sliding_window_view``,
-``partition``, and the ufuncs ``deg2rad``, ``rad2deg``, ``cbrt``, ``fmod``, ``fabs``. Each adds
-itself to trace.FUNCTIONS (this module is imported by trace.py).
+``trapezoid``), ``interp``, polynomials (``vander``, ``polyval``, ``polyfit``),
+``sliding_window_view``, ``partition``, and the ufuncs ``deg2rad``, ``rad2deg``, ``cbrt``,
+``fmod``, ``fabs``; each adds itself to trace.FUNCTIONS (this module is imported by
+trace.py). Functions whose result's length is data are refused there with the reason
+(trace.REFUSED).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import numpy as np
 
 from .errors import ShapeError, UnsupportedError
 from .ir import user_loc
-from .trace import (FUNCTIONS, REFUSED, Tracer, _axes_in_order, argsort, as_tracer, concatenate, diff,
-                    moveaxis, searchsorted, sort, stack, take)
+from .trace import (FUNCTIONS, REFUSED, Tracer, _axes_in_order, argsort, as_tracer,
+                    concatenate, diff, moveaxis, searchsorted, sort, stack, take)
 
 
 def _float(x: Any) -> Tracer:
@@ -157,6 +159,28 @@ def polyval(p: Any, x: Any) -> Tracer:
     return y
 
 
+def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: Any = None,
+            cov: Any = False) -> Any:
+    """Least squares on the Vandermonde matrix, its columns scaled to unit norm first, as
+    NumPy does (through graphc's lstsq: the SVD); ``full`` adds (residuals, rank, s,
+    rcond)."""
+    from .linalg import lstsq
+
+    if cov:
+        raise UnsupportedError("np.polyfit: cov is not supported", user_loc())
+    x, y = _float(x), _float(y)
+    if rcond is None:
+        rcond = x.shape[0] * np.finfo(x.dtype).eps
+    lhs, rhs = vander(x, deg + 1), y
+    if w is not None:
+        w = _float(w)
+        lhs, rhs = lhs * w[:, None], rhs * (w[:, None] if rhs.ndim == 2 else w)
+    scale = np.sqrt((lhs * lhs).sum(axis=0))
+    c, resids, rank, s = lstsq(lhs / scale, rhs, rcond)
+    c = (c.T / scale).T
+    return (c, resids, rank, s, rcond) if full else c
+
+
 def sliding_window_view(x: Any, window_shape: Any, axis: Any = None, *, subok: bool = False,
                         writeable: bool = False) -> Tracer:
     """Every window of ``window_shape`` along ``axis`` (all axes if None), the window's axes
@@ -212,7 +236,8 @@ REFUSED[np.unique] = ("np.unique of a traced array is not supported: the length 
                       "values instead: (x[:, None] == values).any(axis=0)")
 FUNCTIONS.update({
     np.gradient: gradient, np.trapezoid: trapezoid, np.interp: interp, np.vander: vander,
-    np.polyval: polyval, np.lib.stride_tricks.sliding_window_view: sliding_window_view,
+    np.polyval: polyval, np.polyfit: polyfit,
+    np.lib.stride_tricks.sliding_window_view: sliding_window_view,
     np.partition: partition, np.argpartition: argpartition,
     np.deg2rad: lambda x: _float(x) * (math.pi / 180),
     np.radians: lambda x: _float(x) * (math.pi / 180),

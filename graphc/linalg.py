@@ -1,6 +1,6 @@
 """``np.linalg`` of traced matrices, on the primitives ``solve``, ``slogdet``, ``cholesky``,
-``eigh``, ``svd`` and ``qr`` (ops.py): operands cast to one float dtype and their stacks broadcast, as
-NumPy does."""
+``eigh``, ``svd`` and ``qr`` (ops.py): operands cast to one float dtype and their stacks
+broadcast, as NumPy does. scipy.linalg's common functions too (SCIPY_LINALG)."""
 
 from __future__ import annotations
 

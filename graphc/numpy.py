@@ -60,14 +60,21 @@ def softplus(x: Any) -> Any:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """log(sum(exp(x))) shifted by the max, so it neither overflows nor underflows."""
+def logsumexp(x: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
+              return_sign: bool = False) -> Any:
+    """log(sum(b * exp(x))) shifted by the max, so it neither overflows nor underflows
+    (SciPy's signature): with ``return_sign``, the log of the sum's magnitude and its sign;
+    without, a negative sum gives NaN."""
     m = stop_gradient(np.max(x, axis=axis, keepdims=True))
     m = np.where(np.abs(m) < np.inf, m, 0)  # an all -inf slice gives -inf, not nan
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    if keepdims:
-        return out
-    return np.squeeze(out, axis=axis) if axis is not None else np.reshape(out, ())
+    e = np.exp(x - m)
+    total = np.sum(e if b is None else e * b, axis=axis, keepdims=True)
+    out = np.log(np.abs(total) if return_sign else total) + m
+    outs = [out, np.sign(total)] if return_sign else [out]
+    if not keepdims:
+        outs = [np.squeeze(v, axis=axis) if axis is not None else np.reshape(v, ())
+                for v in outs]
+    return tuple(outs) if return_sign else outs[0]
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:

@@ -5,8 +5,9 @@ SciPy's special functions are NumPy ufuncs, so a traced argument reaches Tracer'
 ``scipy.special`` (which the user's program has imported already, so graphc never imports it
 for this): ``erf`` and ``erfc`` are primitives (ops.py); the rest are compositions whose
 branches keep the unused side's arguments valid, so that their gradients are exact zeros.
-SciPy's functions that are not ufuncs (``logsumexp``, ``softmax``) convert their argument
-with ``np.asarray`` and cannot be traced; ``graphc.numpy`` has both.
+SciPy's functions that are not ufuncs (``logsumexp``, ``polygamma``) convert their arguments
+with ``np.asarray``, which a traced array cannot pass: traced code sees graphc's in their
+place, and scipy.linalg's and scipy.stats' likewise (in_trace).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def _poles(x):
 
 def _gammasgn(x):
     """The sign of Gamma(x): -1 between an odd negative integer and the next one up, 1
-    elsewhere (at -0.0 too, where SciPy says -1), NaN at the negative poles and NaN (SciPy's)."""
+    elsewhere (at -0.0 too, where SciPy says -1), NaN at the negative poles and NaN, as
+    SciPy's."""
     x = _floats(x)[0]
     neg = (x < 0) & (np.floor(x) % 2 == 1)
     return np.where(_poles(x) & (x != 0) | np.isnan(x), np.nan,
@@ -190,30 +192,12 @@ def _multigammaln(a, d):
     return np.where(a > (d - 1) / 2, out, np.nan)
 
 
-def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
-    """log(sum(b * exp(a))) over ``axis``, shifted by the max; with ``return_sign``, the log of
-    the sum's magnitude and its sign (NaN without it, for a negative sum)."""
-    if b is None and not return_sign:
-        return gnp.logsumexp(a, axis=axis, keepdims=keepdims)
-    a = as_tracer(a)
-    m = gnp.stop_gradient(np.max(a, axis=axis, keepdims=True))
-    m = np.where(np.abs(m) < np.inf, m, 0)
-    e = np.exp(a - m)
-    total = np.sum(e if b is None else e * b, axis=axis, keepdims=True)
-    out = np.log(np.abs(total) if return_sign else total) + m
-    sign = np.sign(total)
-    if not keepdims:
-        out, sign = (np.squeeze(v, axis=axis) if axis is not None else np.reshape(v, ())
-                     for v in (out, sign))
-    return (out, sign) if return_sign else out
-
-
 # SciPy's plain Python functions (not ufuncs: they call np.asarray): graphc's own run instead
 # in traced code (see in_trace).
 PY_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "polygamma": lambda n, x: _polygamma(x, _constant_int(n, "polygamma: n")),
     "multigammaln": _multigammaln,
-    "logsumexp": _logsumexp,
+    "logsumexp": lambda *args, **kwds: gnp.logsumexp(*args, **kwds),
     "softmax": lambda x, axis=None: gnp.softmax(x, axis=axis),
     "log_softmax": lambda x, axis=None: gnp.log_softmax(x, axis=axis),
     "softplus": lambda x: gnp.softplus(x),
@@ -232,25 +216,28 @@ class _ModuleInTrace(types.ModuleType):
 
 
 _IN_TRACE: dict[int, Any] = {}  # id of a SciPy module or function -> what traced code sees
-_LOADED: list = [None, None]  # the scipy.special and scipy.linalg that _IN_TRACE is for
+_SCIPY = ("special", "linalg", "stats")
+_LOADED: list = [None] * len(_SCIPY)  # the modules of scipy that _IN_TRACE is for
 
 
 def in_trace(v: Any) -> Any:
-    """What traced code sees for ``v``, a global or a closure's value: scipy.special and
-    scipy.linalg (and scipy itself) become modules with graphc's versions of the plain Python
-    functions in PY_FUNCTIONS and linalg.SCIPY_LINALG; those functions imported by name
-    become graphc's. Anything else is v. SciPy is never imported here: only the modules the
-    program has loaded are looked at."""
-    loaded = [sys.modules.get("scipy.special"), sys.modules.get("scipy.linalg")]
+    """What traced code sees for ``v``, a global or a closure's value: scipy.special,
+    scipy.linalg and scipy.stats (and scipy itself) become modules with graphc's versions of
+    the plain Python functions in PY_FUNCTIONS, linalg.SCIPY_LINALG and the distributions of
+    stats.stand_ins; those imported by name become graphc's. Anything else is v. SciPy is never
+    imported here: only the modules the program has loaded are looked at."""
+    loaded = [sys.modules.get(f"scipy.{name}") for name in _SCIPY]
     if loaded != _LOADED:
         from .linalg import SCIPY_LINALG
+        from .stats import stand_ins
 
         _IN_TRACE.clear()
         _LOADED[:] = loaded
         modules = {}
-        for real, ours in zip(loaded, (PY_FUNCTIONS, SCIPY_LINALG)):
+        for real, ours in zip(loaded, (PY_FUNCTIONS, SCIPY_LINALG, stand_ins)):
             if real is None:
                 continue
+            ours = ours(real) if callable(ours) else ours
             name = real.__name__.split(".")[1]
             modules[name] = _IN_TRACE[id(real)] = _ModuleInTrace(real, ours)
             for fname, fn in ours.items():

@@ -1804,8 +1804,9 @@ def ufunc_method(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> A
 
             _no_extra(what, {"dtype": dtype})
             if ufunc is np.logaddexp:
-                return logsumexp(inputs[0], axis, keepdims)
-            return logsumexp(as_tracer(inputs[0]) * math.log(2), axis, keepdims) / math.log(2)
+                return logsumexp(inputs[0], axis=axis, keepdims=keepdims)
+            return logsumexp(as_tracer(inputs[0]) * math.log(2), axis=axis,
+                             keepdims=keepdims) / math.log(2)
         name = {np.add: "sum", np.multiply: "prod", np.maximum: "max",
                 np.minimum: "min"}.get(ufunc)
         if method == "reduce" and name:
@@ -2073,10 +2074,9 @@ class Tracer:
                 f"{lib} (library code, not NumPy) turned a traced value into a NumPy array: "
                 "graphc traces NumPy's functions, not the libraries built on them. Write it "
                 "with NumPy (graphc.numpy has logsumexp, softmax, log_softmax, sigmoid)"
-                + ("; graphc runs its own of some of SciPy's (see the README) where the traced "
-                   "code finds SciPy's module or function in its globals: import SciPy at "
-                   "module level, not inside the traced function" if lib.startswith("scipy.")
-                   else ""), user_loc())
+                + ("; graphc has its own versions of some of SciPy's functions (the README "
+                   "lists them), but not of this one" if lib.startswith("scipy.") else ""),
+                user_loc())
         raise UnsupportedError(
             "a traced value cannot become a NumPy array. np.array / np.asarray of one, or of "
             "a list mixing them: use graphc.numpy.array([...]) or np.stack; a NumPy array "

@@ -28,7 +28,7 @@ import functools
 
 import numpy as np
 import pytest
-from scipy import special
+from scipy import special, stats
 
 import graphc
 from graphc.codegen import cuda as gcuda
@@ -231,6 +231,14 @@ def special_loss(p, x):
         special.logsumexp(x, b=q)
 
 
+def stats_loss(p, x):
+    """scipy.stats' log-densities (compositions of the gamma family, log_ndtr, Cholesky)."""
+    q = np.abs(p) + 0.2
+    return (stats.norm.logpdf(x, p, q) + stats.gamma.logpdf(q, 2.0, scale=1.5)
+            + stats.norm.logcdf(x) + stats.poisson.logpmf(np.arange(5.0), q[0])).sum() + \
+        stats.multivariate_normal.logpdf(x, mean=p[0], cov=np.eye(5) + q.T @ q).sum()
+
+
 def masked_loss(p, t, lab):
     """x[mask] with traced masks (where-reductions over the full arrays): a masked mean, a log
     of the positive values only, a class's mean row."""
@@ -317,6 +325,8 @@ MODEL_PROGRAMS = {
                              _rng(16).normal(size=(3, 5)).astype(np.float32),
                              _rng(17).normal(size=(3, 5)).astype(np.float32))),
                          (special_loss, "value_and_grad", dict(argnums=(0, 1)), (
+                             _rng(16).normal(size=(3, 5)), _rng(17).normal(size=(3, 5)))),
+                         (stats_loss, "value_and_grad", dict(argnums=(0, 1)), (
                              _rng(16).normal(size=(3, 5)), _rng(17).normal(size=(3, 5)))),
                          (spectral_loss, "value_and_grad", {},
                           (_rng(13).normal(size=(6, 6)).astype(np.float32),)),

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from scipy import linalg as sla
-from scipy import special
+from scipy import special, stats
+from scipy.stats import multivariate_normal, norm
 from scipy.special import logsumexp, polygamma
 
 import graphc
@@ -720,6 +721,89 @@ def test_python_max_min_and_imports_inside_traced_code():
     assert graphc.jit(lambda x: max(x[0], x[1]))(np.array([1.0, np.nan])) == 1.0
     with pytest.raises(graphc.TracerBoolError):  # arrays, as in NumPy
         graphc.jit(lambda x: max(x[:2], x[2:]))(V4)
+
+
+_XS = np.array([-1.5, -0.3, 0.0, 0.2, 0.5, 1.0, 1.7, 3.0])  # out of support, on its edge, in
+_KS = np.array([-1.0, 0.0, 1.0, 2.0, 2.5, 3.0, 7.0])
+STATS_CASES = {
+    "norm": (lambda p, x: stats.norm.logpdf(x, p[0], p[1] ** 2) + stats.norm.pdf(x, p[0])
+             + norm.logpdf(x, loc=p[0], scale=p[1]) + stats.norm.cdf(x, p[0], p[1])
+             + stats.norm.logcdf(x, p[0]) + stats.norm.sf(x, scale=p[1])
+             + stats.norm.logsf(x), _XS),
+    "t-cauchy": (lambda p, x: stats.t.logpdf(x, p[1] * 3, loc=p[0], scale=p[1])
+                 + stats.cauchy.logpdf(x, p[0], p[1]) + stats.cauchy.cdf(x, p[0])
+                 + stats.cauchy.logsf(x, scale=p[1]), _XS),
+    "laplace-logistic": (lambda p, x: stats.laplace.logpdf(x, p[0], p[1])
+                         + stats.laplace.cdf(x, p[0], p[1]) + stats.laplace.logcdf(x, p[0])
+                         + stats.logistic.logpdf(x, p[0], p[1]) + stats.logistic.cdf(x, p[0])
+                         + stats.logistic.logsf(x, p[0]), _XS),
+    "positive": (lambda p, x: stats.expon.logpdf(x, scale=p[1]) + stats.expon.logsf(x, scale=p[1])
+                 + stats.expon.cdf(x, p[0]) + stats.halfnorm.logpdf(x, scale=p[1])
+                 + stats.uniform.logpdf(x, p[0] - 1, 3) + stats.uniform.cdf(x, p[0] - 1, p[1] + 2)
+                 + stats.lognorm.logpdf(x, p[1], scale=np.exp(p[0]))
+                 + stats.lognorm.cdf(x, s=p[1]) + stats.invgamma.logpdf(x, p[1] * 2, scale=p[1]),
+                 _XS),
+    "gamma-beta-weibull": (lambda p, x: stats.gamma.logpdf(x, p[1] * 2, scale=p[1])
+                           + stats.gamma.logpdf(x, a=1.0) + stats.gamma.logpdf(x, 0.5)
+                           + stats.chi2.logpdf(x, p[1] * 3) + stats.beta.logpdf(x, p[1], 2.0)
+                           + stats.beta.logpdf(x, 1.0, p[1] * 2)
+                           + stats.beta.logpdf(x / 3, 0.5, 0.7)
+                           + stats.weibull_min.logpdf(x, p[1] * 2, scale=2.0)
+                           + stats.weibull_min.logsf(x, p[1] * 2)
+                           + stats.weibull_min.logpdf(x, 0.5), _XS),
+    "discrete": (lambda p, k: stats.poisson.logpmf(k, p[1] * 3) + stats.poisson.pmf(k, mu=p[0])
+                 + stats.binom.logpmf(k, 5, p[1] / 2) + stats.binom.logpmf(k, n=3, p=0.4)
+                 + stats.nbinom.logpmf(k, p[1] * 2, 0.3) + stats.nbinom.logpmf(k, 2.5, p[1] / 2)
+                 + stats.bernoulli.logpmf(k, p[1] / 2) + stats.geom.logpmf(k, p[1] / 2), _KS),
+    "frozen-invalid": (lambda p, x: stats.norm(p[0], p[1]).logpdf(x)
+                       + stats.gamma(2.0, scale=p[1]).logpdf(x)
+                       + stats.norm.logpdf(x, p[0], -p[1]) + stats.gamma.logpdf(x, -p[1]), _XS),
+}
+
+
+@pytest.mark.parametrize("name", STATS_CASES)
+def test_scipy_stats_distributions(name):
+    """scipy.stats' log-densities and CDFs against SciPy's, NaN and infinities included
+    (points outside the support, on its edge, invalid parameters); the gradient with respect
+    to the parameters against finite differences of SciPy's where the value is finite."""
+    fn, x = STATS_CASES[name]
+    p = np.array([0.3, 1.2])
+    got, want = graphc.jit(fn)(p, x), fn(p, x)
+    assert got.dtype == want.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    u = np.where(np.isfinite(want), np.cos(np.arange(x.size)), 0)
+
+    def loss(p):
+        v = fn(p, x)
+        return (np.where(np.isfinite(v), v, 0) * u).sum()
+
+    g = graphc.grad(loss)(p)
+    fd = [(loss(p + d) - loss(p - d)) / 2e-6 for d in np.eye(2) * 1e-6]
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6)
+
+
+def test_scipy_stats_multivariate_and_what_is_missing():
+    x, cov = RNG.normal(size=(5, 3)), np.eye(3) + 0.3
+
+    def fn(p):
+        return (multivariate_normal.logpdf(x, mean=p[:3], cov=cov * p[3])
+                + stats.multivariate_normal.logpdf(x[:, 0], p[0], p[3] ** 2).sum()
+                + multivariate_normal(p[:3], np.diag(p[3:] ** 2)).pdf(x)
+                + multivariate_normal.logpdf(x[0], cov=cov)
+                + stats.dirichlet.logpdf(np.abs(x[:3]) / np.abs(x[:3]).sum(0), p[3:]).sum()
+                + stats.dirichlet.pdf(np.full(3, 1 / 3), p[3:]))
+
+    p = np.array([0.1, -0.2, 0.3, 1.3, 0.8, 1.1])
+    np.testing.assert_allclose(graphc.jit(fn)(p), fn(p), rtol=1e-10)
+    fd = [(fn(p + d).sum() - fn(p - d).sum()) / 2e-6 for d in np.eye(6) * 1e-6]
+    np.testing.assert_allclose(graphc.grad(lambda p: fn(p).sum())(p), fd, rtol=1e-6)
+    with pytest.raises(UnsupportedError, match=r"scipy\.stats\.t\.cdf is not supported"):
+        graphc.jit(lambda p: stats.t.cdf(p, 3.0))(p)
+    with pytest.raises(UnsupportedError, match=r"scipy\.stats\.norm\.rvs is not supported"):
+        graphc.jit(lambda p: norm.rvs(p))(p)
+    with pytest.raises(UnsupportedError, match=r"scipy\.stats\.vonmises is not supported by "
+                                               r"graphc \(it has bernoulli, beta"):
+        graphc.jit(lambda p: stats.vonmises.logpdf(p, 2.0))(p)
 
 
 def test_unsupported_forms_are_named():

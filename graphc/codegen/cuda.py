@@ -2095,12 +2095,15 @@ def _qr_lines(w: str, h: str, o: str, m: int, n: int, T: str) -> list[str]:
          "                xn = big * sqrt(acc)", f"            tau = {T}(0)",
          "            if xn != 0:", "                beta = hypot(alpha, xn)",
          "                if alpha >= 0:", "                    beta = -beta",
-         "                tau = (beta - alpha) / beta", f"                sc = {T}(1) / (alpha - beta)",
-         f"                for i in range(c + 1, {m}):", f"                    {a.format('i', 'c')} *= sc",
+         "                tau = (beta - alpha) / beta",
+         f"                sc = {T}(1) / (alpha - beta)",
+         f"                for i in range(c + 1, {m}):",
+         f"                    {a.format('i', 'c')} *= sc",
          f"                {a.format('c', 'c')} = beta", f"            {h}[{H} + c] = tau",
          "        cuda.syncthreads()", f"        tau = {h}[{H} + c]"]
     L += reflect(a, 1)
-    L += [f"    for t in range(tid, {n * n}, TPB):", f"        i = t // {n}", f"        j = t % {n}",
+    L += [f"    for t in range(tid, {n * n}, TPB):", f"        i = t // {n}",
+          f"        j = t % {n}",
           f"        {q.format(f'({m} + i)', 'j')} = {a.format('i', 'j')} if i <= j else {T}(0)",
           f"    for t in range(tid, {m * n}, TPB):",
           f"        {o}[{O} + t] = {T}(1) if t // {n} == t % {n} else {T}(0)",

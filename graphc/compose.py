@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import ShapeError, UnsupportedError
 from .ir import user_loc
+from .special import _bessel_i
 from .trace import (FUNCTIONS, REFUSED, Tracer, _axes_in_order, argsort, as_tracer,
                     concatenate, diff, moveaxis, searchsorted, sort, stack, take)
 
@@ -245,4 +246,5 @@ FUNCTIONS.update({
     np.degrees: lambda x: _float(x) * (180 / math.pi),
     np.cbrt: lambda x: np.sign(_float(x)) * np.abs(_float(x)) ** (1 / 3),
     np.fmod: _fmod, np.fabs: lambda x: np.abs(_float(x)),
+    np.i0: lambda x: _bessel_i(x, 0),
 })

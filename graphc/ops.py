@@ -155,7 +155,8 @@ def _polygamma_impl(x, n):
 
 
 # log|Gamma(x)| (libm's and libdevice's lgamma; SciPy's gammaln) and the polygamma functions
-# psi^(n) = d^(n+1)/dx^(n+1) log Gamma, n >= 0 a constant (gamma.py: neither library has them)
+# psi^(n) = d^(n+1)/dx^(n+1) log Gamma, n >= 0 a constant (codegen/scalars.py: neither
+# library has them)
 defop("gammaln", "elementwise", _scipy_impl("gammaln"), dtype=_floating,
       scalar="(lgamma({0}) if {0} > {T}(-np.inf) else -abs({0}))",  # SciPy's -inf at -inf
       vjp=lambda g, out, x: (g * _polygamma(x, 0),))
@@ -167,6 +168,29 @@ def _polygamma(x, n):
     from .trace import apply
 
     return apply("polygamma", x, n=n)
+
+
+def _besselie_impl(x, v):
+    from scipy import special
+
+    return (special.i1e if v else special.i0e)(x).astype(_floating(x.dtype))
+
+
+def _besselie_vjp(g, out, x, v):
+    """(I0 e^-|x|)' = I1 e^-|x| - sign(x) I0 e^-|x|; (I1 e^-|x|)' = I0 e^-|x| - sign(x) I1
+    e^-|x| - I1 e^-|x| / x, whose last term is 1/2 at 0."""
+    from .trace import apply
+
+    other = apply("besselie", x, v=1 - v)
+    if not v:
+        return (g * (other - np.sign(x) * out),)
+    zero = x == 0
+    return (g * (other - np.sign(x) * out - np.where(zero, 0.5, out / np.where(zero, 1, x))),)
+
+
+# I_v(x) e^-|x| for v = 0, 1 (SciPy's i0e, i1e), also written in codegen/scalars.py
+defop("besselie", "elementwise", _besselie_impl, scalar="besselie_{t}({v}, {0})",
+      dtype=_floating, vjp=_besselie_vjp)
 
 
 _unary("exp2", np.exp2, "exp2({0})", lambda g, out, x: (g * out * math.log(2),))

@@ -99,6 +99,12 @@ def _log_ndtr(x):
                     np.where(x > cut, np.log(0.5 * _erfc(-mid / r2)), tail))
 
 
+def _bessel_i(x, v: int):
+    """I_v(x) = e^|x| (I_v(x) e^-|x|): NaN at the infinities, as SciPy's."""
+    x = _floats(x)[0]
+    return np.exp(np.abs(x)) * apply("besselie", x, v=v)
+
+
 def _xlogy(x, y):
     """x * log(y), 0 where x is 0 (log's argument there a harmless 1)."""
     zero = x == 0
@@ -155,6 +161,10 @@ SPECIAL: dict[str, Callable[..., Any]] = {
     "beta": _like(lambda a, b: _gammasgn(a) * _gammasgn(b) * _gammasgn(as_tracer(a) + b)
                   * np.exp(_betaln(a, b))),
     "log_ndtr": _log_ndtr,
+    "i0e": lambda x: apply("besselie", *_floats(x), v=0),
+    "i1e": lambda x: apply("besselie", *_floats(x), v=1),
+    "i0": lambda x: _bessel_i(x, 0),
+    "i1": lambda x: _bessel_i(x, 1),
     "erf": _erf,
     "erfc": _erfc,
     "ndtr": lambda x: 0.5 * _erfc(-as_tracer(x) / math.sqrt(2)),  # the normal CDF

@@ -268,6 +268,8 @@ DISTRIBUTIONS = {d.name: d for d in [
         valid=lambda c: c > 0,
         **_continuous_cdf(lambda z, c: -np.expm1(-_power(z, c)),
                           lambda z, c: np.exp(-_power(z, c)))),
+    _Distribution("vonmises", "kappa", lambda z, kappa: -2 * kappa * np.sin(z / 2) ** 2
+                  - _LOG_2PI - np.log(SPECIAL["i0e"](kappa)), valid=lambda kappa: kappa > 0),
     _Distribution("poisson", "mu", _poisson, discrete=True, valid=lambda mu: mu >= 0),
     _Distribution("binom", "n p", _binom, discrete=True,
                   valid=lambda n, p: (n >= 0) & (n == np.floor(n)) & _unit(p)),

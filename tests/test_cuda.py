@@ -223,11 +223,13 @@ spectral_loss.tol = dict(rtol=2e-5, atol=1e-5)
 
 
 def special_loss(p, x):
-    """The gamma family (libdevice's lgamma; polygamma generated as device functions, in the
-    kernel's float type) and scipy.special's Python functions, swapped for graphc's."""
+    """The gamma family and the scaled Bessel functions (libdevice's lgamma; polygamma and
+    besselie generated as device functions, in the kernel's float type) and scipy.special's
+    Python functions, swapped for graphc's."""
     q = np.abs(p) + 0.2
     return (special.gammaln(q) + special.digamma(q) * x + special.polygamma(1, q)
-            + special.log_ndtr(4 * x) + special.betaln(q, 2 * q)).sum() + \
+            + special.log_ndtr(4 * x) + special.betaln(q, 2 * q) + special.i0e(8 * x)
+            + special.i1e(30 * p)).sum() + \
         special.logsumexp(x, b=q)
 
 
@@ -561,7 +563,7 @@ def test_index_out_of_range_raises_and_the_next_call_works():
 
 @needs_cuda
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gamma_functions_across_their_domain_equal_cpu_target(dtype):
+def test_gamma_and_bessel_functions_across_their_domain_equal_cpu_target(dtype):
     """Negative, tiny, huge arguments; on a GPU the poles, infinities and NaN too (the
     simulator runs Python's math functions, which raise there)."""
     x = [-2.5, -0.5, -7.3, 1e-30, 1e30, 3e-8, -1e6 + 0.25, 55.5, 10.0, 0.7]
@@ -569,7 +571,7 @@ def test_gamma_functions_across_their_domain_equal_cpu_target(dtype):
 
     def fn(x):
         return [special.gammaln(x), special.digamma(x), special.polygamma(1, x),
-                special.polygamma(2, x)]
+                special.polygamma(2, x), special.i0e(x), special.i1e(x)]
 
     for got, want in zip(graphc.jit(fn, target="cuda")(x), graphc.jit(fn)(x)):
         assert got.dtype == want.dtype == dtype

@@ -371,11 +371,14 @@ CASES = {
                                   special.rgamma(x - 0.3), special.gammasgn(x - 0.3),
                                   special.betaln(p, 3 * p), special.beta(p, 1.5),
                                   special.loggamma(p), special.multigammaln(p + 2, 3),
-                                  special.log_ndtr(np.concatenate([x, x - 12, 8 * x - 40]))],
+                                  special.log_ndtr(np.concatenate([x, x - 12, 8 * x - 40])),
+                                  special.i0e(x * 30), special.i1e(x * 30), special.i0(x * 9),
+                                  special.i1(p * 9), np.i0(x)],
                     (P, X), (0, 1)),
     "scipy-gamma-edges": (lambda x: [special.gammaln(x), special.digamma(x),
                                      polygamma(1, x), polygamma(2, x), special.gamma(x),
-                                     special.gammasgn(x), special.log_ndtr(x)],
+                                     special.gammasgn(x), special.log_ndtr(x), special.i0e(x),
+                                     special.i1e(x), special.i0(x), special.i1(x)],
                           (POLES,), ()),
     # SciPy's plain Python functions (swapped for graphc's in traced code)
     "scipy-functions": (lambda x, w: [logsumexp(x), special.logsumexp(x, axis=1, b=w),
@@ -758,6 +761,8 @@ STATS_CASES = {
     "frozen-invalid": (lambda p, x: stats.norm(p[0], p[1]).logpdf(x)
                        + stats.gamma(2.0, scale=p[1]).logpdf(x)
                        + stats.norm.logpdf(x, p[0], -p[1]) + stats.gamma.logpdf(x, -p[1]), _XS),
+    "vonmises": (lambda p, x: stats.vonmises.logpdf(x, p[1] * 3, loc=p[0])
+                 + stats.vonmises.pdf(x, 0.5, scale=p[1]), _XS),
 }
 
 
@@ -801,9 +806,9 @@ def test_scipy_stats_multivariate_and_what_is_missing():
         graphc.jit(lambda p: stats.t.cdf(p, 3.0))(p)
     with pytest.raises(UnsupportedError, match=r"scipy\.stats\.norm\.rvs is not supported"):
         graphc.jit(lambda p: norm.rvs(p))(p)
-    with pytest.raises(UnsupportedError, match=r"scipy\.stats\.vonmises is not supported by "
+    with pytest.raises(UnsupportedError, match=r"scipy\.stats\.rice is not supported by "
                                                r"graphc \(it has bernoulli, beta"):
-        graphc.jit(lambda p: stats.vonmises.logpdf(p, 2.0))(p)
+        graphc.jit(lambda p: stats.rice.logpdf(p, 2.0))(p)
 
 
 def test_unsupported_forms_are_named():

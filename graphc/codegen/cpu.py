@@ -19,7 +19,7 @@ from ..errors import BackendError
 from ..ir import Graph, Node
 from ..ops import FACTOR_FAILURE, pyindex
 from ..passes.fuse import Group, Step
-from . import gamma
+from . import scalars
 from .emit import (combine_expr, group_body, literal, reduce_identity, scalar_const, type_name,
                    where)
 from .helpers import LINEAR, MAX, MIN, SUM
@@ -817,7 +817,7 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
         flags = FLAGS + (", parallel=True" if parallel else "")
         src.append(f"\n@njit({flags})\n" + text.replace("NAME", kname, 1))
     src += functions
-    src += [f"\n@njit({SCALAR_FLAGS})\n{f}" for f in gamma.functions("\n".join(src))]
+    src += [f"\n@njit({SCALAR_FLAGS})\n{f}" for f in scalars.functions("\n".join(src))]
     return Module("\n".join(src), consts, len(w.kernels), ws)
 
 

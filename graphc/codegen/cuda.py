@@ -67,7 +67,7 @@ from ..errors import ArgumentError, BackendError, LinAlgError, OutOfBoundsError
 from ..ir import Graph, Node
 from ..ops import FACTOR_FAILURE, OPS
 from ..passes.fuse import Group, Step
-from . import gamma
+from . import scalars
 from .emit import combine_expr, group_body, reduce_identity, type_name, where
 
 MATH = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "pow", "tan", "sinh", "cosh",
@@ -2137,7 +2137,7 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     for (text, sig), kname in gen.kernels.items():
         text = text.replace("NAME", kname)
         src.append(f"\n# {sig}\n" + text)
-    src += [f"\n@cuda.jit(device=True)\n{f}" for f in gamma.functions("\n".join(src))]
+    src += [f"\n@cuda.jit(device=True)\n{f}" for f in scalars.functions("\n".join(src))]
     src.append("\nKERNELS = {%s}\n" % ", ".join(f"{k!r}: {s!r}" for (_, s), k in
                                                   gen.kernels.items()))
     src.append("\ndef launchers(K, stream):\n    return (")

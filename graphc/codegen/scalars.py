@@ -1,24 +1,32 @@
-"""The polygamma functions, for the op templates that call them (``polygamma``): no math library
-that Numba reaches has them (libm and libdevice stop at lgamma).
+"""Scalar functions for the op templates that call them, which no math library that Numba
+reaches has (libm and libdevice stop at lgamma and have no Bessel functions of real order):
+the polygamma functions (``polygamma``) and the exponentially scaled modified Bessel functions
+of orders 0 and 1 (``besselie``).
 
 Each is written once here as text over a float type ``{T}``; a generated module (CPU or CUDA)
-that calls ``polygamma_float32`` or ``polygamma_float64`` gets that type's copy appended, so
-that a float32 kernel computes in float32 throughout, as on the GPU it must.
+that calls ``polygamma_float32`` (or another of them) gets that type's copy appended, so that
+a float32 kernel computes in float32 throughout, as on the GPU it must.
 
 psi^(n)(x) for n >= 1 is (-1)^(n+1) n! zeta(n + 1, x), the Hurwitz zeta function. For x >= 10
 zeta comes from its Euler-Maclaurin expansion through B_16 (within a few ulps for small n);
 below, the recurrence zeta(s, x) = x^-s + zeta(s, x + 1) climbs there. A negative x folds its
 negative terms onto positive arguments: zeta(s, x + m) + (-1)^s (zeta(s, 1 - y) -
 zeta(s, 1 - y + m)) with m = ceil(-x), y = x + m, so that the work stays bounded whatever x
-is. The digamma function (n = 0) takes its
-asymptotic series for x >= 10 the same way, and the reflection psi(1 - x) - pi / tan(pi x) for
-x < 0. The poles, NaN and infinities give SciPy's answers.
+is. The digamma function (n = 0) takes its asymptotic series for x >= 10 the same way, and
+the reflection psi(1 - x) - pi / tan(pi x) for x < 0. The poles, NaN and infinities give
+SciPy's answers.
+
+I_v(x) e^-|x| (v = 0, 1) sums the power series sum_k (x/2)^(2k+v) / (k! (k+v)!) up to
+|x| = 20, where its terms are all positive, and above that the asymptotic series
+e^x / sqrt(2 pi x) sum_k (-1)^k a_k(v) / x^k, each to the float type's precision.
 """
 
 from __future__ import annotations
 
 import math
 import re
+
+import numpy as np
 
 # B_2j / (2j)! for j = 1..8, the Euler-Maclaurin coefficients of zeta
 _EM = [1 / 12, -1 / 720, 1 / 30240, -1 / 1209600, 1 / 47900160, -691 / 1307674368000,
@@ -36,7 +44,7 @@ def _horner(coefs: list[float], u: str, T: str) -> str:
 
 
 def _source(t: str, T: str) -> str:
-    """Both functions for float type ``T`` (spelled ``t`` in their names)."""
+    """zeta and polygamma for float type ``T`` (spelled ``t`` in their names)."""
     pi = f"{T}({math.pi!r})"
     # zeta(s, x) for x >= 10: x^(1-s)/(s-1) + x^-s/2 + sum_j B_2j/(2j)! s(s+1)..(s+2j-2)
     # x^(-s-2j+1), p holding x^(-s-2j+1) and rise the rising product
@@ -94,13 +102,48 @@ def _source(t: str, T: str) -> str:
     ]) + "\n"
 
 
-_CALLED = re.compile(r"\bpolygamma_(float32|float64)\(")
+def _bessel_source(t: str, T: str) -> list[str]:
+    eps = f"{T}({float(np.finfo(t).eps)!r})"
+    return ["\n".join([
+        f"def besselie_{t}(v, x):",
+        "    a = abs(x)",
+        "    if a != a:",
+        "        return x",
+        f"    if a <= {T}(20):",
+        f"        h = a / {T}(2)",
+        "        term = h if v else " + f"{T}(1)",
+        "        acc = term",
+        "        for k in range(1, 100):",
+        f"            term *= h * h / {T}(k * (k + v))",
+        "            acc += term",
+        f"            if term <= acc * {eps}:",
+        "                break",
+        "        out = acc * exp(-a)",
+        f"    elif a == {T}(np.inf):",
+        f"        out = {T}(0)",
+        "    else:",
+        f"        term = {T}(1)",
+        f"        acc = {T}(1)",
+        "        for k in range(1, 60):",
+        f"            term *= {T}((2 * k - 1) ** 2 - 4 * v * v) / ({T}(8 * k) * a)",
+        "            acc += term",
+        f"            if abs(term) <= acc * {eps}:",
+        "                break",
+        f"        out = acc / sqrt({T}({2 * math.pi!r}) * a)",
+        "    return -out if v and x < 0 else out",
+    ]) + "\n"]
+
+
+# name -> the texts of the functions it needs (helpers first), for (type name, constructor)
+_SOURCES = {"polygamma": lambda t, T: [part + "\n" if i == 0 else part for i, part in
+                                       enumerate(_source(t, T).split("\n\n\n"))],
+            "besselie": _bessel_source}
+_CALLED = re.compile(r"\b(" + "|".join(_SOURCES) + r")_(float32|float64)\(")
 
 
 def functions(source: str) -> list[str]:
-    """The definitions (undecorated, the zeta helper first) that ``source`` calls."""
+    """The definitions (undecorated, helpers first) of the functions that ``source`` calls."""
     out = []
-    for t in sorted(set(_CALLED.findall(source))):
-        zeta, poly = _source(t, f"np.{t}").split("\n\n\n")
-        out += [zeta + "\n", poly]
+    for name, t in sorted(set(_CALLED.findall(source))):
+        out += _SOURCES[name](t, f"np.{t}")
     return out

@@ -79,6 +79,17 @@ def test_linear_svm_digits_agrees_with_the_hand_gradient_and_trains():
     assert len(accs) == 3 and accs[-1] >= 0.9, out
 
 
+def test_robust_regression_learns_heavy_tails_with_scipy_stats():
+    out = run_example("robust_regression_diabetes.py", "--steps", "200")
+    m = re.search(r"^nll (\S+) \(SciPy (\S+)\); .* relative difference (\S+)$", out, re.M)
+    assert m and float(m.group(1)) == pytest.approx(float(m.group(2)), rel=1e-12), out
+    assert float(m.group(3)) <= 1e-6, out
+    losses = [float(v) for v in re.findall(r"^step +\d+ +nll (\S+)$", out, re.M)]
+    assert losses[-1] < losses[0], out
+    ratio = float(re.search(r"least squares \S+ \(ratio (\S+)\)", out).group(1))
+    assert ratio < 0.97, out
+
+
 def test_gp_regression_learns_its_kernel_through_cholesky():
     out = run_example("gp_regression_diabetes.py", "--steps", "30")
     m = re.search(r"^nll (\S+) \(NumPy (\S+)\); .* relative difference (\S+)$", out, re.M)

@@ -700,6 +700,32 @@ def test_traced_boolean_mask_indexes_a_constant_one():
                                       graphc.grad(lambda x: f(x).sum()).reference(X))
 
 
+def test_a_branch_that_where_leaves_out_contributes_an_exact_zero():
+    """d/dx where(c, f(x), y) is f'(x) where c holds and 0 elsewhere, even where f' is
+    infinite (log, sqrt, 1/x at 0): 0 * inf must not make a NaN (PyTorch's and JAX's do)."""
+    q = np.array([1.0, 0.0, 0.25])
+    kl = graphc.grad(lambda p: np.where(q > 0, q * np.log(q / p), 0.0).sum())
+    np.testing.assert_allclose(kl(np.array([0.5, 0.5, 0.5])), [-2, 0, -0.5])
+    x = np.array([0.0, -1.0, 4.0, 0.25])
+
+    def f(x):
+        root = np.where(x > 0, np.sqrt(x) * 3, 0.0)
+        logs = np.where(x < 0.5, x, np.log(x) ** 2)
+        rows = np.arange(2)[:, None] >= 0
+        grid = np.where((x > 0.1) & rows, np.log(np.abs(x)) + 1 / x, 0.0)  # x broadcast
+        return (root + logs).sum() + grid.sum() + (np.exp(root) * logs).sum()
+
+    g = graphc.grad(f)(x)
+    assert np.isfinite(g).all()
+    h = 1e-7  # the finite x (4.0, 0.25) against differences; the rest take no branch's f'
+    for k in (2, 3):
+        e = np.eye(4)[k] * h
+        assert g[k] == pytest.approx((f(x + e) - f(x - e)) / (2 * h), rel=1e-6)
+    np.testing.assert_array_equal(g[:2], [2.0, 2.0])  # x = 0, -1: only logs' x, twice
+    hess = graphc.grad(lambda x: graphc.grad(f)(x)[3])(x)
+    assert np.isfinite(hess).all()
+
+
 def test_python_max_min_and_imports_inside_traced_code():
     """Python's max and min of traced numbers compare as Python does (the first of equals, a
     NaN first, wins); imports inside the traced function get graphc's NumPy and SciPy."""

@@ -125,7 +125,7 @@ def _bessel_source(t: str, T: str) -> list[str]:
         f"        term = {T}(1)",
         f"        acc = {T}(1)",
         "        for k in range(1, 60):",
-        f"            term *= {T}((2 * k - 1) ** 2 - 4 * v * v) / ({T}(8 * k) * a)",
+        f"            term *= {T}((2 * k - 1) * (2 * k - 1) - 4 * v * v) / ({T}(8 * k) * a)",
         "            acc += term",
         f"            if abs(term) <= acc * {eps}:",
         "                break",

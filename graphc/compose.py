@@ -1,7 +1,7 @@
 """NumPy functions written with the traced ones: calculus on samples (``gradient``,
 ``trapezoid``), ``interp``, polynomials (``vander``, ``polyval``, ``polyfit``),
-``sliding_window_view``, ``partition``, and the ufuncs ``deg2rad``, ``rad2deg``, ``cbrt``,
-``fmod``, ``fabs``; each adds itself to trace.FUNCTIONS (this module is imported by
+``sliding_window_view``, ``partition``, ``select``, ``piecewise``, ``choose``, ``isclose``,
+``put``, and the ufuncs ``deg2rad``, ``rad2deg``, ``cbrt``, ``fmod``, ``fabs``; each adds itself to trace.FUNCTIONS (this module is imported by
 trace.py). Functions whose result's length is data are refused there with the reason
 (trace.REFUSED).
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ShapeError, UnsupportedError
+from .errors import OutOfBoundsError, ShapeError, UnsupportedError
 from .ir import user_loc
 from .special import _bessel_i
 from .trace import (FUNCTIONS, REFUSED, Tracer, _axes_in_order, argsort, as_tracer,
@@ -221,6 +221,85 @@ def argpartition(a: Any, kth: Any, axis: int = -1, kind: str = "introselect",
     return argsort(a, axis=axis)
 
 
+def select(condlist: Any, choicelist: Any, default: Any = 0) -> Tracer:
+    """np.select: the first choice whose condition holds, else ``default`` (nested wheres,
+    the last condition innermost)."""
+    if len(condlist) != len(choicelist):
+        raise ShapeError("np.select: list of cases must be same length as list of conditions",
+                         user_loc())
+    out = as_tracer(default)
+    dtype = np.result_type(*(as_tracer(c).dtype for c in choicelist), out.dtype)
+    for cond, choice in zip(condlist[::-1], choicelist[::-1]):
+        out = np.where(cond, choice, out)
+    return out.astype(dtype)
+
+
+def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> Tracer:
+    """np.piecewise: each function (or constant) where its condition holds, later ones over
+    earlier ones, an extra last function where none holds, 0 elsewhere; in x's dtype. Each
+    function sees all of x (NumPy gives it x[cond]), so it must work elementwise; the
+    values it makes where its condition fails are not used, and their gradient is 0."""
+    x = as_tracer(x)
+    if isinstance(condlist, (Tracer, np.ndarray)) and np.ndim(condlist) == x.ndim or \
+            isinstance(condlist, (bool, np.bool_)):
+        condlist = [condlist]
+    condlist = [as_tracer(c) for c in condlist]
+    if len(funclist) == len(condlist) + 1:
+        rest = ~condlist[0] if len(condlist) == 1 else ~np.any(np.stack(
+            [np.broadcast_to(c, x.shape) for c in condlist]), axis=0)
+        condlist.append(rest)
+    elif len(funclist) != len(condlist):
+        raise ShapeError(f"np.piecewise: {len(condlist)} conditions for {len(funclist)} "
+                         "functions", user_loc())
+    out = x * 0
+    for cond, fn in zip(condlist, funclist):
+        out = np.where(cond, fn(x, *args, **kw) if callable(fn) else fn, out)
+    return out.astype(x.dtype)
+
+
+def choose(a: Any, choices: Any, out: Any = None, mode: str = "raise") -> Tracer:
+    """np.choose: choices[a[i]][i], the choices broadcast with a (a gather along a new first
+    axis); ``mode`` 'wrap' and 'clip' move a's values into range first."""
+    if out is not None:
+        raise UnsupportedError("np.choose: argument out is not supported", user_loc())
+    a, parts = as_tracer(a), [as_tracer(c) for c in choices]
+    shape = np.broadcast_shapes(a.shape, *(c.shape for c in parts))
+    n = len(parts)
+    a = a % n if mode == "wrap" else np.clip(a, 0, n - 1) if mode == "clip" else a
+    stacked = stack([np.broadcast_to(c, shape) for c in parts])
+    return np.take_along_axis(stacked, np.broadcast_to(a, shape)[None], axis=0)[0]
+
+
+def isclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tracer:
+    """|a - b| <= atol + rtol |b| for finite values, equality for infinite ones, NaN equal to
+    NaN with ``equal_nan``: data, with no gradient."""
+    a, b = as_tracer(a), as_tracer(b)
+    finite = np.isfinite(a) & np.isfinite(b)
+    out = np.where(finite, np.abs(a - b) <= atol + rtol * np.abs(b), a == b)
+    return out | np.isnan(a) & np.isnan(b) if equal_nan else out
+
+
+def put(a: Any, ind: Any, v: Any, mode: str = "raise") -> None:
+    """np.put, in place: a.flat[ind] = v at constant indices (v repeated as NumPy does)."""
+    if not isinstance(a, Tracer):
+        raise UnsupportedError("np.put with traced values needs a traced array (np.zeros "
+                               "inside the function makes one)", user_loc())
+    if isinstance(ind, Tracer) and ind.value is None:
+        raise UnsupportedError("np.put needs constant indices: index an array of the right "
+                               "shape instead, x[idx] = v", user_loc())
+    ind = np.asarray(ind.value if isinstance(ind, Tracer) else ind).ravel()
+    if mode == "clip":
+        ind = np.clip(ind, 0, a.size - 1)
+    elif mode == "raise" and ((ind < -a.size) | (ind >= a.size)).any():
+        raise OutOfBoundsError(f"np.put: index {ind[(ind < -a.size) | (ind >= a.size)][0]} "
+                               f"is out of bounds for size {a.size}", user_loc())
+    v = as_tracer(v).reshape(-1)
+    if v.shape[0] not in (1, ind.size):
+        v = v[np.arange(ind.size) % v.shape[0]]
+    a[np.unravel_index(ind % a.size, a.shape)] = v
+
+
 def _fmod(x: Any, y: Any) -> Tracer:
     """C's fmod, with the sign of x: the remainder (sign of y) moved by y where they differ."""
     r = np.remainder(x, y)
@@ -247,4 +326,10 @@ FUNCTIONS.update({
     np.cbrt: lambda x: np.sign(_float(x)) * np.abs(_float(x)) ** (1 / 3),
     np.fmod: _fmod, np.fabs: lambda x: np.abs(_float(x)),
     np.i0: lambda x: _bessel_i(x, 0),
+    np.select: select, np.piecewise: piecewise, np.choose: choose, np.isclose: isclose,
+    np.allclose: lambda a, b, rtol=1e-05, atol=1e-08, equal_nan=False: np.all(
+        isclose(a, b, rtol, atol, equal_nan)),
+    np.broadcast_arrays: lambda *args, subok=False: tuple(
+        np.broadcast_to(a, np.broadcast_shapes(*(np.shape(b) for b in args))) for a in args),
+    np.put: put,
 })

@@ -27,6 +27,15 @@ def array(values: Sequence[Any]) -> Any:
                   v if isinstance(v, Tracer) else np.asarray(v) for v in values])
 
 
+def constant(a: Any) -> Any:
+    """``a`` (a NumPy array) as a traced constant while graphc traces, so that traced indices
+    can index it (``constant(table)[i]``: NumPy's own indexing cannot take them); ``a``
+    itself otherwise, so that the function still runs as plain NumPy."""
+    from .api import _tracing
+
+    return Tracer(trace.const(np.asarray(a))) if _tracing.get() else a
+
+
 def stop_gradient(x: Any) -> Any:
     """``x`` itself, treated as a constant by differentiation."""
     return apply("stop_gradient", x) if isinstance(x, Tracer) else x
@@ -86,5 +95,5 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-__all__ = ["array", "linear_recurrence", "log_softmax", "logsumexp", "sigmoid", "softmax",
+__all__ = ["array", "constant", "linear_recurrence", "log_softmax", "logsumexp", "sigmoid", "softmax",
            "softplus", "stop_gradient"]

@@ -12,6 +12,7 @@ import builtins
 import math
 import numbers
 import operator
+import sys
 import types
 import weakref
 from contextvars import ContextVar
@@ -2077,12 +2078,18 @@ class Tracer:
                 + ("; graphc has its own versions of some of SciPy's functions (the README "
                    "lists them), but not of this one" if lib.startswith("scipy.") else ""),
                 user_loc())
+        if _in_vectorize():
+            raise UnsupportedError(
+                "np.vectorize calls its function on NumPy numbers, which a traced value cannot "
+                "become: write the function with array operations (np.where for its "
+                "branches) and call it on the whole array", user_loc())
         raise UnsupportedError(
             "a traced value cannot become a NumPy array. np.array / np.asarray of one, or of "
-            "a list mixing them: use graphc.numpy.array([...]) or np.stack; a NumPy array "
-            "indexed by one, a[i]: use np.take(a, i, axis=0); one stored into a NumPy array, "
-            "a[i] = v: make a traced too (np.zeros and the like do, written in the traced "
-            "function; or a = np.zeros_like(v, shape=...))", user_loc())
+            "a list mixing them: use graphc.numpy.array([...]) or np.stack; a constant NumPy "
+            "array indexed by one, a[i]: index graphc.numpy.constant(a)[i] (a itself outside "
+            "graphc); one stored into a NumPy array, a[i] = v: make a traced too (np.zeros "
+            "and the like do, written in the traced function; or a = np.zeros_like(v, "
+            "shape=...))", user_loc())
 
     def __setitem__(self, index, value):
         v = getattr(value, "_view", None)
@@ -2305,6 +2312,16 @@ def names_used(code: types.CodeType) -> set[str]:
         names.update(c.co_names)
         codes += [k for k in c.co_consts if isinstance(k, types.CodeType)]
     return names
+
+
+def _in_vectorize() -> bool:
+    """Whether NumPy's np.vectorize is on the stack."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "_vectorize_call" and "numpy" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _extreme(builtin: Callable, pick: Callable) -> Callable:

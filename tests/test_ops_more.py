@@ -43,6 +43,12 @@ POLES = np.array([0.0, -1.0, -2.5, -0.5, -7.3, 1e-300, np.inf, -np.inf, np.nan, 
                   -1e6 + 0.25, 55.5, -40.0, 10.0])
 TIES = np.array([-2.5, -1.5, -0.5, -0.2, 0.0, 0.5, 1.5, 2.5, 0.49999999999999994, 4.5e15 + 1])
 
+def _put(x):
+    z = np.zeros((2, 3))
+    np.put(z, [5, 1, -6], x[0, :3] * 2)
+    return z
+
+
 # name -> (function, arguments, argnums differentiated: () for data-only results)
 CASES = {
     # elementwise compositions
@@ -414,6 +420,18 @@ CASES = {
                                          np.partition(x, 2, axis=1)[:, 2:],
                                          np.sort(x[np.argpartition(x[:, 0], 1)[:1]])],
                            (X, V3), (0, 1)),
+    "select-choose-put": (lambda x: [np.select([x < -0.5, x > 0.5], [x ** 2, np.sin(x)], x * 3),
+                                     np.select([x > 0], [1], 0),
+                                     np.piecewise(x, [x < 0.1, x >= 0.1],
+                                                  [lambda v: v ** 2, lambda v: np.log(v)]),
+                                     np.piecewise(x, [x < -1, x > 0.2], [np.negative, np.sqrt, 7.0]),
+                                     np.choose(IDX[:3] % 2, [x[:, 0], x[:, 1]]),
+                                     np.choose(np.array([3, -1, 2, 0]), [x[0], x[1], x[2]],
+                                               mode="wrap"),
+                                     np.isclose(x, np.round(x), atol=0.25),
+                                     np.isclose(ODD, ODD, equal_nan=True), np.allclose(x, x),
+                                     *np.broadcast_arrays(x[:, :1], x[:1]), _put(x)],
+                          (X,), (0,)),
     "ufuncs-more": (lambda x: [np.deg2rad(x), np.radians(x), np.rad2deg(x), np.degrees(x),
                                np.cbrt(x), np.fmod(3 * x, 0.7), np.fmod(x, -0.4), np.fabs(x),
                                np.fabs(IDX), np.deg2rad(IDX), np.logaddexp.reduce(x, axis=1),
@@ -849,8 +867,13 @@ def test_unsupported_forms_are_named():
         graphc.jit(lambda x: np.linalg.norm(x, 3, axis=(0, 1)))(X)
     with pytest.raises(UnsupportedError, match="full_matrices=False"):
         graphc.jit(lambda x: np.linalg.svd(x)[0])(X)
-    with pytest.raises(UnsupportedError, match=r"np\.take\(a, i, axis=0\)"):
+    with pytest.raises(UnsupportedError, match=r"index graphc\.numpy\.constant\(a\)\[i\]"):
         graphc.jit(lambda i: np.arange(3.0)[i])(np.array([0, 2]))
+    table = np.arange(12.0).reshape(3, 4)
+    pick = graphc.jit(lambda i, j: graphc.numpy.constant(table)[i, j] * 2)
+    np.testing.assert_array_equal(pick(np.array([0, 2]), np.array([3, 1])), [6, 18])
+    with pytest.raises(UnsupportedError, match="np.vectorize calls its function on NumPy"):
+        graphc.jit(lambda x: np.vectorize(lambda t: t if t > 0 else 0.0)(x))(V3)
     with pytest.raises(UnsupportedError, match="mode"):
         graphc.jit(lambda x: np.pad(x, 1, mode="maximum"))(X)
     with pytest.raises(UnsupportedError, match="needs initial"):

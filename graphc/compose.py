@@ -1,9 +1,9 @@
 """NumPy functions written with the traced ones: calculus on samples (``gradient``,
 ``trapezoid``), ``interp``, polynomials (``vander``, ``polyval``, ``polyfit``),
 ``sliding_window_view``, ``partition``, ``select``, ``piecewise``, ``choose``, ``isclose``,
-``put``, and the ufuncs ``deg2rad``, ``rad2deg``, ``cbrt``, ``fmod``, ``fabs``; each adds itself to trace.FUNCTIONS (this module is imported by
-trace.py). Functions whose result's length is data are refused there with the reason
-(trace.REFUSED).
+``put``, and the ufuncs ``deg2rad``, ``rad2deg``, ``cbrt``, ``fmod``, ``fabs``; each adds
+itself to trace.FUNCTIONS (this module is imported by trace.py). Functions whose result's
+length is data are refused there with the reason (trace.REFUSED).
 """
 
 from __future__ import annotations

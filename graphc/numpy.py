@@ -95,5 +95,5 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-__all__ = ["array", "constant", "linear_recurrence", "log_softmax", "logsumexp", "sigmoid", "softmax",
-           "softplus", "stop_gradient"]
+__all__ = ["array", "constant", "linear_recurrence", "log_softmax", "logsumexp", "sigmoid",
+           "softmax", "softplus", "stop_gradient"]

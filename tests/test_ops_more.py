@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from scipy import linalg as sla
-from scipy import special, stats
+from scipy import signal, special, stats
 from scipy.stats import multivariate_normal, norm
 from scipy.special import logsumexp, polygamma
 
@@ -392,6 +392,14 @@ CASES = {
                                                         return_sign=True),
                                       special.softmax(x), special.log_softmax(x, axis=0)],
                         (X, POS), (0, 1)),
+    "scipy-signal": (lambda x, k: [signal.convolve(x, k), signal.correlate(x, k, "same"),
+                                   signal.convolve(x[0], k[0], "valid"),
+                                   signal.correlate(k[1], x[1], "valid"),
+                                   signal.convolve2d(x, k, "same", boundary="symm"),
+                                   signal.convolve2d(x, k, fillvalue=0.5),
+                                   signal.correlate2d(x, k, "same", boundary="wrap"),
+                                   signal.correlate2d(x, k[:, :1], "valid")],
+                     (X, SQ[:2, :3]), (0, 1)),
     "scipy-linalg": (lambda a, b: [sla.solve_triangular(a, b, lower=True),
                                    sla.solve_triangular(a, b, trans="T", unit_diagonal=True),
                                    sla.cho_solve(sla.cho_factor(a @ a.T), b),

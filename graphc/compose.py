@@ -300,6 +300,22 @@ def put(a: Any, ind: Any, v: Any, mode: str = "raise") -> None:
     a[np.unravel_index(ind % a.size, a.shape)] = v
 
 
+def apply_along_axis(func1d: Any, axis: int, arr: Any, *args: Any, **kwargs: Any) -> Tracer:
+    """func1d on every 1-D slice along ``axis``, one call per slice (unrolled while tracing),
+    its results stacked where the axis was."""
+    arr = as_tracer(arr)
+    axis = _axes_in_order((axis,), arr.ndim)[0]
+    moved = moveaxis(arr, axis, -1)
+    outer = moved.shape[:-1]
+    if not outer or not int(np.prod(outer)):
+        raise ShapeError("np.apply_along_axis: needs at least one slice", user_loc())
+    parts = [as_tracer(func1d(moved[i], *args, **kwargs)) for i in np.ndindex(outer)]
+    out = np.reshape(stack(parts), outer + parts[0].shape)
+    for k in range(parts[0].ndim):  # the result's axes go where ``axis`` was
+        out = moveaxis(out, len(outer) + k, axis + k)
+    return out
+
+
 def _fmod(x: Any, y: Any) -> Tracer:
     """C's fmod, with the sign of x: the remainder (sign of y) moved by y where they differ."""
     r = np.remainder(x, y)
@@ -331,5 +347,5 @@ FUNCTIONS.update({
         isclose(a, b, rtol, atol, equal_nan)),
     np.broadcast_arrays: lambda *args, subok=False: tuple(
         np.broadcast_to(a, np.broadcast_shapes(*(np.shape(b) for b in args))) for a in args),
-    np.put: put,
+    np.put: put, np.apply_along_axis: apply_along_axis,
 })

@@ -1,6 +1,6 @@
 """``scipy.signal``'s direct convolutions on traced arrays: ``convolve``, ``correlate``
-(N-D; modes full, valid, same) and ``convolve2d``, ``correlate2d`` (boundaries fill, wrap,
-symm). The input is padded, cut into windows of the kernel's shape (a gather of constant
+(N-D; modes full, valid, same; ``fftconvolve`` and ``oaconvolve`` give the same numbers
+directly) and ``convolve2d``, ``correlate2d`` (boundaries fill, wrap, symm). The input is padded, cut into windows of the kernel's shape (a gather of constant
 indices, compose.sliding_window_view) and contracted with the reversed kernel (tensordot), so
 the gradient reaches the input and the kernel alike. special.in_trace swaps them in for
 SciPy's in the code graphc traces.
@@ -93,5 +93,21 @@ def correlate2d(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill",
     return _two_d("correlate2d", in1, in2, mode, boundary, fillvalue, True)
 
 
+def _by_fft(name: str) -> Any:
+    """SciPy's FFT convolutions, fftconvolve and oaconvolve: the same numbers, directly."""
+    def fn(in1: Any, in2: Any, mode: str = "full", axes: Any = None) -> Tracer:
+        if axes is not None:
+            raise UnsupportedError(f"scipy.signal.{name}: axes is not supported", user_loc())
+        return convolve(in1, in2, mode)
+    return fn
+
+
+def lfilter(b: Any, a: Any, x: Any, axis: int = -1, zi: Any = None) -> Tracer:
+    raise UnsupportedError("scipy.signal.lfilter is not supported by graphc: a first-order "
+                           "filter y[n] = c y[n-1] + d x[n] is graphc.numpy.linear_recurrence"
+                           "(c, d * x); others need a loop (graphc.scan)", user_loc())
+
+
 SCIPY_SIGNAL = {"convolve": convolve, "correlate": correlate, "convolve2d": convolve2d,
-                "correlate2d": correlate2d}
+                "correlate2d": correlate2d, "fftconvolve": _by_fft("fftconvolve"),
+                "oaconvolve": _by_fft("oaconvolve"), "lfilter": lfilter}

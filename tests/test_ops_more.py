@@ -398,7 +398,8 @@ CASES = {
                                    signal.convolve2d(x, k, "same", boundary="symm"),
                                    signal.convolve2d(x, k, fillvalue=0.5),
                                    signal.correlate2d(x, k, "same", boundary="wrap"),
-                                   signal.correlate2d(x, k[:, :1], "valid")],
+                                   signal.correlate2d(x, k[:, :1], "valid"),
+                                   signal.fftconvolve(x, k, "same")],
                      (X, SQ[:2, :3]), (0, 1)),
     "scipy-linalg": (lambda a, b: [sla.solve_triangular(a, b, lower=True),
                                    sla.solve_triangular(a, b, trans="T", unit_diagonal=True),
@@ -439,7 +440,9 @@ CASES = {
                                                mode="wrap"),
                                      np.isclose(x, np.round(x), atol=0.25),
                                      np.isclose(ODD, ODD, equal_nan=True), np.allclose(x, x),
-                                     *np.broadcast_arrays(x[:, :1], x[:1]), _put(x)],
+                                     *np.broadcast_arrays(x[:, :1], x[:1]), _put(x),
+                                     np.apply_along_axis(lambda v: v[::-1] * v.sum(), 1, x),
+                                     np.apply_along_axis(lambda v: np.outer(v, v), 0, x)],
                           (X,), (0,)),
     "ufuncs-more": (lambda x: [np.deg2rad(x), np.radians(x), np.rad2deg(x), np.degrees(x),
                                np.cbrt(x), np.fmod(3 * x, 0.7), np.fmod(x, -0.4), np.fabs(x),
@@ -881,6 +884,8 @@ def test_unsupported_forms_are_named():
     table = np.arange(12.0).reshape(3, 4)
     pick = graphc.jit(lambda i, j: graphc.numpy.constant(table)[i, j] * 2)
     np.testing.assert_array_equal(pick(np.array([0, 2]), np.array([3, 1])), [6, 18])
+    with pytest.raises(UnsupportedError, match=r"lfilter is not supported .*linear_recurrence"):
+        graphc.jit(lambda x: signal.lfilter([1.0], [1.0, -0.5], x))(V3)
     with pytest.raises(UnsupportedError, match="np.vectorize calls its function on NumPy"):
         graphc.jit(lambda x: np.vectorize(lambda t: t if t > 0 else 0.0)(x))(V3)
     with pytest.raises(UnsupportedError, match="mode"):

@@ -1,9 +1,10 @@
 """``scipy.signal``'s direct convolutions on traced arrays: ``convolve``, ``correlate``
 (N-D; modes full, valid, same; ``fftconvolve`` and ``oaconvolve`` give the same numbers
-directly) and ``convolve2d``, ``correlate2d`` (boundaries fill, wrap, symm). The input is padded, cut into windows of the kernel's shape (a gather of constant
-indices, compose.sliding_window_view) and contracted with the reversed kernel (tensordot), so
-the gradient reaches the input and the kernel alike. special.in_trace swaps them in for
-SciPy's in the code graphc traces.
+directly) and ``convolve2d``, ``correlate2d`` (boundaries fill, wrap, symm). The input is
+padded, cut into windows of the kernel's shape (a gather of constant indices,
+compose.sliding_window_view) and contracted with the reversed kernel (tensordot), so the
+gradient reaches the input and the kernel alike. special.in_trace swaps them in for SciPy's
+in the code graphc traces.
 """
 
 from __future__ import annotations

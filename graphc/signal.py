@@ -1,10 +1,13 @@
-"""``scipy.signal``'s direct convolutions on traced arrays: ``convolve``, ``correlate``
-(N-D; modes full, valid, same; ``fftconvolve`` and ``oaconvolve`` give the same numbers
-directly) and ``convolve2d``, ``correlate2d`` (boundaries fill, wrap, symm). The input is
-padded, cut into windows of the kernel's shape (a gather of constant indices,
-compose.sliding_window_view) and contracted with the reversed kernel (tensordot), so the
-gradient reaches the input and the kernel alike. special.in_trace swaps them in for SciPy's
-in the code graphc traces.
+"""``scipy.signal``'s direct convolutions and ``scipy.ndimage``'s linear filters on traced
+arrays. scipy.signal: ``convolve``, ``correlate`` (N-D; modes full, valid, same;
+``fftconvolve`` and ``oaconvolve`` give the same numbers directly) and ``convolve2d``,
+``correlate2d`` (boundaries fill, wrap, symm). The input is padded, cut into windows of the
+kernel's shape (a gather of constant indices, compose.sliding_window_view) and contracted
+with the reversed kernel (tensordot), so the gradient reaches the input and the kernel
+alike. scipy.ndimage: ``correlate``, ``convolve``
+(with ``origin``), ``gaussian_filter``, ``uniform_filter`` and ``sobel``, the input extended
+past its edges by np.pad in the mode ndimage names. special.in_trace swaps them in for
+SciPy's in the code graphc traces.
 """
 
 from __future__ import annotations
@@ -107,6 +110,111 @@ def lfilter(b: Any, a: Any, x: Any, axis: int = -1, zi: Any = None) -> Tracer:
     raise UnsupportedError("scipy.signal.lfilter is not supported by graphc: a first-order "
                            "filter y[n] = c y[n-1] + d x[n] is graphc.numpy.linear_recurrence"
                            "(c, d * x); others need a loop (graphc.scan)", user_loc())
+
+
+# --------------------------------------------------------------------- scipy.ndimage's filters
+# ndimage's extension modes as np.pad's
+_EXTEND = {"reflect": "symmetric", "grid-mirror": "symmetric", "mirror": "reflect",
+           "nearest": "edge", "wrap": "wrap", "grid-wrap": "wrap", "constant": "constant",
+           "grid-constant": "constant"}
+
+
+def _extended(what: str, x: Tracer, widths: list, mode: str, cval: Any) -> Tracer:
+    if mode not in _EXTEND:
+        raise UnsupportedError(f"scipy.ndimage.{what}: mode {mode!r} is not supported (it has "
+                               f"{', '.join(_EXTEND)})", user_loc())
+    if _EXTEND[mode] == "constant":
+        return np.pad(x, widths, mode="constant", constant_values=cval)
+    return np.pad(x, widths, mode=_EXTEND[mode])
+
+
+def _origins(origin: Any, ndim: int) -> list[int]:
+    return list(origin) if np.ndim(origin) else [int(origin)] * ndim
+
+
+def _nd_correlate(what: str, x: Any, w: Any, mode: str, cval: Any, origin: Any) -> Tracer:
+    """ndimage's correlation: out[i] = sum_j w[j] x[i + j - (m // 2 + origin)] per axis (m the
+    weights' length there), x extended past its edges by ``mode``; x's shape and dtype."""
+    x, w = as_tracer(x), as_tracer(w)
+    if w.ndim != x.ndim:
+        raise ShapeError(f"scipy.ndimage.{what}: weights must have the input's {x.ndim} "
+                         f"dimensions, got shape {w.shape}", user_loc())
+    dtype = x.dtype
+    xf = x if x.dtype.kind == "f" else x.astype(np.float64)
+    widths = [(m // 2 + o, m - 1 - m // 2 - o) for m, o in zip(w.shape, _origins(origin, x.ndim))]
+    if any(a < 0 or b < 0 for a, b in widths):
+        raise ShapeError(f"scipy.ndimage.{what}: origin out of range for weights of shape "
+                         f"{w.shape}", user_loc())
+    windows = sliding_window_view(_extended(what, xf, widths, mode, cval), w.shape)
+    out = np.tensordot(windows, w.astype(xf.dtype), axes=w.ndim)
+    return out if out.dtype == dtype else out.astype(dtype)
+
+
+def _along(what: str, x: Tracer, w: np.ndarray, axis: int, mode: str, cval: Any) -> Tracer:
+    """ndimage's correlate1d of x with constant weights w along ``axis``."""
+    shape = [1] * x.ndim
+    shape[axis] = w.size
+    return _nd_correlate(what, x, np.reshape(w, shape), mode, cval, 0)
+
+
+def nd_correlate(input: Any, weights: Any, output: Any = None, mode: str = "reflect",
+                 cval: Any = 0.0, origin: Any = 0) -> Tracer:
+    return _nd_correlate("correlate", input, weights, mode, cval, origin)
+
+
+def nd_convolve(input: Any, weights: Any, output: Any = None, mode: str = "reflect",
+                cval: Any = 0.0, origin: Any = 0) -> Tracer:
+    """The correlation with the weights reversed, each origin negated (and moved by one
+    along an axis of even length), as ndimage.convolve does."""
+    w = as_tracer(weights)
+    origins = [-o - (1 - m % 2) for m, o in zip(w.shape, _origins(origin, w.ndim))]
+    return _nd_correlate("convolve", input, flip(w, tuple(range(w.ndim))), mode, cval, origins)
+
+
+def gaussian_filter(input: Any, sigma: Any, order: int = 0, output: Any = None,
+                    mode: str = "reflect", cval: Any = 0.0, truncate: float = 4.0, *,
+                    radius: Any = None, axes: Any = None) -> Tracer:
+    """One 1-D correlation per axis with ndimage's normalised Gaussian of half-width
+    int(truncate * sigma + 0.5) (or ``radius``)."""
+    if order or axes is not None:
+        raise UnsupportedError("scipy.ndimage.gaussian_filter: order and axes are not "
+                               "supported", user_loc())
+    x = as_tracer(input)
+    sigmas = list(sigma) if np.ndim(sigma) else [sigma] * x.ndim
+    radii = list(radius) if np.ndim(radius) else [radius] * x.ndim
+    for axis, (sd, r) in enumerate(zip(sigmas, radii)):
+        if sd <= 0:
+            continue
+        r = int(truncate * sd + 0.5) if r is None else int(r)
+        t = np.arange(-r, r + 1)
+        phi = np.exp(-0.5 / (sd * sd) * t * t)
+        x = _along("gaussian_filter", x, phi / phi.sum(), axis, mode, cval)
+    return x
+
+
+def uniform_filter(input: Any, size: Any = 3, output: Any = None, mode: str = "reflect",
+                   cval: Any = 0.0, origin: Any = 0) -> Tracer:
+    x = as_tracer(input)
+    sizes = list(size) if np.ndim(size) else [size] * x.ndim
+    w = np.ones(sizes) / np.prod(sizes)
+    return _nd_correlate("uniform_filter", x, w, mode, cval, origin)
+
+
+def sobel(input: Any, axis: int = -1, output: Any = None, mode: str = "reflect",
+          cval: Any = 0.0) -> Tracer:
+    """The derivative [-1, 0, 1] along ``axis``, smoothed by [1, 2, 1] along the others."""
+    x = as_tracer(input)
+    axis = axis % x.ndim
+    x = _along("sobel", x, np.array([-1.0, 0.0, 1.0]), axis, mode, cval)
+    for other in range(x.ndim):
+        if other != axis:
+            x = _along("sobel", x, np.array([1.0, 2.0, 1.0]), other, mode, cval)
+    return x
+
+
+SCIPY_NDIMAGE = {"correlate": nd_correlate, "convolve": nd_convolve,
+                 "gaussian_filter": gaussian_filter, "uniform_filter": uniform_filter,
+                 "sobel": sobel}
 
 
 SCIPY_SIGNAL = {"convolve": convolve, "correlate": correlate, "convolve2d": convolve2d,

@@ -226,27 +226,28 @@ class _ModuleInTrace(types.ModuleType):
 
 
 _IN_TRACE: dict[int, Any] = {}  # id of a SciPy module or function -> what traced code sees
-_SCIPY = ("special", "linalg", "stats", "signal")
+_SCIPY = ("special", "linalg", "stats", "signal", "ndimage")
 _LOADED: list = [None] * len(_SCIPY)  # the modules of scipy that _IN_TRACE is for
 
 
 def in_trace(v: Any) -> Any:
     """What traced code sees for ``v``, a global or a closure's value: scipy.special,
-    scipy.linalg, scipy.stats and scipy.signal (and scipy itself) become modules with
-    graphc's versions of the plain Python functions in PY_FUNCTIONS, linalg.SCIPY_LINALG,
-    the distributions of stats.stand_ins and signal.SCIPY_SIGNAL; those imported by name
-    become graphc's. Anything else is v. SciPy is never
+    scipy.linalg, scipy.stats, scipy.signal and scipy.ndimage (and scipy itself) become
+    modules with graphc's versions of the plain Python functions in PY_FUNCTIONS,
+    linalg.SCIPY_LINALG, the distributions of stats.stand_ins, signal.SCIPY_SIGNAL and
+    signal.SCIPY_NDIMAGE; those imported by name become graphc's. Anything else is v. SciPy is never
     imported here: only the modules the program has loaded are looked at."""
     loaded = [sys.modules.get(f"scipy.{name}") for name in _SCIPY]
     if loaded != _LOADED:
         from .linalg import SCIPY_LINALG
-        from .signal import SCIPY_SIGNAL
+        from .signal import SCIPY_NDIMAGE, SCIPY_SIGNAL
         from .stats import stand_ins
 
         _IN_TRACE.clear()
         _LOADED[:] = loaded
         modules = {}
-        for real, ours in zip(loaded, (PY_FUNCTIONS, SCIPY_LINALG, stand_ins, SCIPY_SIGNAL)):
+        for real, ours in zip(loaded, (PY_FUNCTIONS, SCIPY_LINALG, stand_ins, SCIPY_SIGNAL,
+                                       SCIPY_NDIMAGE)):
             if real is None:
                 continue
             ours = ours(real) if callable(ours) else ours

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from scipy import linalg as sla
-from scipy import signal, special, stats
+from scipy import ndimage, signal, special, stats
 from scipy.stats import multivariate_normal, norm
 from scipy.special import logsumexp, polygamma
 
@@ -401,6 +401,15 @@ CASES = {
                                    signal.correlate2d(x, k[:, :1], "valid"),
                                    signal.fftconvolve(x, k, "same")],
                      (X, SQ[:2, :3]), (0, 1)),
+    "scipy-ndimage": (lambda x, k: [ndimage.correlate(x, k), ndimage.convolve(x, k, mode="wrap"),
+                                    ndimage.convolve(x, k[:, :2], mode="constant", cval=0.5,
+                                                     origin=(0, -1)),
+                                    ndimage.correlate(x, k[:1], mode="mirror", origin=(0, 1)),
+                                    ndimage.gaussian_filter(x, 0.8),
+                                    ndimage.gaussian_filter(x, (1.2, 0.0), mode="nearest"),
+                                    ndimage.uniform_filter(x, (2, 3)), ndimage.sobel(x),
+                                    ndimage.sobel(x, 0, mode="constant")],
+                      (X, SQ[:2, :3]), (0, 1)),
     "scipy-linalg": (lambda a, b: [sla.solve_triangular(a, b, lower=True),
                                    sla.solve_triangular(a, b, trans="T", unit_diagonal=True),
                                    sla.cho_solve(sla.cho_factor(a @ a.T), b),

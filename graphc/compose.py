@@ -16,14 +16,9 @@ import numpy as np
 
 from .errors import OutOfBoundsError, ShapeError, UnsupportedError
 from .ir import user_loc
-from .special import _bessel_i
+from .special import _bessel_i, float_tracer
 from .trace import (FUNCTIONS, REFUSED, Tracer, _axes_in_order, argsort, as_tracer,
                     concatenate, diff, moveaxis, searchsorted, sort, stack, take)
-
-
-def _float(x: Any) -> Tracer:
-    x = as_tracer(x)
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
 def _along(x: Tracer, axis: int, index: Any) -> Tracer:
@@ -55,7 +50,7 @@ def _gradient_axis(f: Tracer, axis: int, h: Any, edge_order: int) -> Tracer:
         if np.ndim(h) != 1 or np.shape(h)[0] != n:
             raise ShapeError(f"np.gradient: coordinates of shape {np.shape(h)} along an axis "
                              f"of {n}", user_loc())
-        dx = diff(_float(h))
+        dx = diff(float_tracer(h))
         d = [dx[0], dx[min(1, n - 2)], dx[max(-2, 1 - n)], dx[-1]]
         if n > 2:
             a, b = dx[:-1], dx[1:]  # the steps before and after each inner point
@@ -78,7 +73,7 @@ def _gradient_axis(f: Tracer, axis: int, h: Any, edge_order: int) -> Tracer:
 
 def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> Any:
     """np.gradient: one array per axis (a tuple for several, as NumPy 2)."""
-    f = _float(f)
+    f = float_tracer(f)
     axes = (tuple(range(f.ndim)) if axis is None else
             _axes_in_order((axis,) if isinstance(axis, numbers.Integral) else axis, f.ndim))
     if edge_order not in (1, 2):
@@ -99,7 +94,7 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
 def trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: int = -1) -> Tracer:
     """The trapezoidal rule along ``axis``: steps ``dx``, or those of the sample points x
     (1-D along the axis, or y's shape)."""
-    y = _float(y)
+    y = float_tracer(y)
     axis = _axes_in_order((axis,), y.ndim)[0]
     if x is None:
         d = dx
@@ -169,12 +164,12 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
 
     if cov:
         raise UnsupportedError("np.polyfit: cov is not supported", user_loc())
-    x, y = _float(x), _float(y)
+    x, y = float_tracer(x), float_tracer(y)
     if rcond is None:
         rcond = x.shape[0] * np.finfo(x.dtype).eps
     lhs, rhs = vander(x, deg + 1), y
     if w is not None:
-        w = _float(w)
+        w = float_tracer(w)
         lhs, rhs = lhs * w[:, None], rhs * (w[:, None] if rhs.ndim == 2 else w)
     scale = np.sqrt((lhs * lhs).sum(axis=0))
     c, resids, rank, s = lstsq(lhs / scale, rhs, rcond)
@@ -335,12 +330,12 @@ FUNCTIONS.update({
     np.polyval: polyval, np.polyfit: polyfit,
     np.lib.stride_tricks.sliding_window_view: sliding_window_view,
     np.partition: partition, np.argpartition: argpartition,
-    np.deg2rad: lambda x: _float(x) * (math.pi / 180),
-    np.radians: lambda x: _float(x) * (math.pi / 180),
-    np.rad2deg: lambda x: _float(x) * (180 / math.pi),
-    np.degrees: lambda x: _float(x) * (180 / math.pi),
-    np.cbrt: lambda x: np.sign(_float(x)) * np.abs(_float(x)) ** (1 / 3),
-    np.fmod: _fmod, np.fabs: lambda x: np.abs(_float(x)),
+    np.deg2rad: lambda x: float_tracer(x) * (math.pi / 180),
+    np.radians: lambda x: float_tracer(x) * (math.pi / 180),
+    np.rad2deg: lambda x: float_tracer(x) * (180 / math.pi),
+    np.degrees: lambda x: float_tracer(x) * (180 / math.pi),
+    np.cbrt: lambda x: np.sign(float_tracer(x)) * np.abs(float_tracer(x)) ** (1 / 3),
+    np.fmod: _fmod, np.fabs: lambda x: np.abs(float_tracer(x)),
     np.i0: lambda x: _bessel_i(x, 0),
     np.select: select, np.piecewise: piecewise, np.choose: choose, np.isclose: isclose,
     np.allclose: lambda a, b, rtol=1e-05, atol=1e-08, equal_nan=False: np.all(

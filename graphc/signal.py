@@ -19,6 +19,7 @@ import numpy as np
 from .compose import sliding_window_view
 from .errors import ShapeError, UnsupportedError
 from .ir import user_loc
+from .special import float_tracer
 from .trace import Tracer, as_tracer, flip
 
 _MODES = ("full", "valid", "same")
@@ -140,7 +141,7 @@ def _nd_correlate(what: str, x: Any, w: Any, mode: str, cval: Any, origin: Any) 
         raise ShapeError(f"scipy.ndimage.{what}: weights must have the input's {x.ndim} "
                          f"dimensions, got shape {w.shape}", user_loc())
     dtype = x.dtype
-    xf = x if x.dtype.kind == "f" else x.astype(np.float64)
+    xf = float_tracer(x)
     widths = [(m // 2 + o, m - 1 - m // 2 - o) for m, o in zip(w.shape, _origins(origin, x.ndim))]
     if any(a < 0 or b < 0 for a, b in widths):
         raise ShapeError(f"scipy.ndimage.{what}: origin out of range for weights of shape "

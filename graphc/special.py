@@ -26,9 +26,14 @@ from .ir import library_call, user_loc
 from .trace import Tracer, apply, as_tracer, logaddexp
 
 
+def float_tracer(x: Any) -> Tracer:
+    """x traced, in float64 unless it is a float already (NumPy's float results of ints)."""
+    x = as_tracer(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
 def _floats(*xs: Any):
-    out = [as_tracer(x) for x in xs]
-    return [x if x.dtype.kind == "f" else x.astype(np.float64) for x in out]
+    return [float_tracer(x) for x in xs]
 
 
 def _like(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,6 +54,10 @@ def _erf(x):
 
 def _erfc(x):
     return apply("erfc", *_floats(x))
+
+
+def _gammaln(x):
+    return apply("gammaln", float_tracer(x))
 
 
 def _polygamma(x, n: int = 0):
@@ -72,12 +81,11 @@ def _gammasgn(x):
 
 def _gamma(x):
     """sign * exp(log|Gamma|), NaN at the negative poles."""
-    return _gammasgn(x) * np.exp(apply("gammaln", *_floats(x)))
+    return _gammasgn(x) * np.exp(_gammaln(x))
 
 
 def _betaln(a, b):
-    g = SPECIAL["gammaln"]
-    return g(a) + g(b) - g(as_tracer(a) + b)
+    return _gammaln(a) + _gammaln(b) - _gammaln(as_tracer(a) + b)
 
 
 def _log_ndtr(x):
@@ -150,13 +158,13 @@ def _pseudo_huber(delta, r):
 
 
 SPECIAL: dict[str, Callable[..., Any]] = {
-    "gammaln": lambda x: apply("gammaln", *_floats(x)),
+    "gammaln": _gammaln,
     "digamma": _polygamma,
     "psi": _polygamma,
     "gamma": _like(_gamma),
     "gammasgn": _like(_gammasgn),
-    "rgamma": _like(lambda x: _gammasgn(x) * np.exp(-apply("gammaln", *_floats(x)))),
-    "loggamma": _like(lambda x: np.where(x < 0, np.nan, apply("gammaln", *_floats(x)))),
+    "rgamma": _like(lambda x: _gammasgn(x) * np.exp(-_gammaln(x))),
+    "loggamma": _like(lambda x: np.where(x < 0, np.nan, _gammaln(x))),
     "betaln": _like(_betaln),
     "beta": _like(lambda a, b: _gammasgn(a) * _gammasgn(b) * _gammasgn(as_tracer(a) + b)
                   * np.exp(_betaln(a, b))),
@@ -198,7 +206,7 @@ def _multigammaln(a, d):
     a = _floats(a)[0]
     out = d * (d - 1) / 4 * math.log(math.pi)
     for j in range(d):
-        out = out + apply("gammaln", a - j / 2)
+        out = out + _gammaln(a - j / 2)
     return np.where(a > (d - 1) / 2, out, np.nan)
 
 
@@ -235,8 +243,8 @@ def in_trace(v: Any) -> Any:
     scipy.linalg, scipy.stats, scipy.signal and scipy.ndimage (and scipy itself) become
     modules with graphc's versions of the plain Python functions in PY_FUNCTIONS,
     linalg.SCIPY_LINALG, the distributions of stats.stand_ins, signal.SCIPY_SIGNAL and
-    signal.SCIPY_NDIMAGE; those imported by name become graphc's. Anything else is v. SciPy is never
-    imported here: only the modules the program has loaded are looked at."""
+    signal.SCIPY_NDIMAGE; those imported by name become graphc's. Anything else is v. SciPy
+    is never imported here: only the modules the program has loaded are looked at."""
     loaded = [sys.modules.get(f"scipy.{name}") for name in _SCIPY]
     if loaded != _LOADED:
         from .linalg import SCIPY_LINALG

@@ -48,7 +48,18 @@ def _safe(cond: Any, v: Any, fill: float = 1.0) -> Any:
     return np.where(cond, v, fill)
 
 
-class _Distribution:
+class _Family:
+    """What every distribution has: its density from its log-density, and, called with its
+    parameters, a frozen copy."""
+
+    def pdf(self, x: Any, *args: Any, **kwds: Any) -> Any:
+        return np.exp(self.logpdf(x, *args, **kwds))
+
+    def __call__(self, *args: Any, **kwds: Any) -> "_Frozen":
+        return _Frozen(self, args, kwds)
+
+
+class _Distribution(_Family):
     """One distribution: ``log`` (the standardized log-density of z = (x - loc) / scale, or the
     log-pmf at k - loc), and optionally the standardized ``cdf``, ``logcdf``, ``sf``,
     ``logsf``; ``valid`` tells which shape parameters are in range."""
@@ -91,10 +102,7 @@ class _Distribution:
         shapes, loc, scale = self._parse("logpdf", args, kwds)
         return np.where(self._ok(shapes, scale), self._log_at(x, shapes, loc, scale), np.nan)
 
-    def pdf(self, x: Any, *args: Any, **kwds: Any) -> Any:
-        return np.exp(self.logpdf(x, *args, **kwds))
-
-    logpmf, pmf = logpdf, pdf
+    logpmf, pmf = logpdf, _Family.pdf
 
     def _cdf(self, which: str, x: Any, args: tuple, kwds: dict) -> Any:
         fn = self._cdfs.get(which)
@@ -117,9 +125,6 @@ class _Distribution:
     def logsf(self, x, *args, **kwds):
         return self._cdf("logsf", x, args, kwds)
 
-    def __call__(self, *args: Any, **kwds: Any) -> "_Frozen":
-        return _Frozen(self, args, kwds)
-
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -131,7 +136,7 @@ class _Distribution:
 class _Frozen:
     """A distribution with its parameters, ``norm(0, 2)``."""
 
-    def __init__(self, dist: _Distribution, args: tuple, kwds: dict) -> None:
+    def __init__(self, dist: _Family, args: tuple, kwds: dict) -> None:
         self.dist, self.args, self.kwds = dist, args, kwds
 
     def __getattr__(self, name: str) -> Any:
@@ -280,7 +285,7 @@ DISTRIBUTIONS = {d.name: d for d in [
 ]}
 
 
-class _MultivariateNormal:
+class _MultivariateNormal(_Family):
     """multivariate_normal.logpdf / pdf: x (..., d) against a mean (d,) and a covariance
     (d, d), its diagonal (d,) or a multiple of the identity, through its Cholesky factor."""
 
@@ -302,14 +307,8 @@ class _MultivariateNormal:
                - 0.5 * d * _LOG_2PI)
         return np.squeeze(np.reshape(out, x.shape[:-1]))  # SciPy squeezes its result
 
-    def pdf(self, x: Any, *args: Any, **kwds: Any) -> Any:
-        return np.exp(self.logpdf(x, *args, **kwds))
 
-    def __call__(self, *args: Any, **kwds: Any) -> _Frozen:
-        return _Frozen(self, args, kwds)
-
-
-class _Dirichlet:
+class _Dirichlet(_Family):
     """dirichlet.logpdf / pdf: x with the K components on its first axis, (K,) or (K, N)."""
 
     name = "dirichlet"
@@ -318,12 +317,6 @@ class _Dirichlet:
         x, alpha = _f64(x), _f64(alpha)
         a = alpha if x.ndim == 1 else alpha[:, None]
         return (xlogy(a - 1, x).sum(axis=0) - gammaln(alpha).sum() + gammaln(alpha.sum()))
-
-    def pdf(self, x: Any, alpha: Any) -> Any:
-        return np.exp(self.logpdf(x, alpha))
-
-    def __call__(self, *args: Any, **kwds: Any) -> _Frozen:
-        return _Frozen(self, args, kwds)
 
 
 STATS = {**DISTRIBUTIONS, "multivariate_normal": _MultivariateNormal(),

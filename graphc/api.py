@@ -284,29 +284,38 @@ def _from_user_frame(err: GraphcError) -> GraphcError:
     return err
 
 
-def _build_cpu(graph: Graph, steps: list, name: str) -> tuple[Callable, str, int]:
+def _build_cpu(graph: Graph, steps: list, name: str,
+               specs: tuple) -> tuple[Callable, str, int]:
     from . import runtime
     from .codegen import cpu
 
     module = cpu.generate(graph, steps, name)
     fn = runtime.load(module.source).entry
     consts = [c.params["value"] for c in module.const_args]
+    pool = runtime.Workspaces(module.workspace) if module.workspace.views else None
+    return _runner(fn, consts, specs, pool), module.source, module.n_kernels
 
-    if not module.workspace.views:
-        def run(leaves: Sequence[Any]) -> Sequence[Any]:
-            return fn(*map(_as_c_array, leaves), *consts)
 
-        return run, module.source, module.n_kernels
-    pool = runtime.Workspaces(module.workspace)
-
-    def run_in_workspace(leaves: Sequence[Any]) -> Sequence[Any]:
-        ws = pool.take()
-        try:
-            return fn(*map(_as_c_array, leaves), *consts, ws)
-        finally:
-            pool.give(ws)
-
-    return run_in_workspace, module.source, module.n_kernels
+def _runner(fn: Callable, consts: list, specs: tuple, pool: Any) -> Callable:
+    """``run(leaves)`` of one compiled CPU entry, written out for its signature so that a call
+    does no per-leaf dispatch: array leaves go through ``_as_c_array``, scalars go to ``fn`` as
+    they are, then the constants, then a workspace taken from ``pool`` (when there is one)."""
+    names: dict[str, Any] = {"fn": fn, "c": _as_c_array}
+    args = [f"c(x{k})" if s[0] == "a" else f"x{k}" for k, s in enumerate(specs)]
+    for i, v in enumerate(consts):
+        names[f"k{i}"] = v
+        args.append(f"k{i}")
+    lines = ["def run(leaves):"]
+    if specs:
+        lines.append("    " + "".join(f"x{k}, " for k in range(len(specs))) + "= leaves")
+    if pool is None:
+        lines.append(f"    return fn({', '.join(args)})")
+    else:
+        names.update(take=pool.take, give=pool.give)
+        lines += ["    ws = take()", "    try:", f"        return fn({', '.join(args + ['ws'])})",
+                  "    finally:", "        give(ws)"]
+    exec("\n".join(lines), names)
+    return names["run"]
 
 
 def _check_graph(graph: Graph) -> None:
@@ -542,7 +551,7 @@ class Function:
             run, source, stats["kernels"] = cuda.build(optimized, steps, graph.name,
                                                        self.device_results)
         else:
-            run, source, stats["kernels"] = _build_cpu(optimized, steps, graph.name)
+            run, source, stats["kernels"] = _build_cpu(optimized, steps, graph.name, specs)
         bounds = _weak_int_bounds(graph)
         if bounds:
             run = _checked(run, bounds)

@@ -123,8 +123,10 @@ def _leaf_spec(x: Any) -> tuple:
             raise ArgumentError(f"{type(x).__name__} arguments are not supported; pass a plain "
                                 "array (np.asarray(x), or x.filled() for a masked array)")
         if x.dtype.newbyteorder("=") not in _DTYPES:
+            hint = (" (a complex array: pass its .real and .imag, and write re + 1j * im in "
+                    "the function)" if x.dtype.kind == "c" else "")
             raise ArgumentError(f"argument of dtype {x.dtype} is not supported: graphc compiles "
-                                "bool, (unsigned) integer, float32 and float64 arrays")
+                                f"bool, (unsigned) integer, float32 and float64 arrays{hint}")
         return ("a", x.shape, x.dtype.newbyteorder("=").str)
     cai = getattr(x, "__cuda_array_interface__", None)
     if cai is not None:  # a GPU array (Numba, CuPy, PyTorch): the cuda target takes it as is

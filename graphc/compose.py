@@ -1,9 +1,9 @@
 """NumPy functions written with the traced ones: calculus on samples (``gradient``,
 ``trapezoid``), ``interp``, polynomials (``vander``, ``polyval``, ``polyfit``),
-``sliding_window_view``, ``partition``, ``select``, ``piecewise``, ``choose``, ``isclose``,
-``put``, and the ufuncs ``deg2rad``, ``rad2deg``, ``cbrt``, ``fmod``, ``fabs``; each adds
-itself to trace.FUNCTIONS (this module is imported by trace.py). Functions whose result's
-length is data are refused there with the reason (trace.REFUSED).
+``sliding_window_view``, ``partition``, ``select``, ``rot90``, ``linspace``, ``piecewise``,
+``choose``, ``isclose``, ``put``, and the ufuncs ``deg2rad``, ``rad2deg``, ``cbrt``, ``fmod``, ``fabs``, ``signbit``,
+``copysign``; each adds itself to trace.FUNCTIONS (this module is imported by trace.py).
+Functions whose result's length is data are refused there with the reason (trace.REFUSED).
 """
 
 from __future__ import annotations
@@ -317,6 +317,57 @@ def _fmod(x: Any, y: Any) -> Tracer:
     return np.where((r != 0) & ((r < 0) != (as_tracer(x) < 0)), r - y, r)
 
 
+def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Tracer:
+    """np.rot90: a flip and a swap of the two axes, as NumPy composes them."""
+    m = as_tracer(m)
+    a, b = (int(ax) % m.ndim for ax in axes)
+    if len(axes) != 2 or a == b:
+        raise ShapeError(f"np.rot90: axes must be two different axes, got {axes}", user_loc())
+    order = list(range(m.ndim))
+    order[a], order[b] = b, a
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return np.flip(np.flip(m, a), b)
+    return np.transpose(np.flip(m, b), order) if k == 1 else np.flip(np.transpose(m, order), b)
+
+
+def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
+             retstep: bool = False, dtype: Any = None, axis: int = 0) -> Any:
+    """np.linspace with traced ends: start + i * step, and stop itself last (endpoint)."""
+    num = int(num)
+    if num < 0:
+        raise ShapeError(f"np.linspace: number of samples, {num}, must be non-negative",
+                         user_loc())
+    start, stop = float_tracer(start), float_tracer(stop)
+    div = num - 1 if endpoint else num
+    shape = np.broadcast_shapes(start.shape, stop.shape)
+    i = np.arange(num, dtype=float).reshape((-1,) + (1,) * len(shape))
+    step = (stop - start) / div if div > 0 else np.nan * (stop - start)
+    out = start + i * (step if div > 0 else stop - start)
+    if endpoint and num > 1:
+        out = concatenate([out[:-1], np.broadcast_to(stop, (1,) + shape)], axis=0)
+    out = moveaxis(out, 0, axis) if axis != 0 else out
+    if dtype is not None:
+        out = out.astype(dtype)
+    return (out, step) if retstep else out
+
+
+def signbit(x: Any) -> Tracer:
+    """Whether the sign bit is set: x < 0, or x is -0.0 (1 / x is -inf). A NaN counts as
+    positive whatever its sign bit (comparisons cannot read it)."""
+    x = as_tracer(x)
+    if x.dtype.kind != "f":
+        return x < 0
+    return (x < 0) | ((x == 0) & (1 / np.where(x == 0, x, 1) < 0))
+
+
+def _copysign(x: Any, y: Any) -> Tracer:
+    a = np.abs(float_tracer(x))
+    return np.where(signbit(y), -a, a)
+
+
 # Functions whose result's length depends on the values: refused on traced arrays, saying why
 _MASK = "Use a boolean mask x[cond] into a reduction, or np.where(cond, x, y)"
 REFUSED.update({f: f"np.{f.__name__} of a traced array is not supported: the length of its "
@@ -335,7 +386,9 @@ FUNCTIONS.update({
     np.rad2deg: lambda x: float_tracer(x) * (180 / math.pi),
     np.degrees: lambda x: float_tracer(x) * (180 / math.pi),
     np.cbrt: lambda x: np.sign(float_tracer(x)) * np.abs(float_tracer(x)) ** (1 / 3),
-    np.fmod: _fmod, np.fabs: lambda x: np.abs(float_tracer(x)),
+    np.rot90: rot90, np.linspace: linspace,
+    np.float_power: lambda x, y: np.power(as_tracer(x).astype(np.float64), y),
+    np.fmod: _fmod, np.signbit: signbit, np.copysign: _copysign, np.fabs: lambda x: np.abs(float_tracer(x)),
     np.i0: lambda x: _bessel_i(x, 0),
     np.select: select, np.piecewise: piecewise, np.choose: choose, np.isclose: isclose,
     np.allclose: lambda a, b, rtol=1e-05, atol=1e-08, equal_nan=False: np.all(

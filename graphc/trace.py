@@ -102,6 +102,9 @@ def to_node(x: Any, strong: list[np.dtype] | None = None) -> Node:
         return const(np.asarray(x))
     if isinstance(x, Selection):
         raise refused("x[mask] as a result, or where graphc needs an array of known shape")
+    if isinstance(x, Complex):
+        raise UnsupportedError(f"a complex value where graphc needs a real one: {COMPLEX_HINT}",
+                               user_loc())
     raise UnsupportedError(f"cannot use a value of type {type(x).__name__} in a traced "
                            "computation", user_loc())
 
@@ -303,7 +306,21 @@ def _nan_reduction(name: str, fill: Any) -> Callable[..., "Tracer"]:
     return fn
 
 
+def _order(order: Any, what: str) -> str:
+    """NumPy's index order 'C' (last index fastest) or 'F' (first fastest); 'A' and 'K'
+    follow the memory layout, which a traced array does not have."""
+    if order in ("C", "F", None):
+        return order or "C"
+    raise UnsupportedError(f"{what}(order={order!r}): graphc reads arrays in index order "
+                           "only, 'C' or 'F' ('A' and 'K' follow the memory layout)",
+                           user_loc())
+
+
 def reshape(x: Any, *shape: Any, **kwargs) -> "Tracer":
+    order = "C"
+    if shape and isinstance(shape[-1], str):  # np.reshape(a, shape, order)
+        order, shape = shape[-1], shape[:-1]
+    order = _order(kwargs.pop("order", order), "reshape")
     _no_extra("reshape", {k: v for k, v in kwargs.items() if k not in ("shape", "newshape")})
     shape = kwargs.get("shape", kwargs.get("newshape", shape))
     if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
@@ -318,6 +335,8 @@ def reshape(x: Any, *shape: Any, **kwargs) -> "Tracer":
     if int(np.prod(shape)) != x.size:
         raise ShapeError(f"reshape: cannot reshape array of shape {x.shape} (size {x.size}) "
                          f"into shape {shape}", user_loc())
+    if order == "F" and (x.ndim > 1 or len(shape) > 1):  # the C reshape of reversed axes
+        return transpose(reshape(transpose(x), shape[::-1]))
     return x if shape == x.shape else apply("reshape", x, shape=shape)
 
 
@@ -1945,7 +1964,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.reshape: _viewed(reshape), np.transpose: _viewed(transpose),
     np.swapaxes: _viewed(swapaxes), np.broadcast_to: _viewed(broadcast_to, writable=False),
     np.squeeze: _viewed(squeeze), np.expand_dims: _viewed(expand_dims),
-    np.ravel: _viewed(lambda x, order="C": reshape(x, -1)),
+    np.ravel: lambda x, order="C": as_tracer(x).ravel(order),
     np.matmul: matmul, np.dot: dot, np.where: where,
     np.concatenate: concatenate, np.stack: stack,
     np.shape: lambda x: as_tracer(x).shape, np.ndim: lambda x: as_tracer(x).ndim,
@@ -2026,6 +2045,14 @@ class Tracer:
     ndim = property(lambda self: self.node.ndim)
     size = property(lambda self: self.node.size)
     T = property(lambda self: _register(self, transpose(self)))
+    # a real array's complex views (as copies): itself, zeros, itself
+    real = property(lambda self: Tracer(self.node))
+    imag = property(lambda self: FUNCTIONS[np.imag](self))
+
+    def conj(self) -> "Tracer":
+        return Tracer(self.node)
+
+    conjugate = conj
 
     def __repr__(self) -> str:
         return f"Tracer({self.node!r})"
@@ -2101,8 +2128,10 @@ class Tracer:
 
     # NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if any(isinstance(i, Selection) for i in inputs):
-            return NotImplemented  # Selection's own
+        if any(isinstance(i, (Selection, Complex)) for i in inputs):
+            return NotImplemented  # Selection's own, Complex's own
+        if any(map(is_complex_constant, inputs)):
+            return complex_ufunc(ufunc, method, inputs, kwargs)
         if (method != "__call__" or ufunc not in FUNCTIONS) and method != "at" and \
                 "out" not in kwargs and (known := _known(inputs)) is not None:
             return getattr(ufunc, method)(*known, **kwargs)  # NumPy's, on constants
@@ -2119,7 +2148,7 @@ class Tracer:
         return _not_an_input(fn(*inputs), inputs)
 
     def __array_function__(self, func, types, args, kwargs):
-        if Selection in types:
+        if Selection in types or Complex in types:
             return NotImplemented
         fn = FUNCTIONS.get(func)
         if fn is None and (known := _known((args, kwargs))):  # NumPy's, on constants
@@ -2200,19 +2229,21 @@ class Tracer:
                                                                      ddof, **kw)
     def std(self, axis=None, keepdims=False, ddof=0, **kw): return std(self, axis, keepdims,
                                                                      ddof, **kw)
-    def reshape(self, *shape, **kw): return _register(self, reshape(self, *shape, **kw))
+    def reshape(self, *shape, **kw):
+        out = reshape(self, *shape, **kw)  # in F order, a copy (as NumPy's, but for 1-D)
+        return _register(self, out) if kw.get("order") in (None, "C") else Tracer(out.node)
     def transpose(self, *axes):
         return _register(self, transpose(self, axes[0] if len(axes) == 1 else axes or None))
     def swapaxes(self, a, b): return _register(self, swapaxes(self, a, b))
     def squeeze(self, axis=None): return _register(self, squeeze(self, axis))
-    def ravel(self): return _register(self, reshape(self, -1))
+    def ravel(self, order="C"): return self.reshape(-1, order=order)
     def copy(self): return Tracer(self.node)
     def round(self, decimals=0): return around(self, decimals)
     def argsort(self, axis=-1, kind=None, order=None): return argsort(self, axis, kind, order)
 
     def sort(self, axis=-1, kind=None, order=None):
         _assign(self, sort(self, axis, kind, order))
-    def flatten(self): return Tracer(reshape(self, -1).node)
+    def flatten(self, order="C"): return Tracer(reshape(self, -1, order=order).node)
     def dot(self, o): return dot(self, o)
     def clip(self, lo=None, hi=None, **kw): return clip(self, lo, hi, **kw)
     def prod(self, axis=None, keepdims=False, **kw):
@@ -2232,6 +2263,8 @@ class Tracer:
     def astype(self, dtype, **unsupported):
         _no_extra("astype", unsupported)
         dtype = np.dtype(dtype)
+        if dtype.kind == "c":
+            return lift_complex(self).astype(dtype)
         return Tracer(self.node) if dtype == self.dtype else apply("cast", self, dtype=dtype)
 
     def fill(self, value):
@@ -2261,6 +2294,8 @@ def _constant(make: Callable, traced: Callable | None = None) -> Callable:
         if traced is not None and any(isinstance(a, Tracer) for a in (*args, *kwargs.values())):
             return traced(*args, **kwargs)
         out = make(*args, **kwargs)  # (np.zeros_like of a Tracer is graphc's already)
+        if isinstance(out, np.ndarray) and out.dtype.kind == "c":
+            return lift_complex(out)  # np.zeros(n, complex): a Complex of constant parts
         return out if isinstance(out, Tracer) else Tracer(const(out))
     fn.__name__ = fn.__qualname__ = make.__name__
     return fn
@@ -2413,13 +2448,20 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
 from . import compose as _compose  # noqa: E402,F401 (adds its functions to FUNCTIONS)
 from . import linalg as _linalg  # noqa: E402,F401 (adds np.linalg's functions to FUNCTIONS)
 from .selection import Selection, refused, select  # noqa: E402
+from .complexes import (COMPLEX_HINT, Complex, is_complex_constant, lift as lift_complex,  # noqa: E402,E501
+                        ufunc as complex_ufunc)
 from .special import in_trace as scipy_in_trace, scipy_ufunc  # noqa: E402
 
 
 def _defers(method: Callable) -> Callable:
-    """An operator of Tracer that leaves a Selection operand to Selection's own."""
+    """An operator of Tracer that leaves a Selection or Complex operand to their own, and
+    makes itself complex with a complex constant."""
     def op(self, o):
-        return NotImplemented if isinstance(o, Selection) else method(self, o)
+        if isinstance(o, (Selection, Complex)):
+            return NotImplemented
+        if is_complex_constant(o):
+            return getattr(lift_complex(self), method.__name__)(o)
+        return method(self, o)
     op.__name__ = method.__name__
     return op
 

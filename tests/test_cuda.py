@@ -241,6 +241,22 @@ def stats_loss(p, x):
         stats.multivariate_normal.logpdf(x, mean=p[0], cov=np.eye(5) + q.T @ q).sum()
 
 
+def fourier_loss(x, h):
+    """Complex values as pairs of real arrays: np.fft (dense, factored and Bluestein lengths)
+    and complex arithmetic, on a real loss."""
+    spec = np.fft.rfft(x, axis=1) * np.fft.rfft(h, n=x.shape[1])
+    z = np.exp(1j * x[0]) / (x[1] + 2j)
+    long = np.fft.fft(np.tile(x[0], 30)[:131]) * np.fft.ifft(np.tile(h, 40)[:96], n=131)
+    return (np.abs(spec) ** 2).sum() + np.fft.irfft(spec, axis=1).std() + np.angle(z).sum() \
+        + np.abs(long).mean() + np.abs(np.fft.fft2(x)).max()
+
+
+def entropy_loss(p, q):
+    """A where's unused branch that takes log(0): inf and NaN there, an exact zero in the
+    result and the gradient."""
+    return np.where(q > 0, q * np.log(q / p), 0.0).sum() + np.exp(1000 * q).min()
+
+
 def masked_loss(p, t, lab):
     """x[mask] with traced masks (where-reductions over the full arrays): a masked mean, a log
     of the positive values only, a class's mean row."""
@@ -330,6 +346,13 @@ MODEL_PROGRAMS = {
                              _rng(16).normal(size=(3, 5)), _rng(17).normal(size=(3, 5)))),
                          (stats_loss, "value_and_grad", dict(argnums=(0, 1)), (
                              _rng(16).normal(size=(3, 5)), _rng(17).normal(size=(3, 5)))),
+                         (entropy_loss, "value_and_grad", {}, (
+                             np.array([0.5, 1.5, 2.0]), np.array([0.0, 0.3, 0.7]))),
+                         (fourier_loss, "value_and_grad", dict(argnums=(0, 1)), (
+                             _rng(18).normal(size=(3, 8)).astype(np.float32),
+                             _rng(19).normal(size=5).astype(np.float32))),
+                         (fourier_loss, "value_and_grad", dict(argnums=(0, 1)), (
+                             _rng(18).normal(size=(3, 8)), _rng(19).normal(size=5))),
                          (spectral_loss, "value_and_grad", {},
                           (_rng(13).normal(size=(6, 6)).astype(np.float32),)),
                          (spectral_loss, "value_and_grad", {},
@@ -564,10 +587,11 @@ def test_index_out_of_range_raises_and_the_next_call_works():
 @needs_cuda
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gamma_and_bessel_functions_across_their_domain_equal_cpu_target(dtype):
-    """Negative, tiny, huge arguments; on a GPU the poles, infinities and NaN too (the
-    simulator runs Python's math functions, which raise there)."""
-    x = [-2.5, -0.5, -7.3, 1e-30, 1e30, 3e-8, -1e6 + 0.25, 55.5, 10.0, 0.7]
-    x = np.array(x + ([] if SIM else [0.0, -1.0, -40.0, np.inf, -np.inf, np.nan]), dtype)
+    """Negative, tiny, huge arguments, the poles, infinities and NaN (the simulator runs
+    them with IEEE results, as libdevice gives them: cuda.simulated_math)."""
+    x = [-2.5, -0.5, -7.3, 1e-30, 1e30, 3e-8, -1e6 + 0.25, 55.5, 10.0, 0.7, 0.0, -1.0, -40.0,
+         np.inf, -np.inf, np.nan]
+    x = np.array(x, dtype)
 
     def fn(x):
         return [special.gammaln(x), special.digamma(x), special.polygamma(1, x),

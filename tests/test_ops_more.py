@@ -49,6 +49,13 @@ def _put(x):
     return z
 
 
+def _complex_filled(x):
+    w = np.zeros((2, 3), dtype=complex)
+    w[0] = x[0, :3] * 1j
+    w[1, 1:] += x[1, :2]
+    return w
+
+
 # name -> (function, arguments, argnums differentiated: () for data-only results)
 CASES = {
     # elementwise compositions
@@ -418,7 +425,51 @@ CASES = {
                                    sla.solve(a, b, assume_a="pos", lower=True), sla.inv(a),
                                    sla.det(a), sla.eigh(a @ a.T, eigvals_only=True)],
                      (WC, V4), (0, 1)),
-    # compositions (compose.py): calculus on samples, interpolation, polynomials, windows
+    # complex values (complexes.py): pairs of real arrays; results taken apart to real ones
+    "fft-1d": (lambda x: [np.fft.fft(x).real, np.fft.fft(x).imag, np.fft.ifft(x, n=6).imag,
+                          np.fft.rfft(x, axis=0).real, np.abs(np.fft.rfft(x, norm="ortho")),
+                          np.fft.irfft(np.fft.rfft(x) * (1 - 2j)),
+                          np.fft.irfft(np.fft.rfft(x), n=5, norm="forward"),
+                          np.fft.ifft(np.fft.fft(x, 7, 0), norm="ortho").real],
+               (X,), (0,)),
+    "fft-nd": (lambda x: [np.abs(np.fft.fft2(x)), np.fft.ifft2(x, s=(4, 3)).imag,
+                          np.fft.rfft2(x).imag, np.fft.irfft2(np.fft.rfft2(x) * 1j, s=(3, 4)),
+                          np.fft.fftn(B3, axes=(0, 2)).real * 0 + np.fft.fftn(x).real,
+                          np.fft.irfftn(np.fft.rfftn(x, s=(3, 6), axes=(0, 1)), axes=(0, 1)),
+                          np.fft.fftshift(np.fft.fft(x)).real, np.fft.ifftshift(x, axes=1)],
+               (X,), (0,)),
+    # lengths: factored (96 = 12 * 8), dense prime (131), Bluestein's chirp (257)
+    "fft-long": (lambda v: [np.abs(np.fft.fft(v)), np.abs(np.fft.fft(v[:96])),
+                            np.fft.fft(v[:131]).imag, np.fft.irfft(np.fft.rfft(v[:200])),
+                            np.fft.irfft(np.fft.rfft(v), n=514)],
+                 (RNG.normal(size=257),), (0,)),
+    "complex-arithmetic": (lambda x, y: (lambda z: [
+        (z * z.conj()).real, (z / (y + 2j)).imag, np.abs(np.exp(1j * x) * z), np.angle(z),
+        np.sqrt(z).real, np.sqrt(-z).imag, np.log(z).real, np.log(z).imag, (z ** 3).imag,
+        (z ** -2).real, (z ** 0.5).real, (2 ** z).imag, np.real(z @ z.T.conj()),
+        np.vdot(z, z).real, np.einsum("ij,ij->i", z, z).imag, np.sum(z, axis=0).imag,
+        z.sum().real, np.concatenate([z, x]).imag, np.where(x > 0, z, 1j).imag,
+        (np.sin(z) + np.cos(z)).real, np.linalg.norm(z), np.square(1 / z).real,
+        (z == z.conj()).astype(float), np.reciprocal(z).imag, np.imag(x), np.real(x),
+        np.conj(x), np.angle(x), x.imag, (z - 1).T.imag, z[1:, ::2].real])(x + 1j * y),
+        (X, POS), (0, 1)),
+    "complex-constants": (lambda x: (lambda w, h: [
+        np.abs(w), (w * h[:2, :3]).imag, (h * x).real, (h / x).imag, (x + h).real,
+        np.fft.irfft(np.fft.rfft(x) * h[0, :3]), x.astype(complex).imag, (x * (1 + 0j)).real])(
+        _complex_filled(x), np.exp(2j * np.arange(12.0)).reshape(3, 4)), (X,), (0,)),
+    "order-f": (lambda x: [np.ravel(x, order="F"), np.ravel(x, "F"), x.ravel("F"),
+                           x.flatten("F"), np.reshape(x, (4, 3), "F"),
+                           x.reshape(2, 6, order="F"), x.T.reshape(-1, order="F"),
+                           x.reshape(2, 2, 3, order="F")[1]], (X,), (0,)),
+    "rot90-linspace": (lambda x: [np.rot90(x), np.rot90(x, 3, axes=(1, 0)), np.rot90(x, 2),
+                                  np.rot90(B3, 1, (2, 0)) * x[0, 0],
+                                  np.linspace(x[0, 0], x[0, 1], 7),
+                                  np.linspace(x[0], x[1], 5, endpoint=False, axis=1),
+                                  np.linspace(0, x[1, 1], 1), np.linspace(x[2], 3.0, 4)[2],
+                                  np.float_power(np.abs(x), 1.5), np.copysign(x, x[::-1]),
+                                  np.copysign(2.0, ODD[1:, 1:]), np.signbit(ODD[1:, 1:])],
+                       (X,), (0,)),
+
     "numpy-calculus": (lambda x, t: [np.gradient(x), np.gradient(x, 0.5, t, edge_order=2),
                                      np.gradient(x[0], t), np.gradient(x[:2], axis=0),
                                      np.gradient(x, t, axis=1, edge_order=2),
@@ -945,3 +996,22 @@ def test_hessian_vector_products_of_array_ops(name):
     h = 1e-6
     np.testing.assert_allclose(hv, (g(X + h * v) - g(X - h * v)) / (2 * h), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_complex_values_keep_float32_and_stay_inside():
+    x32 = RNG.normal(size=16).astype(np.float32)
+    v, g = graphc.value_and_grad(lambda x: np.sum(np.abs(np.fft.fft(x * (1 + 0.5j)))))(x32)
+    assert v.dtype == np.float32 and g.dtype == np.float32
+    np.testing.assert_allclose(v, np.sum(np.abs(np.fft.fft(x32 * (1 + 0.5j)))), rtol=1e-5)
+    with pytest.raises(UnsupportedError, match=r"complex value where graphc needs a real one"):
+        graphc.jit(lambda x: np.fft.fft(x))(X)
+    with pytest.raises(UnsupportedError, match=r"numpy.maximum of complex values"):
+        graphc.jit(lambda x: np.maximum(np.fft.fft(x), 0).real)(X)
+    with pytest.raises(UnsupportedError, match=r"no order"):
+        graphc.jit(lambda x: (x * 1j < 1).sum())(X)
+    with pytest.raises(UnsupportedError, match=r"rfft of a complex value"):
+        graphc.jit(lambda x: np.fft.rfft(x * 1j).real)(X)
+    with pytest.raises(graphc.ArgumentError, match=r"complex128.*\.real and \.imag"):
+        graphc.grad(lambda x, h: np.sum(np.abs(x * h)))(X, X * 1j)
+    with pytest.raises(UnsupportedError, match=r"order='K'"):
+        graphc.jit(lambda x: np.ravel(x, order="K"))(X)

@@ -59,7 +59,7 @@ import re
 import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -2218,6 +2218,32 @@ def _simulated(cuda) -> bool:
     return not hasattr(cuda, "as_cuda_array")
 
 
+def _ieee(fn: Callable) -> Callable:
+    def call(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+    return call
+
+
+def simulated_math() -> dict[str, Callable]:
+    """The math functions of a generated module as the simulator should run them: the
+    simulator calls Python's, which raise at a pole or an overflow (log(0), lgamma(-1),
+    exp(1000)) where libdevice returns -inf, inf or NaN as IEEE arithmetic does. NumPy's
+    give those results (and keep float32 float32); floor and ceil stay Python's."""
+    names = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
+             "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "pow": "power"}
+    out = {m: _ieee(getattr(np, names.get(m, m))) for m in MATH
+           if hasattr(np, names.get(m, m)) and m not in ("floor", "ceil", "pow")}
+    out["pow"] = _ieee(lambda x, y: np.power(x, y) if isinstance(x, (float, np.floating))
+                       or isinstance(y, (float, np.floating)) else math.pow(x, y))
+    try:  # erf, erfc and lgamma are not NumPy's; SciPy's where it is installed
+        from scipy import special
+    except ImportError:
+        return out
+    out.update(erf=_ieee(special.erf), erfc=_ieee(special.erfc), lgamma=_ieee(special.gammaln))
+    return out
+
+
 def _placement(ptr: int) -> int | None:
     """The ordinal of the GPU whose memory holds ``ptr``; None for memory no GPU holds."""
     from cuda.bindings import driver as cu
@@ -2249,6 +2275,8 @@ class Runner:
         self.device_results = device_results
         self.kernels = [(getattr(mod, k), sig) for k, sig in module.kernels.items()]
         self._cuda, self._drive, self._sim = cuda, mod.drive, _simulated(cuda)
+        if self._sim:
+            vars(mod).update(simulated_math())
         # The GPU whose context holds the kernels and buffers: every call must run there
         # (with one GPU in the machine, every call does).
         self._device = None if self._sim else cuda.get_current_device().id

@@ -233,6 +233,40 @@ class _ModuleInTrace(types.ModuleType):
         return self._names[name] if name in self._names else getattr(self._real, name)
 
 
+def _math(name: str, traced: Callable[..., Any]) -> Callable[..., Any]:
+    """Python's math.<name>, which calls ``traced`` when an argument is a traced value (a
+    Python number it would need instead cannot come from one)."""
+    real = getattr(math, name)
+
+    def fn(*args):
+        if any(isinstance(a, Tracer) for a in args):
+            return traced(*args)
+        return real(*args)
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+def _math_log(x, base=None):
+    return np.log(x) if base is None else np.log(x) / np.log(base)
+
+
+_MATH_NUMPY = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
+               "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "pow": "power",
+               "fabs": "abs", "degrees": "degrees", "radians": "radians"}
+# Python's math module in traced code: its functions of traced values are NumPy's (NaN where
+# math raises: the compiled code cannot raise per element) or scipy.special's
+MATH_IN_TRACE = _ModuleInTrace(math, {
+    **{n: _math(n, getattr(np, _MATH_NUMPY.get(n, n))) for n in (
+        "sqrt", "exp", "expm1", "log1p", "log2", "log10", "sin", "cos", "tan", "sinh", "cosh",
+        "tanh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "hypot", "pow",
+        "fabs", "copysign", "degrees", "radians", "isnan", "isinf", "isfinite")},
+    "log": _math("log", _math_log), "erf": _math("erf", lambda x: SPECIAL["erf"](x)),
+    "erfc": _math("erfc", lambda x: SPECIAL["erfc"](x)),
+    "lgamma": _math("lgamma", _gammaln),
+    "gamma": _math("gamma", lambda x: SPECIAL["gamma"](x)),
+})
+_MATH_SWAPS = {id(math): MATH_IN_TRACE, **{id(getattr(math, n)): fn
+                                           for n, fn in MATH_IN_TRACE._names.items()}}
 _IN_TRACE: dict[int, Any] = {}  # id of a SciPy module or function -> what traced code sees
 _SCIPY = ("special", "linalg", "stats", "signal", "ndimage")
 _LOADED: list = [None] * len(_SCIPY)  # the modules of scipy that _IN_TRACE is for
@@ -243,8 +277,9 @@ def in_trace(v: Any) -> Any:
     scipy.linalg, scipy.stats, scipy.signal and scipy.ndimage (and scipy itself) become
     modules with graphc's versions of the plain Python functions in PY_FUNCTIONS,
     linalg.SCIPY_LINALG, the distributions of stats.stand_ins, signal.SCIPY_SIGNAL and
-    signal.SCIPY_NDIMAGE; those imported by name become graphc's. Anything else is v. SciPy
-    is never imported here: only the modules the program has loaded are looked at."""
+    signal.SCIPY_NDIMAGE; those imported by name become graphc's; so do Python's math module
+    and its functions (MATH_IN_TRACE). Anything else is v. SciPy is never imported here: only
+    the modules the program has loaded are looked at."""
     loaded = [sys.modules.get(f"scipy.{name}") for name in _SCIPY]
     if loaded != _LOADED:
         from .linalg import SCIPY_LINALG
@@ -267,7 +302,7 @@ def in_trace(v: Any) -> Any:
         if modules:
             top = sys.modules["scipy"]
             _IN_TRACE[id(top)] = _ModuleInTrace(top, modules)
-    return _IN_TRACE.get(id(v), v)
+    return _IN_TRACE.get(id(v)) or _MATH_SWAPS.get(id(v), v)
 
 
 def scipy_ufunc(ufunc: np.ufunc) -> tuple[Callable[..., Any] | None, str]:

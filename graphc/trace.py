@@ -2393,7 +2393,7 @@ BUILTINS_IN_TRACE = {**builtins.__dict__, "__import__": _import,
 
 
 def _uses_builtins(names: set[str]) -> bool:
-    return bool(names & {"max", "min"}) or any(n.split(".")[0] in ("numpy", "scipy")
+    return bool(names & {"max", "min"}) or any(n.split(".")[0] in ("numpy", "scipy", "math")
                                                 for n in names)
 
 

@@ -1015,3 +1015,20 @@ def test_complex_values_keep_float32_and_stay_inside():
         graphc.grad(lambda x, h: np.sum(np.abs(x * h)))(X, X * 1j)
     with pytest.raises(UnsupportedError, match=r"order='K'"):
         graphc.jit(lambda x: np.ravel(x, order="K"))(X)
+
+
+def test_python_math_functions_of_traced_values():
+    import math
+    from math import exp, sqrt
+
+    def f(w):
+        import math as m
+        return (math.sqrt(np.sum(w ** 2)) + exp(w[0]) + math.tanh(w[1]) + math.log(w[2], 2)
+                + m.atan2(w[0], w[1]) + sqrt(2.0) + math.lgamma(w[2] + 1) + math.erf(w[0])
+                + math.pi * math.pow(w[2], 1.5) + math.hypot(w[0], 2.0))
+
+    w = np.array([0.3, -0.4, 0.8])
+    v, g = graphc.value_and_grad(f)(w)
+    assert v == pytest.approx(f(w), rel=1e-12)
+    fd = [(f(w + 1e-6 * e) - f(w - 1e-6 * e)) / 2e-6 for e in np.eye(3)]
+    np.testing.assert_allclose(g, fd, rtol=1e-6)

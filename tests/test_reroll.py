@@ -138,10 +138,26 @@ def rows_read_back(W, U, xs, h0):
     return (h ** 2).sum() / len(xs)
 
 
+def rk4(W, U, xs, h0):
+    """Runge-Kutta steps: each calls f four times, so f's period repeats more often than the
+    step's; the step's is the one that rolls."""
+    def f(y):
+        return np.tanh(y @ U + xs[0] @ W) - 0.5 * y
+
+    y, dt = h0, 0.1
+    for _ in range(20):
+        k1 = f(y)
+        k2 = f(y + dt / 2 * k1)
+        k3 = f(y + dt / 2 * k2)
+        k4 = f(y + dt * k3)
+        y = y + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return (y ** 2).sum()
+
+
 LOOPS = [rnn, rnn_first_step_differs, reversed_loop, strided_second_axis, no_data,
          every_step_read_after, stacked_after, two_loops, second_order, rows_filled,
-         columns_filled_partly, rows_read_back]
-ROLLED = {rnn, rnn_first_step_differs, reversed_loop, strided_second_axis, no_data,
+         columns_filled_partly, rows_read_back, rk4]
+ROLLED = {rk4, rnn, rnn_first_step_differs, reversed_loop, strided_second_axis, no_data,
           every_step_read_after, stacked_after, two_loops, rows_filled, columns_filled_partly,
           rows_read_back}
 

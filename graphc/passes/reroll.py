@@ -43,7 +43,8 @@ from ..ir import Graph, Node, _freeze, rebuild, toposort
 MIN_STEPS = 4  # a run needs at least this many periods ...
 MIN_NODES = 300  # ... and this many nodes (shorter ones compile about as fast unrolled, and
 # run faster: bench/SCAN.md)
-CANDIDATES = 8  # periods tried per round: the most frequent gaps between equal signatures
+CANDIDATES = 8  # periods tried per round: the most frequent gaps between equal signatures,
+# and as many of those covering the most nodes (gap times count)
 
 
 def enabled() -> bool:
@@ -113,7 +114,11 @@ def _candidates(nodes: list[Node]) -> list[_Run]:
         last[s] = i
     at = {n.id: i for i, n in enumerate(nodes)}
     found: list[_Run] = []
-    for P, count in gaps.most_common(CANDIDATES):
+    # the most frequent gaps, and those covering the most nodes (an RK4 step: its four calls
+    # of f repeat more often than the whole step does)
+    periods = dict(gaps.most_common(CANDIDATES))
+    periods.update(sorted(gaps.items(), key=lambda g: -g[0] * g[1])[:CANDIDATES])
+    for P, count in periods.items():
         if count < MIN_STEPS - 1 or P * MIN_STEPS > len(nodes):
             continue
         i = 0

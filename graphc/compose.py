@@ -16,8 +16,8 @@ import numpy as np
 
 from .errors import OutOfBoundsError, ShapeError, UnsupportedError
 from .ir import user_loc
-from .special import _bessel_i, float_tracer
-from .trace import (FUNCTIONS, REFUSED, Tracer, _axes_in_order, argsort, as_tracer,
+from .special import _bessel_i, _ModuleInTrace, float_tracer
+from .trace import (_SWAPS, FUNCTIONS, NUMPY_IN_TRACE, REFUSED, Tracer, _axes_in_order, argsort, as_tracer,
                     concatenate, diff, moveaxis, searchsorted, sort, stack, take)
 
 
@@ -354,6 +354,28 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
     return (out, step) if retstep else out
 
 
+def as_strided(x: Any, shape: Any = None, strides: Any = None, subok: bool = False,
+               writeable: bool = True) -> Tracer:
+    """np.lib.stride_tricks.as_strided of a traced array, which has C strides (``x.strides``
+    says so): a gather of the places those strides reach, checked to stay inside x. The
+    result is a copy: writing into it does not reach x."""
+    x = as_tracer(x)
+    item = x.dtype.itemsize
+    shape = x.shape if shape is None else tuple(int(n) for n in shape)
+    strides = x.strides if strides is None else tuple(int(st) for st in strides)
+    if len(strides) != len(shape) or any(st % item for st in strides):
+        raise ShapeError(f"as_strided: strides {strides} for shape {shape} of a {x.dtype} "
+                         f"array (multiples of its itemsize, {item}, one per axis)", user_loc())
+    places = np.zeros(shape, np.int64)
+    for axis, (n, st) in enumerate(zip(shape, strides)):
+        places += _on_axis(np.arange(n) * (st // item), axis, len(shape))
+    if places.size and (places.min() < 0 or places.max() >= x.size):
+        raise OutOfBoundsError(f"as_strided: shape {shape} and strides {strides} reach "
+                               f"outside the {x.size} elements of the array (NumPy would read "
+                               "other memory there)", user_loc())
+    return x.reshape(-1)[places]
+
+
 def signbit(x: Any) -> Tracer:
     """Whether the sign bit is set: x < 0, or x is -0.0 (1 / x is -inf). A NaN counts as
     positive whatever its sign bit (comparisons cannot read it)."""
@@ -397,3 +419,9 @@ FUNCTIONS.update({
         np.broadcast_to(a, np.broadcast_shapes(*(np.shape(b) for b in args))) for a in args),
     np.put: put, np.apply_along_axis: apply_along_axis,
 })
+
+# as_strided is no NumPy function that dispatches: traced code gets graphc's by name, and
+# through np.lib.stride_tricks
+_SWAPS[id(np.lib.stride_tricks.as_strided)] = as_strided
+NUMPY_IN_TRACE.lib = _ModuleInTrace(np.lib, {"stride_tricks": _ModuleInTrace(
+    np.lib.stride_tricks, {"as_strided": as_strided})})

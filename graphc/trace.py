@@ -2045,6 +2045,10 @@ class Tracer:
     ndim = property(lambda self: self.node.ndim)
     size = property(lambda self: self.node.size)
     T = property(lambda self: _register(self, transpose(self)))
+    # a traced array's layout, as if it were C-contiguous (compose.as_strided reads it so)
+    itemsize = property(lambda self: self.dtype.itemsize)
+    nbytes = property(lambda self: self.size * self.dtype.itemsize)
+    strides = property(lambda self: tuple(s * self.dtype.itemsize for s in _c_strides(self.shape)))
     # a real array's complex views (as copies): itself, zeros, itself
     real = property(lambda self: Tracer(self.node))
     imag = property(lambda self: FUNCTIONS[np.imag](self))

@@ -21,6 +21,7 @@ from scipy.special import logsumexp, polygamma
 import graphc
 from graphc import OutOfBoundsError, ShapeError, UnsupportedError
 from graphc.api import flatten
+from numpy.lib.stride_tricks import as_strided
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(3, 4))
@@ -457,6 +458,12 @@ CASES = {
         np.abs(w), (w * h[:2, :3]).imag, (h * x).real, (h / x).imag, (x + h).real,
         np.fft.irfft(np.fft.rfft(x) * h[0, :3]), x.astype(complex).imag, (x * (1 + 0j)).real])(
         _complex_filled(x), np.exp(2j * np.arange(12.0)).reshape(3, 4)), (X,), (0,)),
+    # x.strides of a traced array are C strides; the windows are a gather of those places
+    "as-strided": (lambda x: [as_strided(x, (2, 3, 2), (x.strides[0], x.strides[1], 8)),
+                              np.lib.stride_tricks.as_strided(np.pad(x[0], 1), (4, 3),
+                                                              (x.itemsize,) * 2),
+                              as_strided(x, strides=(8, 32), shape=(4, 3)), x.nbytes * x[0]],
+                   (X,), (0,)),
     "order-f": (lambda x: [np.ravel(x, order="F"), np.ravel(x, "F"), x.ravel("F"),
                            x.flatten("F"), np.reshape(x, (4, 3), "F"),
                            x.reshape(2, 6, order="F"), x.T.reshape(-1, order="F"),

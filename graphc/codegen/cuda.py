@@ -2228,12 +2228,13 @@ def _ieee(fn: Callable) -> Callable:
 def simulated_math() -> dict[str, Callable]:
     """The math functions of a generated module as the simulator should run them: the
     simulator calls Python's, which raise at a pole or an overflow (log(0), lgamma(-1),
-    exp(1000)) where libdevice returns -inf, inf or NaN as IEEE arithmetic does. NumPy's
-    give those results (and keep float32 float32); floor and ceil stay Python's."""
+    exp(1000)) where libdevice returns -inf, inf or NaN as IEEE arithmetic does, and whose
+    floor and ceil return ints where numba.cuda's return floats. NumPy's give the device's
+    results (and keep float32 float32)."""
     names = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
              "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "pow": "power"}
     out = {m: _ieee(getattr(np, names.get(m, m))) for m in MATH
-           if hasattr(np, names.get(m, m)) and m not in ("floor", "ceil", "pow")}
+           if hasattr(np, names.get(m, m)) and m != "pow"}
     out["pow"] = _ieee(lambda x, y: np.power(x, y) if isinstance(x, (float, np.floating))
                        or isinstance(y, (float, np.floating)) else math.pow(x, y))
     try:  # erf, erfc and lgamma are not NumPy's; SciPy's where it is installed

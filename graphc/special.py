@@ -268,34 +268,37 @@ MATH_IN_TRACE = _ModuleInTrace(math, {
 _MATH_SWAPS = {id(math): MATH_IN_TRACE, **{id(getattr(math, n)): fn
                                            for n, fn in MATH_IN_TRACE._names.items()}}
 _IN_TRACE: dict[int, Any] = {}  # id of a SciPy module or function -> what traced code sees
-_SCIPY = ("special", "linalg", "stats", "signal", "ndimage")
+_SCIPY = ("special", "linalg", "stats", "signal", "ndimage", "spatial.distance")
 _LOADED: list = [None] * len(_SCIPY)  # the modules of scipy that _IN_TRACE is for
 
 
 def in_trace(v: Any) -> Any:
     """What traced code sees for ``v``, a global or a closure's value: scipy.special,
-    scipy.linalg, scipy.stats, scipy.signal and scipy.ndimage (and scipy itself) become
-    modules with graphc's versions of the plain Python functions in PY_FUNCTIONS,
-    linalg.SCIPY_LINALG, the distributions of stats.stand_ins, signal.SCIPY_SIGNAL and
-    signal.SCIPY_NDIMAGE; those imported by name become graphc's; so do Python's math module
+    scipy.linalg, scipy.stats, scipy.signal, scipy.ndimage and scipy.spatial.distance (and
+    scipy itself) become modules with graphc's versions of the plain Python functions in
+    PY_FUNCTIONS, linalg.SCIPY_LINALG, the distributions of stats.stand_ins,
+    signal.SCIPY_SIGNAL, signal.SCIPY_NDIMAGE and spatial.SCIPY_DISTANCE; those imported by name become graphc's; so do Python's math module
     and its functions (MATH_IN_TRACE). Anything else is v. SciPy is never imported here: only
     the modules the program has loaded are looked at."""
     loaded = [sys.modules.get(f"scipy.{name}") for name in _SCIPY]
     if loaded != _LOADED:
         from .linalg import SCIPY_LINALG
         from .signal import SCIPY_NDIMAGE, SCIPY_SIGNAL
+        from .spatial import SCIPY_DISTANCE
         from .stats import stand_ins
 
         _IN_TRACE.clear()
         _LOADED[:] = loaded
         modules = {}
         for real, ours in zip(loaded, (PY_FUNCTIONS, SCIPY_LINALG, stand_ins, SCIPY_SIGNAL,
-                                       SCIPY_NDIMAGE)):
+                                       SCIPY_NDIMAGE, SCIPY_DISTANCE)):
             if real is None:
                 continue
             ours = ours(real) if callable(ours) else ours
-            name = real.__name__.split(".")[1]
-            modules[name] = _IN_TRACE[id(real)] = _ModuleInTrace(real, ours)
+            _IN_TRACE[id(real)] = _ModuleInTrace(real, ours)
+            name, *sub = real.__name__.split(".")[1:]  # spatial.distance: inside spatial
+            modules[name] = _IN_TRACE[id(real)] if not sub else _ModuleInTrace(
+                sys.modules[f"scipy.{name}"], {sub[0]: _IN_TRACE[id(real)]})
             for fname, fn in ours.items():
                 if hasattr(real, fname):
                     _IN_TRACE[id(getattr(real, fname))] = fn

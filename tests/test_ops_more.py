@@ -15,6 +15,7 @@ import pytest
 
 from scipy import linalg as sla
 from scipy import ndimage, signal, special, stats
+from scipy.spatial import distance
 from scipy.stats import multivariate_normal, norm
 from scipy.special import logsumexp, polygamma
 
@@ -418,6 +419,16 @@ CASES = {
                                     ndimage.uniform_filter(x, (2, 3)), ndimage.sobel(x),
                                     ndimage.sobel(x, 0, mode="constant")],
                       (X, SQ[:2, :3]), (0, 1)),
+    "scipy-spatial": (lambda a, b: [distance.cdist(a, b), distance.cdist(a, a, "sqeuclidean"),
+                                    distance.cdist(a, b, "cityblock"),
+                                    distance.cdist(a, b, "minkowski", p=3),
+                                    distance.cdist(a, b, "cosine"),
+                                    distance.cdist(a, b, "correlation"),
+                                    distance.cdist(a, b, "chebyshev"), distance.pdist(a),
+                                    distance.squareform(distance.pdist(b, "cityblock")),
+                                    distance.squareform(distance.cdist(a, a)),
+                                    distance.euclidean(a[0], b[1]), distance.cosine(a[1], b[0])],
+                      (X, X[::-1] * 2 + 0.5), (0, 1)),
     "scipy-linalg": (lambda a, b: [sla.solve_triangular(a, b, lower=True),
                                    sla.solve_triangular(a, b, trans="T", unit_diagonal=True),
                                    sla.cho_solve(sla.cho_factor(a @ a.T), b),

@@ -8,6 +8,7 @@ Functions whose result's length is data are refused there with the reason (trace
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any
@@ -15,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from .errors import OutOfBoundsError, ShapeError, UnsupportedError
-from .ir import user_loc
 from .special import _bessel_i, _ModuleInTrace, float_tracer
-from .trace import (_SWAPS, FUNCTIONS, NUMPY_IN_TRACE, REFUSED, Tracer, _axes_in_order, argsort, as_tracer,
+from .ir import next_id, toposort, user_loc
+from .ops import OPS
+from .trace import (_SWAPS, FUNCTIONS, NUMPY_IN_TRACE, REFUSED, Tracer, in_trace, make_node, _axes_in_order, argsort, as_tracer,
                     concatenate, diff, moveaxis, searchsorted, sort, stack, take)
 
 
@@ -376,6 +378,58 @@ def as_strided(x: Any, shape: Any = None, strides: Any = None, subok: bool = Fal
     return x.reshape(-1)[places]
 
 
+class vectorize:
+    """np.vectorize as traced code sees it. NumPy calls the function once per element, with
+    NumPy numbers, which a traced value cannot become. graphc traces it once, on 0-d values,
+    and applies the operations it made to the whole (broadcast) arrays: the same values, as
+    long as each of them is elementwise and 0-d (no reduction, product, index or stacking),
+    which is checked. Python branches on the values fail while tracing, naming np.where."""
+
+    def __init__(self, pyfunc: Any = None, otypes: Any = None, doc: Any = None,
+                 excluded: Any = None, cache: bool = False, signature: Any = None):
+        if pyfunc is None:
+            raise UnsupportedError("np.vectorize as a decorator with arguments is not supported "
+                                   "in traced code; pass the function", user_loc())
+        self.pyfunc, self.otypes = pyfunc, otypes
+        self.excluded, self.signature = excluded, signature
+        functools.update_wrapper(self, pyfunc)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not any(isinstance(a, Tracer) for a in (*args, *kwargs.values())):
+            return np.vectorize(self.pyfunc, otypes=self.otypes, excluded=self.excluded,
+                                signature=self.signature)(*args, **kwargs)
+        name = getattr(self.pyfunc, "__name__", "f")
+        if self.signature is not None or self.excluded or kwargs:
+            raise UnsupportedError(f"np.vectorize({name}) of traced values: signature=, "
+                                   "excluded= and keyword arguments are not supported",
+                                   user_loc())
+        arrays = [as_tracer(a) for a in args]
+        start = next_id()
+        probes = [make_node("input", [], index=-1 - k, shape=(), dtype=a.dtype, weak=False)
+                  for k, a in enumerate(arrays)]
+        out = in_trace(self.pyfunc)(*map(Tracer, probes))
+        outs = list(out) if isinstance(out, tuple) else [out]
+        made = {p.id: a.node for p, a in zip(probes, arrays)}  # probe -> array, in turn
+        for node in toposort([as_tracer(o).node for o in outs]):
+            if node.id in made or node.id < start:  # an outer value it reads: as it is
+                continue
+            if node.shape != () or OPS[node.op].kind not in ("elementwise", "source"):
+                raise UnsupportedError(
+                    f"np.vectorize({name}) of traced values: on one element the function "
+                    f"makes a {node.op} of shape {node.shape}, which graphc cannot apply to "
+                    "whole arrays; write it with array operations", user_loc())
+            ins = [made.get(i.id, i) for i in node.inputs]
+            made[node.id] = ins[0] if node.op == "broadcast_to" else \
+                node if node.op == "const" else make_node(node.op, ins, **node.params)
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+        types = self.otypes or [None] * len(outs)
+        res = []
+        for o, t in zip(outs, types):
+            r = Tracer(made.get(as_tracer(o).node.id, as_tracer(o).node))
+            res.append(np.broadcast_to(r if t is None else r.astype(t), shape))
+        return tuple(res) if isinstance(out, tuple) else res[0]
+
+
 def signbit(x: Any) -> Tracer:
     """Whether the sign bit is set: x < 0, or x is -0.0 (1 / x is -inf). A NaN counts as
     positive whatever its sign bit (comparisons cannot read it)."""
@@ -423,5 +477,6 @@ FUNCTIONS.update({
 # as_strided is no NumPy function that dispatches: traced code gets graphc's by name, and
 # through np.lib.stride_tricks
 _SWAPS[id(np.lib.stride_tricks.as_strided)] = as_strided
+NUMPY_IN_TRACE.vectorize = vectorize
 NUMPY_IN_TRACE.lib = _ModuleInTrace(np.lib, {"stride_tricks": _ModuleInTrace(
     np.lib.stride_tricks, {"as_strided": as_strided})})

@@ -2404,6 +2404,8 @@ def _uses_builtins(names: set[str]) -> bool:
 def _swapped(v: Any, memo: dict) -> Any:
     if id(v) in _SWAPS:
         return _SWAPS[id(v)]
+    if isinstance(v, np.vectorize):  # made outside: called on traced values, graphc's
+        return _compose.vectorize(v.pyfunc, v.otypes, None, v.excluded, False, v.signature)
     if (s := scipy_in_trace(v)) is not v:
         return s
     return in_trace(v, memo) if isinstance(v, types.FunctionType) else v

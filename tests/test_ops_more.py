@@ -9,6 +9,7 @@ random direction v and output covector u: compare <u, J v>).
 from __future__ import annotations
 
 import inspect
+import math
 
 import numpy as np
 import pytest
@@ -49,6 +50,9 @@ def _put(x):
     z = np.zeros((2, 3))
     np.put(z, [5, 1, -6], x[0, :3] * 2)
     return z
+
+
+_VEC = np.vectorize(lambda r, d=1.0: d * d * (math.sqrt(1 + (r / d) ** 2) - 1))
 
 
 def _complex_filled(x):
@@ -475,6 +479,10 @@ CASES = {
                                                               (x.itemsize,) * 2),
                               as_strided(x, strides=(8, 32), shape=(4, 3)), x.nbytes * x[0]],
                    (X,), (0,)),
+    # np.vectorize: traced once on 0-d values, its elementwise operations applied to arrays
+    "vectorize": (lambda x, y: [_VEC(x), _VEC(x[0], y), np.vectorize(
+        lambda a, b: math.exp(-a) * b + max(a, 0.0), otypes=[float])(x, y[::-1]),
+        np.vectorize(lambda a: (a * 2, 1.0))(x)[1]], (X, POS), (0, 1)),
     "order-f": (lambda x: [np.ravel(x, order="F"), np.ravel(x, "F"), x.ravel("F"),
                            x.flatten("F"), np.reshape(x, (4, 3), "F"),
                            x.reshape(2, 6, order="F"), x.T.reshape(-1, order="F"),
@@ -1050,3 +1058,10 @@ def test_python_math_functions_of_traced_values():
     assert v == pytest.approx(f(w), rel=1e-12)
     fd = [(f(w + 1e-6 * e) - f(w - 1e-6 * e)) / 2e-6 for e in np.eye(3)]
     np.testing.assert_allclose(g, fd, rtol=1e-6)
+
+
+def test_vectorize_refuses_what_is_not_elementwise():
+    with pytest.raises(UnsupportedError, match=r"np.vectorize\(<lambda>\).*reshape of shape"):
+        graphc.jit(lambda x: np.vectorize(lambda a: np.array([a, a]).sum())(x))(X)
+    with pytest.raises(graphc.TracerBoolError, match=r"np.where"):
+        graphc.jit(lambda x: np.vectorize(lambda a: a if a > 0 else 0.0)(x))(X)

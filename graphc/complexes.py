@@ -31,7 +31,7 @@ from .trace import (FUNCTIONS, Tracer, _is_weak_input, as_tracer, broadcast_to, 
                     moveaxis, reshape)
 
 COMPLEX_HINT = ("take its .real, .imag or np.abs(z) (graphc's results, and the values it "
-           "compiles, are real)")
+                "compiles, are real)")
 _DENSE = 32  # longest transform done as one dense product, but for primes:
 _PRIME_DENSE = 128  # a prime length above this goes through Bluestein's chirp
 
@@ -116,7 +116,7 @@ def _cdiv(a: tuple, b: tuple) -> tuple:
     of it overflows or underflows."""
     (ar, ai), (br, bi) = a, b
     if bi is None:
-        return ar / br, (None if ai is None else ai / br)
+        return tuple(None if p is None else p / br for p in (ar, ai))
     ar = 0.0 if ar is None else ar
     ai = 0.0 if ai is None else ai
     wide = np.abs(br) >= np.abs(bi)
@@ -124,7 +124,8 @@ def _cdiv(a: tuple, b: tuple) -> tuple:
     safe = np.where(big == 0, 1, big)  # b == 0: NumPy's inf and nan come from the division
     r = np.where(big == 0, 0, small / safe)
     den = big + small * r
-    first = np.where(wide, ar, ai) + np.where(wide, ai, ar) * r  # a.re (a.im) over b.re
+    # wide: (ar + ai r) / den, (ai - ar r) / den; else: (ar r + ai) / den, (ai r - ar) / den
+    first = np.where(wide, ar, ai) + np.where(wide, ai, ar) * r
     second = np.where(wide, ai, -ar) - np.where(wide, ar, -ai) * r
     return first / den, second / den
 
@@ -196,6 +197,8 @@ _REAL_UNARY: dict[Any, Callable[[Complex], Tracer]] = {
     np.isnan: lambda z: np.isnan(z.re) | np.isnan(z.im),
     np.isinf: lambda z: np.isinf(z.re) | np.isinf(z.im),
 }
+
+
 def _equal(a: Any, b: Any) -> Tracer:
     (ar, ai), (br, bi) = _parts(a), _parts(b)
     zero = 0.0
@@ -432,11 +435,15 @@ def _angle(z, deg=False):
 
 
 # ------------------------------------------------------------------------------- np.fft
-def _dense(n: int, sign: int, dtype: np.dtype) -> tuple[Tracer, Tracer]:
-    k = np.arange(n)
-    angle = (2 * np.pi / n) * (np.outer(k, k) % n)  # reduced: exact for large n too
-    return (Tracer(const(np.cos(angle).astype(dtype))),
-            Tracer(const((sign * np.sin(angle)).astype(dtype))))
+def _constant(z: np.ndarray, dtype: np.dtype) -> tuple[Tracer, Tracer]:
+    """The parts of a complex NumPy array, as constants of ``dtype``."""
+    return Tracer(const(z.real.astype(dtype))), Tracer(const(z.imag.astype(dtype)))
+
+
+def _roots(j: np.ndarray, k: np.ndarray, n: int, sign: int, dtype: np.dtype) -> tuple:
+    """exp(sign 2 pi i j k / n) for the outer product of j and k (reduced mod n first, so
+    that large products lose nothing)."""
+    return _constant(np.exp(sign * 2j * np.pi / n * (np.outer(j, k) % n)), dtype)
 
 
 def _stages(n: int) -> int:
@@ -466,18 +473,14 @@ def _dft(re: Any, im: Any, sign: int) -> tuple:
     if n <= _DENSE or (n1 := _factor(n)) is None:
         if n > _PRIME_DENSE:
             return _bluestein(re, im, sign)
-        c, s = _dense(n, sign, dtype)
-        return _bilinear(np.matmul, (re, im), (c, s))
+        return _bilinear(np.matmul, (re, im), _roots(np.arange(n), np.arange(n), n, sign, dtype))
     n2, lead = n // n1, re.shape[:-1]
 
     def split(p):  # x[..., j1 * n2 + j2] as [..., j2, j1]
         return None if p is None else np.swapaxes(reshape(p, lead + (n1, n2)), -1, -2)
 
     r, i = _dft(split(re), split(im), sign)  # [..., j2, k1]
-    angle = (2 * np.pi / n) * (np.outer(np.arange(n2), np.arange(n1)) % n)
-    twiddle = (Tracer(const(np.cos(angle).astype(dtype))),
-               Tracer(const((sign * np.sin(angle)).astype(dtype))))
-    r, i = _cmul((r, i), twiddle)
+    r, i = _cmul((r, i), _roots(np.arange(n2), np.arange(n1), n, sign, dtype))  # twiddles
     r, i = _dft(np.swapaxes(r, -1, -2), np.swapaxes(i, -1, -2), sign)  # [..., k1, k2]
     join = lambda p: reshape(np.swapaxes(p, -1, -2), lead + (n,))  # X[k1 + n1 * k2]
     return join(r), join(i)
@@ -490,7 +493,7 @@ def _bluestein(re: Any, im: Any, sign: int) -> tuple:
     m = 1 << (2 * n - 2).bit_length()
     j = np.arange(n)
     chirp = sign * np.pi * ((j * j) % (2 * n)) / n
-    w = (Tracer(const(np.cos(chirp).astype(dtype))), Tracer(const(np.sin(chirp).astype(dtype))))
+    w = _constant(np.exp(1j * chirp), dtype)
     a = _cmul((re, im), w)
     pad = [(0, 0)] * (re.ndim - 1) + [(0, m - n)]
     a = tuple(None if p is None else np.pad(p, pad) for p in a)
@@ -500,7 +503,7 @@ def _bluestein(re: Any, im: Any, sign: int) -> tuple:
     b[m - n + 1:] = np.exp(-1j * chirp[1:][::-1])
     fb = np.fft.fft(b)
     fa = _dft(*a, -1)
-    prod = _cmul(fa, (Tracer(const(fb.real.astype(dtype))), Tracer(const(fb.imag.astype(dtype)))))
+    prod = _cmul(fa, _constant(fb, dtype))
     r, i = _dft(*prod, 1)
     conv = (r[..., :n] / m, i[..., :n] / m)
     return _cmul(conv, w)

@@ -1,9 +1,10 @@
 """NumPy functions written with the traced ones: calculus on samples (``gradient``,
 ``trapezoid``), ``interp``, polynomials (``vander``, ``polyval``, ``polyfit``),
 ``sliding_window_view``, ``partition``, ``select``, ``rot90``, ``linspace``, ``piecewise``,
-``choose``, ``isclose``, ``put``, and the ufuncs ``deg2rad``, ``rad2deg``, ``cbrt``, ``fmod``, ``fabs``, ``signbit``,
-``copysign``; each adds itself to trace.FUNCTIONS (this module is imported by trace.py).
-Functions whose result's length is data are refused there with the reason (trace.REFUSED).
+``choose``, ``isclose``, ``put``, ``as_strided``, ``np.vectorize``, and the ufuncs
+``deg2rad``, ``rad2deg``, ``cbrt``, ``fmod``, ``fabs``, ``signbit``, ``copysign``; each adds
+itself to trace.FUNCTIONS (this module is imported by trace.py). Functions whose result's
+length is data are refused there with the reason (trace.REFUSED).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from .errors import OutOfBoundsError, ShapeError, UnsupportedError
-from .special import _bessel_i, _ModuleInTrace, float_tracer
 from .ir import next_id, toposort, user_loc
 from .ops import OPS
-from .trace import (_SWAPS, FUNCTIONS, NUMPY_IN_TRACE, REFUSED, Tracer, in_trace, make_node, _axes_in_order, argsort, as_tracer,
-                    concatenate, diff, moveaxis, searchsorted, sort, stack, take)
+from .special import _bessel_i, _ModuleInTrace, float_tracer
+from .trace import (_SWAPS, FUNCTIONS, NUMPY_IN_TRACE, REFUSED, Tracer, _axes_in_order, argsort,
+                    as_tracer, concatenate, diff, in_trace, make_node, moveaxis, searchsorted,
+                    sort, stack, take)
 
 
 def _along(x: Tracer, axis: int, index: Any) -> Tracer:
@@ -464,7 +466,8 @@ FUNCTIONS.update({
     np.cbrt: lambda x: np.sign(float_tracer(x)) * np.abs(float_tracer(x)) ** (1 / 3),
     np.rot90: rot90, np.linspace: linspace,
     np.float_power: lambda x, y: np.power(as_tracer(x).astype(np.float64), y),
-    np.fmod: _fmod, np.signbit: signbit, np.copysign: _copysign, np.fabs: lambda x: np.abs(float_tracer(x)),
+    np.fmod: _fmod, np.signbit: signbit, np.copysign: _copysign,
+    np.fabs: lambda x: np.abs(float_tracer(x)),
     np.i0: lambda x: _bessel_i(x, 0),
     np.select: select, np.piecewise: piecewise, np.choose: choose, np.isclose: isclose,
     np.allclose: lambda a, b, rtol=1e-05, atol=1e-08, equal_nan=False: np.all(

@@ -277,9 +277,10 @@ def in_trace(v: Any) -> Any:
     scipy.linalg, scipy.stats, scipy.signal, scipy.ndimage and scipy.spatial.distance (and
     scipy itself) become modules with graphc's versions of the plain Python functions in
     PY_FUNCTIONS, linalg.SCIPY_LINALG, the distributions of stats.stand_ins,
-    signal.SCIPY_SIGNAL, signal.SCIPY_NDIMAGE and spatial.SCIPY_DISTANCE; those imported by name become graphc's; so do Python's math module
-    and its functions (MATH_IN_TRACE). Anything else is v. SciPy is never imported here: only
-    the modules the program has loaded are looked at."""
+    signal.SCIPY_SIGNAL, signal.SCIPY_NDIMAGE and spatial.SCIPY_DISTANCE; those imported by
+    name become graphc's; so do Python's math module and its functions (MATH_IN_TRACE).
+    Anything else is v. SciPy is never imported here: only the modules the program has
+    loaded are looked at."""
     loaded = [sys.modules.get(f"scipy.{name}") for name in _SCIPY]
     if loaded != _LOADED:
         from .linalg import SCIPY_LINALG

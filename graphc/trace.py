@@ -2454,8 +2454,8 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
 from . import compose as _compose  # noqa: E402,F401 (adds its functions to FUNCTIONS)
 from . import linalg as _linalg  # noqa: E402,F401 (adds np.linalg's functions to FUNCTIONS)
 from .selection import Selection, refused, select  # noqa: E402
-from .complexes import (COMPLEX_HINT, Complex, is_complex_constant, lift as lift_complex,  # noqa: E402,E501
-                        ufunc as complex_ufunc)
+from .complexes import (COMPLEX_HINT, Complex, is_complex_constant,  # noqa: E402
+                        lift as lift_complex, ufunc as complex_ufunc)
 from .special import in_trace as scipy_in_trace, scipy_ufunc  # noqa: E402
 
 

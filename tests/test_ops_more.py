@@ -972,8 +972,6 @@ def test_unsupported_forms_are_named():
     np.testing.assert_array_equal(pick(np.array([0, 2]), np.array([3, 1])), [6, 18])
     with pytest.raises(UnsupportedError, match=r"lfilter is not supported .*linear_recurrence"):
         graphc.jit(lambda x: signal.lfilter([1.0], [1.0, -0.5], x))(V3)
-    with pytest.raises(UnsupportedError, match="np.vectorize calls its function on NumPy"):
-        graphc.jit(lambda x: np.vectorize(lambda t: t if t > 0 else 0.0)(x))(V3)
     with pytest.raises(UnsupportedError, match="mode"):
         graphc.jit(lambda x: np.pad(x, 1, mode="maximum"))(X)
     with pytest.raises(UnsupportedError, match="needs initial"):

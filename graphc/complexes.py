@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import ShapeError, UnsupportedError
 from .ir import user_loc
+from .special import float_tracer
 from .trace import (FUNCTIONS, Tracer, _is_weak_input, as_tracer, broadcast_to, const,
                     moveaxis, reshape)
 
@@ -63,6 +64,11 @@ def _sub(a: Any, b: Any) -> Any:
 
 def _mul(a: Any, b: Any) -> Any:
     return None if a is None or b is None else a * b
+
+
+def _filled(a: Any) -> Any:
+    """A part with its zero written out, where an operation needs a value."""
+    return 0.0 if a is None else a
 
 
 def _parts(x: Any) -> tuple[Any, Any]:
@@ -117,8 +123,7 @@ def _cdiv(a: tuple, b: tuple) -> tuple:
     (ar, ai), (br, bi) = a, b
     if bi is None:
         return tuple(None if p is None else p / br for p in (ar, ai))
-    ar = 0.0 if ar is None else ar
-    ai = 0.0 if ai is None else ai
+    ar, ai = _filled(ar), _filled(ai)
     wide = np.abs(br) >= np.abs(bi)
     big, small = np.where(wide, br, bi), np.where(wide, bi, br)
     safe = np.where(big == 0, 1, big)  # b == 0: NumPy's inf and nan come from the division
@@ -201,8 +206,7 @@ _REAL_UNARY: dict[Any, Callable[[Complex], Tracer]] = {
 
 def _equal(a: Any, b: Any) -> Tracer:
     (ar, ai), (br, bi) = _parts(a), _parts(b)
-    zero = 0.0
-    return (np.equal(ar, br) & np.equal(zero if ai is None else ai, zero if bi is None else bi))
+    return np.equal(ar, br) & np.equal(_filled(ai), _filled(bi))
 
 
 _REAL_BINARY: dict[Any, Callable[[Any, Any], Tracer]] = {
@@ -270,7 +274,7 @@ class Complex:
     def __setitem__(self, index, value):
         re, im = _parts(value)
         self.re[index] = re
-        self.im[index] = 0.0 if im is None else im
+        self.im[index] = _filled(im)
 
     def __bool__(self):
         raise UnsupportedError("the truth value of a traced complex value is not known while "
@@ -390,8 +394,8 @@ def _where(cond, x=None, y=None):
     if x is None or y is None:
         raise UnsupportedError("np.where(cond) of a complex value is not supported", user_loc())
     (xr, xi), (yr, yi) = _parts(x), _parts(y)
-    part = lambda a, b: None if a is None and b is None else np.where(
-        cond, 0.0 if a is None else a, 0.0 if b is None else b)
+    part = lambda a, b: None if a is None and b is None else np.where(cond, _filled(a),
+                                                                      _filled(b))
     return make(part(xr, yr), part(xi, yi))
 
 
@@ -533,10 +537,7 @@ def _sized(p: Any, n: int) -> Any:
 def _transform(x: Any, n: Any, axis: int, norm: Any, inverse: bool, kind: str) -> Any:
     """fft / ifft (kind "c"), rfft ("r"), irfft ("ir") along one axis."""
     name = {"c": "ifft" if inverse else "fft", "r": "rfft", "ir": "irfft"}[kind]
-    if isinstance(x, (Tracer, Complex)):
-        z = x
-    else:
-        z = as_tracer(np.asarray(x))
+    z = x if isinstance(x, Complex) else as_tracer(x)
     if kind == "r" and isinstance(z, Complex):
         raise UnsupportedError("np.fft.rfft of a complex value (NumPy refuses it too): use "
                                "np.fft.fft", user_loc())
@@ -548,7 +549,7 @@ def _transform(x: Any, n: Any, axis: int, norm: Any, inverse: bool, kind: str) -
                          user_loc())
     axis %= ndim
     re, im = _parts(z)
-    re = moveaxis(as_tracer(re).astype(_float_of(as_tracer(re).dtype)), axis, -1)
+    re = moveaxis(float_tracer(re), axis, -1)
     im = None if im is None else moveaxis(im, axis, -1)
     size = re.shape[-1]
     if kind == "ir":
@@ -571,7 +572,7 @@ def _transform(x: Any, n: Any, axis: int, norm: Any, inverse: bool, kind: str) -
     i = _zeros(r) if i is None else i  # (a real input of length 1)
     scale = _norm_scale(norm, n, inverse)
     if scale != 1.0:
-        r, i = r * scale, _mul(i, scale)
+        r, i = r * scale, i * scale
     if kind == "ir":
         return moveaxis(r, -1, axis)
     if kind == "r":
@@ -588,7 +589,7 @@ def _one_axis(kind: str, inverse: bool) -> Callable:
 
 
 def _axes_and_sizes(a: Any, s: Any, axes: Any, name: str) -> tuple[list, list]:
-    ndim = len(np.shape(a)) if not isinstance(a, (Tracer, Complex)) else a.ndim
+    ndim = len(np.shape(a))
     if axes is None:
         axes = list(range(ndim - (len(s) if s is not None else ndim), ndim))
     axes = [int(ax) % ndim for ax in axes]
@@ -621,7 +622,7 @@ def _many_axes(kind: str, inverse: bool, name: str, default_axes: Any = None) ->
 
 def _shift(sign: int) -> Callable:
     def fn(x, axes=None):
-        shape = np.shape(x) if not isinstance(x, (Tracer, Complex)) else x.shape
+        shape = np.shape(x)
         axes = tuple(range(len(shape))) if axes is None else (
             (axes,) if isinstance(axes, numbers.Integral) else tuple(axes))
         shifts = [sign * (shape[ax] // 2) for ax in axes]

@@ -348,8 +348,9 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
     div = num - 1 if endpoint else num
     shape = np.broadcast_shapes(start.shape, stop.shape)
     i = np.arange(num, dtype=float).reshape((-1,) + (1,) * len(shape))
-    step = (stop - start) / div if div > 0 else np.nan * (stop - start)
-    out = start + i * (step if div > 0 else stop - start)
+    delta = stop - start
+    step = delta / div if div > 0 else np.nan * delta
+    out = start + i * (step if div > 0 else delta)  # (no step: the one sample is start)
     if endpoint and num > 1:
         out = concatenate([out[:-1], np.broadcast_to(stop, (1,) + shape)], axis=0)
     out = moveaxis(out, 0, axis) if axis != 0 else out

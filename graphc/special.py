@@ -250,20 +250,20 @@ def _math_log(x, base=None):
     return np.log(x) if base is None else np.log(x) / np.log(base)
 
 
-_MATH_NUMPY = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
-               "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "pow": "power",
-               "fabs": "abs", "degrees": "degrees", "radians": "radians"}
+# NumPy's names of Python's math functions, where they differ (codegen.cuda reads it too)
+MATH_NUMPY = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
+              "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "pow": "power",
+              "fabs": "abs"}
 # Python's math module in traced code: its functions of traced values are NumPy's (NaN where
 # math raises: the compiled code cannot raise per element) or scipy.special's
 MATH_IN_TRACE = _ModuleInTrace(math, {
-    **{n: _math(n, getattr(np, _MATH_NUMPY.get(n, n))) for n in (
+    **{n: _math(n, getattr(np, MATH_NUMPY.get(n, n))) for n in (
         "sqrt", "exp", "expm1", "log1p", "log2", "log10", "sin", "cos", "tan", "sinh", "cosh",
         "tanh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "hypot", "pow",
         "fabs", "copysign", "degrees", "radians", "isnan", "isinf", "isfinite")},
-    "log": _math("log", _math_log), "erf": _math("erf", lambda x: SPECIAL["erf"](x)),
-    "erfc": _math("erfc", lambda x: SPECIAL["erfc"](x)),
-    "lgamma": _math("lgamma", _gammaln),
-    "gamma": _math("gamma", lambda x: SPECIAL["gamma"](x)),
+    "log": _math("log", _math_log), "erf": _math("erf", _erf),
+    "erfc": _math("erfc", _erfc), "lgamma": _math("lgamma", _gammaln),
+    "gamma": _math("gamma", SPECIAL["gamma"]),
 })
 _MATH_SWAPS = {id(math): MATH_IN_TRACE, **{id(getattr(math, n)): fn
                                            for n, fn in MATH_IN_TRACE._names.items()}}

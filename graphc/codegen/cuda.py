@@ -53,6 +53,7 @@ on the device. All work goes to one stream owned by the compiled entry.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -2225,16 +2226,17 @@ def _ieee(fn: Callable) -> Callable:
     return call
 
 
+@functools.cache
 def simulated_math() -> dict[str, Callable]:
     """The math functions of a generated module as the simulator should run them: the
     simulator calls Python's, which raise at a pole or an overflow (log(0), lgamma(-1),
     exp(1000)) where libdevice returns -inf, inf or NaN as IEEE arithmetic does, and whose
     floor and ceil return ints where numba.cuda's return floats. NumPy's give the device's
     results (and keep float32 float32)."""
-    names = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
-             "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "pow": "power"}
-    out = {m: _ieee(getattr(np, names.get(m, m))) for m in MATH
-           if hasattr(np, names.get(m, m)) and m != "pow"}
+    from ..special import MATH_NUMPY
+
+    out = {m: _ieee(getattr(np, MATH_NUMPY.get(m, m))) for m in MATH
+           if hasattr(np, MATH_NUMPY.get(m, m)) and m != "pow"}
     out["pow"] = _ieee(lambda x, y: np.power(x, y) if isinstance(x, (float, np.floating))
                        or isinstance(y, (float, np.floating)) else math.pow(x, y))
     try:  # erf, erfc and lgamma are not NumPy's; SciPy's where it is installed

@@ -209,7 +209,7 @@ def test_loop_nests_run_once_are_pasted_and_repeated_ones_shared():
     rng = np.random.default_rng(0)
     w, x = rng.normal(size=(6, 6)) / 3, rng.normal(size=(5, 6))
     f, g = graphc.value_and_grad(once), graphc.value_and_grad(unrolled)
-    assert "def k0(" not in f.source(w, x) and "for i0 in range(" in f.source(w, x)
+    assert "def k0(" not in f.source(w, x) and "for i0_ in range(" in f.source(w, x)
     src = g.source(w, x)
     assert "def k0(" in src and src.count("k0(") >= 3  # one definition, called per step
     for fn in (f, g):

@@ -21,7 +21,7 @@ from ..ops import FACTOR_FAILURE, pyindex
 from ..passes.fuse import Group, Step
 from . import scalars
 from .emit import (combine_expr, group_body, literal, reduce_identity, scalar_const, type_name,
-                   where)
+                   unambiguous_locals, where)
 from .helpers import LINEAR, MAX, MIN, SUM
 
 # Every function gets fastmath: loop nests are pasted into the entry and scan bodies too.
@@ -581,7 +581,9 @@ class _Writer:
         # Buffers are placeholders in the text so far: @ALLOC<id>@ a new array, @OUT<id>@ the
         # optional out argument of a matrix product. The largest go into the workspace.
         text = "\n".join(body)
-        allocated = {int(i) for i in re.findall(r"@(?:ALLOC|OUT)(\d+)@", text)}
+        # In order of first use: ties in size must not fall to a set's order of node ids,
+        # which differ with what the process built before (and the source is the cache key).
+        allocated = dict.fromkeys(int(i) for i in re.findall(r"@(?:ALLOC|OUT)(\d+)@", text))
         candidates = sorted((i for i in allocated if workspace and i not in output_ids
                              and nodes_by_id[i].size), key=lambda i: -_nbytes(nodes_by_id[i]))
         planned = {i: (nodes_by_id[i], born[i], last[i]) for i in candidates[:MAX_VIEWS]}
@@ -818,7 +820,7 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
         src.append(f"\n@njit({flags})\n" + text.replace("NAME", kname, 1))
     src += functions
     src += [f"\n@njit({SCALAR_FLAGS})\n{f}" for f in scalars.functions("\n".join(src))]
-    return Module("\n".join(src), consts, len(w.kernels), ws)
+    return Module(unambiguous_locals("\n".join(src)), consts, len(w.kernels), ws)
 
 
 def module_key(source: str) -> str:

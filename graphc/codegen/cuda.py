@@ -69,7 +69,7 @@ from ..ir import Graph, Node
 from ..ops import FACTOR_FAILURE, OPS
 from ..passes.fuse import Group, Step
 from . import scalars
-from .emit import combine_expr, group_body, reduce_identity, type_name, where
+from .emit import combine_expr, group_body, reduce_identity, type_name, unambiguous_locals, where
 
 MATH = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "pow", "tan", "sinh", "cosh",
         "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "hypot", "exp2", "log2",
@@ -2146,8 +2146,8 @@ def generate(graph: Graph, steps: list[Step], name: str) -> Module:
     src.append("    )\n\n\ndef drive(L, b):")
     src += [f"    {line}" for line in gen.drive]
     src.append(f"    return {gen.counts[0]}\n")
-    return Module("\n".join(src), {k: s for (_, s), k in gen.kernels.items()}, gen.slots,
-                  inputs, outputs, gen.counts[0], gen.checks)
+    return Module(unambiguous_locals("\n".join(src)), {k: s for (_, s), k in gen.kernels.items()},
+                  gen.slots, inputs, outputs, gen.counts[0], gen.checks)
 
 
 # ------------------------------------------------------------------------------ offline checks

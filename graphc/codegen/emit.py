@@ -6,6 +6,7 @@ templates, so the CPU loop nest and the CUDA kernel compute exactly the same exp
 
 from __future__ import annotations
 
+import ast
 import math
 from typing import Callable
 
@@ -92,3 +93,37 @@ def combine_expr(red: Node, acc: str, value: str) -> str:
 
 def reduce_identity(red: Node) -> str:
     return literal(OPS[red.op].identity(red.dtype), red.dtype)
+
+
+def unambiguous_locals(source: str) -> str:
+    """``source`` with a ``_`` after each function's local names that end in a digit.
+
+    Numba names the temporary that holds a local it loads "$" + the name + the bytecode
+    offset + "." + a count (``make_temp`` in numba/core/byteflow.py). Two locals whose names
+    differ by a trailing digit can then meet: ``v2`` loaded at offset 3648 and ``v23`` at 648
+    both give "$v23648.9" when the counts agree, and Numba loses one of the loads ("Undecided
+    type" at the call that reads it). A name that ends in a non-digit makes the split between
+    name and offset unique. Globals (kernels, imports) and attributes keep their names.
+    """
+    edits: set[tuple[int, int]] = set()  # (line, column just after the name)
+    for fn in ast.walk(ast.parse(source)):
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        nodes = list(ast.walk(fn))
+        names = {a.arg for a in fn.args.args} | {
+            n.id for n in nodes if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+        renamed = {x for x in names if x[-1].isdigit()}
+        clash = {x + "_" for x in renamed} & (names | {n.id for n in nodes
+                                                       if isinstance(n, ast.Name)})
+        if clash:
+            raise BackendError(f"graphc internal: generated names {sorted(clash)} clash")
+        for n in nodes:
+            name = n.id if isinstance(n, ast.Name) else n.arg if isinstance(n, ast.arg) \
+                else None
+            if name in renamed:
+                edits.add((n.lineno, n.col_offset + len(name)))
+    lines = source.split("\n")
+    for line, end in sorted(edits, reverse=True):
+        text = lines[line - 1]
+        lines[line - 1] = text[:end] + "_" + text[end:]
+    return "\n".join(lines)

@@ -2116,7 +2116,8 @@ class Tracer:
                 "branches) and call it on the whole array", user_loc())
         raise UnsupportedError(
             "a traced value cannot become a NumPy array. np.array / np.asarray of one, or of "
-            "a list mixing them: use graphc.numpy.array([...]) or np.stack; a constant NumPy "
+            "a list mixing them, or a ufunc method of such a list (np.maximum.reduce([a, b])): "
+            "use graphc.numpy.array([...]) or np.stack; a constant NumPy "
             "array indexed by one, a[i]: index graphc.numpy.constant(a)[i] (a itself outside "
             "graphc); one stored into a NumPy array, a[i] = v: make a traced too (np.zeros "
             "and the like do, written in the traced function; or a = np.zeros_like(v, "
@@ -2453,6 +2454,7 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
 
 from . import compose as _compose  # noqa: E402,F401 (adds its functions to FUNCTIONS)
 from . import linalg as _linalg  # noqa: E402,F401 (adds np.linalg's functions to FUNCTIONS)
+from . import polynomial as _polynomial  # noqa: E402,F401 (numpy.polynomial in traced code)
 from .selection import Selection, refused, select  # noqa: E402
 from .complexes import (COMPLEX_HINT, Complex, is_complex_constant,  # noqa: E402
                         lift as lift_complex, ufunc as complex_ufunc)

@@ -12,6 +12,7 @@ import inspect
 import math
 
 import numpy as np
+import numpy.polynomial as npoly
 import pytest
 
 from scipy import linalg as sla
@@ -24,6 +25,7 @@ import graphc
 from graphc import OutOfBoundsError, ShapeError, UnsupportedError
 from graphc.api import flatten
 from numpy.lib.stride_tricks import as_strided
+from numpy.polynomial import chebyshev as cheb
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(3, 4))
@@ -433,6 +435,20 @@ CASES = {
                                     distance.squareform(distance.cdist(a, a)),
                                     distance.euclidean(a[0], b[1]), distance.cosine(a[1], b[0])],
                       (X, X[::-1] * 2 + 0.5), (0, 1)),
+    # numpy.polynomial: every basis's val (tensor and not), vander and fit
+    "numpy-polynomial": (lambda c, x: [npoly.polynomial.polyval(x, c), cheb.chebval(x, c[:1]),
+                                       cheb.chebval(x[:2], c[:2]), npoly.legendre.legval(x, c),
+                                       npoly.laguerre.lagval(x, c), npoly.hermite.hermval(x, c),
+                                       npoly.hermite_e.hermeval(x, np.stack([c, -c], 1)),
+                                       cheb.chebval(x, np.stack([c, c * x[:4]], 1)[:, :, None],
+                                                    tensor=False),
+                                       cheb.chebvander(x, 3), npoly.laguerre.lagvander(x, 4),
+                                       npoly.hermite.hermvander(np.stack([x, -x]), 2),
+                                       npoly.polynomial.polyfit(x, np.sin(3 * x) + c[0], 2),
+                                       cheb.chebfit(x, np.stack([x ** 3, x * c[1]], 1), 3,
+                                                    w=1 + x ** 2),
+                                       npoly.legendre.legfit(x, x * c[2], 1, full=True)[0]],
+                         (V4, np.linspace(-0.8, 0.9, 6)), (0, 1)),
     "scipy-linalg": (lambda a, b: [sla.solve_triangular(a, b, lower=True),
                                    sla.solve_triangular(a, b, trans="T", unit_diagonal=True),
                                    sla.cho_solve(sla.cho_factor(a @ a.T), b),

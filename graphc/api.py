@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import adjoint, reference
+from .complexes import Complex, join as join_complex
 from .errors import ArgumentError, GraphcError, ShapeError, TraceError, UnsupportedError
 from .ir import Graph, Node, SourceLoc
 from .passes import optimize
@@ -61,6 +62,9 @@ def flatten(tree: Any) -> tuple[list[Any], Any]:
             return ("d", keys) + tuple(walk(t[k]) for k in keys)
         if t is None:
             return ("n",)
+        if isinstance(t, Complex):  # a traced complex result: its two real parts
+            leaves.extend((t.re, t.im))
+            return ("c",)
         leaves.append(t)
         return _LEAF
 
@@ -95,6 +99,8 @@ def unflatten(treedef: Any, leaves: Sequence[Any]) -> Any:
             return [build(x) for x in d[1:]]
         if tag == "d":
             return {k: build(x) for k, x in zip(d[1], d[2:])}
+        if tag == "c":
+            return join_complex(next(it), next(it))
         return None
 
     return build(treedef)
@@ -239,9 +245,12 @@ def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int]) -> Callable:
             return "[" + ", ".join(expr(x) for x in d[1:]) + "]"
         if tag == "d":
             return "{" + ", ".join(f"{k!r}: {expr(x)}" for k, x in zip(d[1], d[2:])) + "}"
+        if tag == "c":
+            k = next(counter), next(counter)
+            return f"_complex(o[{k[0]}], o[{k[1]}])"
         return "None"
 
-    return eval(f"lambda o: {expr(tree)}", names)
+    return eval(f"lambda o: {expr(tree)}", {**names, "_complex": join_complex})
 
 
 def _as_c_array(x: Any) -> Any:

@@ -6,8 +6,8 @@ operation is written with real ones on them: a product is four real products, ``
 ``hypot``, a discrete Fourier transform is a chain of real matrix products. The adjoint pass,
 fusion and both targets need nothing new, and the gradient of a real loss through complex
 intermediates is the ordinary real gradient (what finite differences of the NumPy function
-give). A graphc function's results stay real: a complex result raises, naming ``.real``,
-``.imag`` and ``np.abs``.
+give). A compiled function's complex result is its two parts, joined on the host (``join``);
+a loss is real, and so are the arguments.
 
 The DFT along an axis of length n is a dense product with the n x n matrix of twiddle factors
 when n is small; otherwise n = n1 * n2 and the transform is n2 transforms of length n1, a
@@ -31,8 +31,8 @@ from .special import float_tracer
 from .trace import (FUNCTIONS, Tracer, _is_weak_input, as_tracer, broadcast_to, const,
                     moveaxis, reshape)
 
-COMPLEX_HINT = ("take its .real, .imag or np.abs(z) (graphc's results, and the values it "
-                "compiles, are real)")
+COMPLEX_HINT = ("take its .real, .imag or np.abs(z) (a loss is real, and so is what an "
+                "operation without complex support takes)")
 _DENSE = 32  # longest transform done as one dense product, but for primes:
 _PRIME_DENSE = 128  # a prime length above this goes through Bluestein's chirp
 
@@ -106,6 +106,21 @@ def make(re: Any, im: Any) -> Complex:
     if im.shape != shape:
         im = broadcast_to(im, shape)
     return Complex(re, im)
+
+
+def join(re: Any, im: Any) -> Any:
+    """A complex value from its parts: a Complex of traced ones; of computed ones (a compiled
+    function's two results for one complex result), NumPy's complex array or scalar."""
+    if isinstance(re, Tracer) or isinstance(im, Tracer):
+        return make(re, im)
+    if not all(isinstance(p, (np.ndarray, np.generic, float)) for p in (re, im)):
+        raise UnsupportedError(f"a complex result is joined from its parts on the host, and "
+                               f"these are {type(re).__name__}: use device_results=False, or "
+                               "return .real and .imag")
+    re, im = np.asarray(re), np.asarray(im)
+    out = np.empty(re.shape, np.result_type(re.dtype, np.complex64))
+    out.real, out.imag = re, im
+    return out[()] if out.ndim == 0 else out
 
 
 def lift(x: Any) -> Complex:

@@ -251,6 +251,11 @@ def fourier_loss(x, h):
         + np.abs(long).mean() + np.abs(np.fft.fft2(x)).max()
 
 
+def spectrum(x):
+    """Complex results: two real parts each, joined on the host."""
+    return np.fft.rfft(x, axis=1), np.exp(1j * x).sum()
+
+
 def entropy_loss(p, q):
     """A where's unused branch that takes log(0): inf and NaN there, an exact zero in the
     result and the gradient."""
@@ -353,6 +358,8 @@ MODEL_PROGRAMS = {
                              _rng(19).normal(size=5).astype(np.float32))),
                          (fourier_loss, "value_and_grad", dict(argnums=(0, 1)), (
                              _rng(18).normal(size=(3, 8)), _rng(19).normal(size=5))),
+                         (spectrum, "jit", {}, (_rng(18).normal(size=(3, 8)).astype(
+                             np.float32),)),
                          (spectral_loss, "value_and_grad", {},
                           (_rng(13).normal(size=(6, 6)).astype(np.float32),)),
                          (spectral_loss, "value_and_grad", {},

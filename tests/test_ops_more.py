@@ -1038,13 +1038,25 @@ def test_hessian_vector_products_of_array_ops(name):
                                atol=1e-6)
 
 
-def test_complex_values_keep_float32_and_stay_inside():
+def test_complex_values_keep_float32_and_come_back_joined():
     x32 = RNG.normal(size=16).astype(np.float32)
     v, g = graphc.value_and_grad(lambda x: np.sum(np.abs(np.fft.fft(x * (1 + 0.5j)))))(x32)
     assert v.dtype == np.float32 and g.dtype == np.float32
     np.testing.assert_allclose(v, np.sum(np.abs(np.fft.fft(x32 * (1 + 0.5j)))), rtol=1e-5)
+    # complex results: NumPy's complex arrays and scalars, inside any structure of results
+    f = graphc.jit(lambda x: (np.fft.fft(x), {"z": np.sum(np.exp(1j * x)), "r": x.sum()},
+                              np.fft.rfft(x.astype(np.float32))))
+    for got in (f(X), f.reference(X)):
+        assert got[0].dtype == np.complex128 and type(got[1]["z"]) is np.complex128
+        assert got[2].dtype == np.complex64 and type(got[1]["r"]) is np.float64
+        np.testing.assert_allclose(got[0], np.fft.fft(X), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got[1]["z"], np.sum(np.exp(1j * X)), rtol=1e-12)
+        np.testing.assert_allclose(got[2], np.fft.rfft(X), rtol=1e-5, atol=1e-5)
+    (v, aux), g = graphc.value_and_grad(lambda x: (np.sum(np.abs(np.fft.fft(x))),
+                                                   np.fft.fft(x)[0]), has_aux=True)(X)
+    np.testing.assert_allclose(aux, np.fft.fft(X)[0], rtol=1e-12, atol=1e-12)
     with pytest.raises(UnsupportedError, match=r"complex value where graphc needs a real one"):
-        graphc.jit(lambda x: np.fft.fft(x))(X)
+        graphc.grad(lambda x: np.sum(np.fft.fft(x)))(X)
     with pytest.raises(UnsupportedError, match=r"numpy.maximum of complex values"):
         graphc.jit(lambda x: np.maximum(np.fft.fft(x), 0).real)(X)
     with pytest.raises(UnsupportedError, match=r"no order"):

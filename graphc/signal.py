@@ -4,7 +4,7 @@ arrays. scipy.signal: ``convolve``, ``correlate`` (N-D; modes full, valid, same;
 ``correlate2d`` (boundaries fill, wrap, symm). The input is padded, cut into windows of the
 kernel's shape (a gather of constant indices, compose.sliding_window_view) and contracted
 with the reversed kernel (tensordot), so the gradient reaches the input and the kernel
-alike. scipy.ndimage: ``correlate``, ``convolve``
+alike. ``lfilter`` runs SciPy's recursion as a graphc.scan. scipy.ndimage: ``correlate``, ``convolve``
 (with ``origin``), ``gaussian_filter``, ``uniform_filter`` and ``sobel``, the input extended
 past its edges by np.pad in the mode ndimage names. special.in_trace swaps them in for
 SciPy's in the code graphc traces.
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .compose import sliding_window_view
-from .errors import ShapeError, UnsupportedError
+from .errors import ArgumentError, ShapeError, UnsupportedError
 from .ir import user_loc
 from .special import float_tracer
 from .trace import Tracer, as_tracer, flip
@@ -107,10 +107,63 @@ def _by_fft(name: str) -> Any:
     return fn
 
 
-def lfilter(b: Any, a: Any, x: Any, axis: int = -1, zi: Any = None) -> Tracer:
-    raise UnsupportedError("scipy.signal.lfilter is not supported by graphc: a first-order "
-                           "filter y[n] = c y[n-1] + d x[n] is graphc.numpy.linear_recurrence"
-                           "(c, d * x); others need a loop (graphc.scan)", user_loc())
+def lfilter(b: Any, a: Any, x: Any, axis: int = -1, zi: Any = None) -> Any:
+    """scipy.signal.lfilter: y[n] = (sum_k b[k] x[n-k] - sum_(k>0) a[k] y[n-k]) / a[0] along
+    ``axis``; with ``zi``, also the final state. A filter without feedback (one ``a``) and no
+    ``zi`` is a sum of shifted copies of x. Otherwise the loop is SciPy's, the transposed
+    direct form II: y[n] = b[0] x[n] + z[0], then each state z[i] = b[i+1] x[n] + z[i+1] -
+    a[i+1] y[n], run as a graphc.scan over the axis, so that the gradient reaches b, a, x and
+    zi. The coefficients may be traced; a[0] is divided out first."""
+    if not any(isinstance(v, Tracer) for v in (b, a, x, zi)):
+        import scipy.signal
+
+        return scipy.signal.lfilter(b, a, x, axis, zi)
+    from .loops import scan
+
+    x, b, a = float_tracer(x), float_tracer(b), float_tracer(a)
+    if b.ndim != 1 or a.ndim != 1 or not b.shape[0] or not a.shape[0]:
+        raise ShapeError(f"scipy.signal.lfilter: b and a must be non-empty 1-D arrays, got "
+                         f"shapes {b.shape} and {a.shape}", user_loc())
+    if x.ndim == 0:
+        raise ShapeError("scipy.signal.lfilter: x must have at least one dimension", user_loc())
+    if a.node.constant and a.value[0] == 0:
+        raise ArgumentError("scipy.signal.lfilter: a[0] must not be 0", user_loc())
+    dtype = np.result_type(x.dtype, b.dtype, a.dtype)
+    x, b, a = x.astype(dtype), b.astype(dtype) / a[0], a.astype(dtype) / a[0]
+    axis = axis % x.ndim
+    order = max(a.shape[0], b.shape[0]) - 1
+    xs = np.moveaxis(x, axis, 0)  # time first
+    if zi is None and a.shape[0] == 1:
+        n = xs.shape[0]
+        ys = b[0] * xs
+        for k in range(1, min(b.shape[0], n)):
+            ys = ys + b[k] * np.concatenate([np.zeros_like(xs[:k]), xs[:n - k]])
+        return np.moveaxis(ys, 0, axis)
+    if order == 0:
+        ys = b[0] * xs
+        z = np.zeros(xs.shape[1:] + (0,), dtype)
+    else:
+        b = np.concatenate([b, np.zeros(order + 1 - b.shape[0], dtype)])
+        a = np.concatenate([a, np.zeros(order + 1 - a.shape[0], dtype)])
+        if zi is None:
+            z0 = np.zeros(xs.shape[1:] + (order,), dtype)
+        else:
+            z0 = float_tracer(zi).astype(dtype)
+            want = x.shape[:axis] + (order,) + x.shape[axis + 1:]
+            if z0.shape != want:
+                raise ShapeError(f"scipy.signal.lfilter: zi must have shape {want} (x's with "
+                                 f"the filter's order, {order}, along axis), got {z0.shape}",
+                                 user_loc())
+            z0 = np.moveaxis(z0, axis, -1)
+
+        def step(z, xt):
+            y = b[0] * xt + z[..., 0]
+            shifted = np.concatenate([z[..., 1:], np.zeros_like(z[..., :1])], axis=-1)
+            return shifted + b[1:] * xt[..., None] - a[1:] * y[..., None], y
+
+        z, ys = scan(step, z0, xs)
+    y = np.moveaxis(ys, 0, axis)
+    return y if zi is None else (y, np.moveaxis(z, -1, axis))
 
 
 # --------------------------------------------------------------------- scipy.ndimage's filters

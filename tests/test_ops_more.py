@@ -416,6 +416,14 @@ CASES = {
                                    signal.correlate2d(x, k[:, :1], "valid"),
                                    signal.fftconvolve(x, k, "same")],
                      (X, SQ[:2, :3]), (0, 1)),
+    # lfilter: without feedback (shifted sums), and the loop of SciPy's state form (a scan)
+    "scipy-lfilter": (lambda x, b, a: [signal.lfilter(b, a, x), signal.lfilter(b, a[:1], x),
+                                       signal.lfilter(b[:2], a, x.T, axis=0),
+                                       signal.lfilter(b[:1], a[:2], x[0]),
+                                       signal.lfilter(np.concatenate([b, b]), a[:2], x),
+                                       *signal.lfilter(b, a, x, zi=x[:, :2] * 0.5),
+                                       signal.lfilter([0.5, 0.25], [1.0, -0.5], x)],
+                      (X, V3 * 0.5, np.array([1.2, -0.5, 0.2])), (0, 1, 2)),
     "scipy-ndimage": (lambda x, k: [ndimage.correlate(x, k), ndimage.convolve(x, k, mode="wrap"),
                                     ndimage.convolve(x, k[:, :2], mode="constant", cval=0.5,
                                                      origin=(0, -1)),
@@ -986,8 +994,10 @@ def test_unsupported_forms_are_named():
     table = np.arange(12.0).reshape(3, 4)
     pick = graphc.jit(lambda i, j: graphc.numpy.constant(table)[i, j] * 2)
     np.testing.assert_array_equal(pick(np.array([0, 2]), np.array([3, 1])), [6, 18])
-    with pytest.raises(UnsupportedError, match=r"lfilter is not supported .*linear_recurrence"):
-        graphc.jit(lambda x: signal.lfilter([1.0], [1.0, -0.5], x))(V3)
+    with pytest.raises(graphc.ArgumentError, match=r"lfilter: a\[0\] must not be 0"):
+        graphc.jit(lambda x: signal.lfilter([1.0], [0.0, -0.5], x))(V3)
+    with pytest.raises(ShapeError, match=r"lfilter: zi must have shape \(2,\)"):
+        graphc.jit(lambda x: signal.lfilter([1.0], [1.0, -0.5, 0.1], x, zi=x[:1]))(V3)
     with pytest.raises(UnsupportedError, match="mode"):
         graphc.jit(lambda x: np.pad(x, 1, mode="maximum"))(X)
     with pytest.raises(UnsupportedError, match="needs initial"):

@@ -28,7 +28,7 @@ import functools
 
 import numpy as np
 import pytest
-from scipy import special, stats
+from scipy import signal, special, stats
 
 import graphc
 from graphc.codegen import cuda as gcuda
@@ -251,6 +251,12 @@ def fourier_loss(x, h):
         + np.abs(long).mean() + np.abs(np.fft.fft2(x)).max()
 
 
+def filter_loss(x, b):
+    """scipy.signal.lfilter: a recursion of order 2 (a scan), and one without feedback."""
+    return (signal.lfilter(b, [1.0, -0.6, 0.2], x) ** 2).sum() + \
+        signal.lfilter(b, [2.0], x[0]).sum()
+
+
 def spectrum(x):
     """Complex results: two real parts each, joined on the host."""
     return np.fft.rfft(x, axis=1), np.exp(1j * x).sum()
@@ -358,6 +364,8 @@ MODEL_PROGRAMS = {
                              _rng(19).normal(size=5).astype(np.float32))),
                          (fourier_loss, "value_and_grad", dict(argnums=(0, 1)), (
                              _rng(18).normal(size=(3, 8)), _rng(19).normal(size=5))),
+                         (filter_loss, "value_and_grad", dict(argnums=(0, 1)), (
+                             _rng(20).normal(size=(3, 9)), _rng(21).normal(size=3))),
                          (spectrum, "jit", {}, (_rng(18).normal(size=(3, 8)).astype(
                              np.float32),)),
                          (spectral_loss, "value_and_grad", {},

@@ -209,6 +209,9 @@ _binary("hypot", np.hypot, "hypot({0}, {1})",
 # Python's (and NumPy's) remainder: the sign of the divisor; Numba's % implements the same.
 _binary("remainder", np.remainder, "({0} % {1})",
         lambda g, out, x, y: (g, -g * np.floor(x / y)))
+# Python's floor division (NumPy's floor_divide): Numba's // takes the same steps as NumPy's
+# divmod for floats; a step function, with a zero gradient.
+_binary("floor_divide", np.floor_divide, "({0} // {1})", None)
 _unary("abs", np.abs, "abs({0})", lambda g, out, x: (g * np.sign(x),), dtype=_promote)
 _unary("sign", np.sign, "({T}(1) if {0} > 0 else ({T}(-1) if {0} < 0 else {0}))", None,
        dtype=_promote)

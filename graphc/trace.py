@@ -2023,6 +2023,7 @@ FUNCTIONS: dict[Callable, Callable] = {
 }
 for _uf, _name in UFUNCS.items():
     FUNCTIONS.setdefault(_uf, _ufunc_call(_name))
+FUNCTIONS[np.divmod] = lambda x, y: (np.floor_divide(x, y), np.remainder(x, y))
 # NumPy callables refused on traced arrays with a reason of their own (compose.py fills it)
 REFUSED: dict[Callable, str] = {}
 
@@ -2181,6 +2182,10 @@ class Tracer:
     def __rtruediv__(self, o): return apply("divide", o, self)
     def __mod__(self, o): return apply("remainder", self, o)
     def __rmod__(self, o): return apply("remainder", o, self)
+    def __floordiv__(self, o): return apply("floor_divide", self, o)
+    def __rfloordiv__(self, o): return apply("floor_divide", o, self)
+    def __divmod__(self, o): return self // o, self % o
+    def __rdivmod__(self, o): return o // self, o % self
     def __pow__(self, o): return apply("power", self, o)
     def __rpow__(self, o): return apply("power", o, self)
     def __matmul__(self, o): return matmul(self, o)
@@ -2192,6 +2197,7 @@ class Tracer:
     __imul__ = _inplace(operator.mul, "*=")
     __itruediv__ = _inplace(operator.truediv, "/=")
     __imod__ = _inplace(operator.mod, "%=")
+    __ifloordiv__ = _inplace(operator.floordiv, "//=")
     __ipow__ = _inplace(operator.pow, "**=")
     __imatmul__ = _inplace(operator.matmul, "@=")
     def __abs__(self): return apply("abs", self)

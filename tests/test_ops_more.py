@@ -443,6 +443,10 @@ CASES = {
                                     distance.squareform(distance.cdist(a, a)),
                                     distance.euclidean(a[0], b[1]), distance.cosine(a[1], b[0])],
                       (X, X[::-1] * 2 + 0.5), (0, 1)),
+    "floor-divide": (lambda x, i: [x // 0.3, 7.0 // (x + 5), divmod(x, 0.7)[0],
+                                   np.divmod(x, -0.4)[1], i // 2, -7 // np.where(i == 0, 3, i),
+                                   np.floor_divide(x, 0.45), divmod(i, 3)[1]],
+                     (X, IDX), (0,)),
     # numpy.polynomial: every basis's val (tensor and not), vander and fit
     "numpy-polynomial": (lambda c, x: [npoly.polynomial.polyval(x, c), cheb.chebval(x, c[:1]),
                                        cheb.chebval(x[:2], c[:2]), npoly.legendre.legval(x, c),

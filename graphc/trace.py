@@ -2115,10 +2115,9 @@ class Tracer:
                 "np.vectorize calls its function on NumPy numbers, which a traced value cannot "
                 "become: write the function with array operations (np.where for its "
                 "branches) and call it on the whole array", user_loc())
-        raise UnsupportedError(
+        raise _BecameArray(
             "a traced value cannot become a NumPy array. np.array / np.asarray of one, or of "
-            "a list mixing them, or a ufunc method of such a list (np.maximum.reduce([a, b])): "
-            "use graphc.numpy.array([...]) or np.stack; a constant NumPy "
+            "a list mixing them: use graphc.numpy.array([...]) or np.stack; a constant NumPy "
             "array indexed by one, a[i]: index graphc.numpy.constant(a)[i] (a itself outside "
             "graphc); one stored into a NumPy array, a[i] = v: make a traced too (np.zeros "
             "and the like do, written in the traced function; or a = np.zeros_like(v, "
@@ -2333,9 +2332,80 @@ def _array(make: Callable, copy: bool) -> Callable:
     return fn
 
 
+class _BecameArray(UnsupportedError):
+    """NumPy tried to make an array of a traced value: raised by Tracer.__array__, and caught
+    by the NumPy functions that traced code calls (see _stacking)."""
+
+
+def _stacked(v: Any) -> Any:
+    """A list or tuple that holds traced values as one traced array; anything else as is."""
+    from .numpy import _traced, array
+
+    return array(v) if isinstance(v, (list, tuple)) and _traced(v) else v
+
+
+def _stacking(fn: Callable) -> Callable:
+    """NumPy's ``fn`` as traced code calls it: where NumPy would make an array of a list that
+    holds traced values (``np.mean([a, b])``, ``np.maximum.reduce(losses)``), which it does
+    before graphc can see them, such lists are stacked first, and the call made again."""
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _BecameArray:
+            new_args = [_stacked(a) for a in args]
+            new_kwargs = {k: _stacked(v) for k, v in kwargs.items()}
+            if all(a is b for a, b in zip(new_args, args)) and all(
+                    new_kwargs[k] is v for k, v in kwargs.items()):
+                raise
+        return fn(*new_args, **new_kwargs)
+    return call
+
+
+class _UfuncInTrace:
+    """A NumPy ufunc as traced code sees it: the ufunc, its call and methods through
+    _stacking, its other attributes its own."""
+
+    def __init__(self, ufunc: np.ufunc):
+        self.ufunc, self.__name__, self.__doc__ = ufunc, ufunc.__name__, ufunc.__doc__
+        self._call = _stacking(ufunc)
+
+    def __call__(self, *args, **kwargs):
+        return self._call(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.ufunc, name)
+        return _stacking(attr) if name in ("reduce", "accumulate", "reduceat", "outer", "at") \
+            else attr
+
+    def __repr__(self) -> str:
+        return repr(self.ufunc)
+
+
+_NUMPY_CALLABLES: dict[int, Any] = {}  # id of a NumPy function or ufunc -> what traced code sees
+
+
+def numpy_in_trace(v: Any) -> Any:
+    """What traced code sees for ``v`` when it is one of NumPy's own functions or ufuncs (one
+    object for every name it has, so that ``is`` compares as in NumPy); else None."""
+    name = getattr(v, "__name__", None)
+    if name is None or isinstance(v, type) or not callable(v) or getattr(np, name, None) is not v:
+        return None
+    out = _NUMPY_CALLABLES.get(id(v))
+    if out is None:
+        out = _UfuncInTrace(v) if isinstance(v, np.ufunc) else _stacking(v)
+        if not isinstance(v, np.ufunc):
+            out.__name__ = out.__qualname__ = name
+            out.__doc__, out.__wrapped__ = v.__doc__, v
+        _NUMPY_CALLABLES[id(v)] = out
+    return out
+
+
 class _NumpyInTrace(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
-        return getattr(np, name)
+        value = getattr(np, name)
+        value = numpy_in_trace(value) or value
+        setattr(self, name, value)  # looked up once
+        return value
 
 
 NUMPY_IN_TRACE = _NumpyInTrace("numpy")
@@ -2411,6 +2481,8 @@ def _uses_builtins(names: set[str]) -> bool:
 def _swapped(v: Any, memo: dict) -> Any:
     if id(v) in _SWAPS:
         return _SWAPS[id(v)]
+    if (ours := numpy_in_trace(v)) is not None:
+        return ours
     if isinstance(v, np.vectorize):  # made outside: called on traced values, graphc's
         return _compose.vectorize(v.pyfunc, v.otypes, None, v.excluded, False, v.signature)
     if (s := scipy_in_trace(v)) is not v:
@@ -2419,10 +2491,11 @@ def _swapped(v: Any, memo: dict) -> Any:
 
 
 def in_trace(fn: Any, memo: dict | None = None) -> Any:
-    """``fn`` as graphc traces it: the NumPy module and constructors that it (or a function
-    written inside it) names in its globals or closure become NUMPY_IN_TRACE's, and so do
-    those of the plain functions it names, in turn; SciPy's modules and Python functions
-    become special.in_trace's. Anything but a Python function, and NumPy's and graphc's own
+    """``fn`` as graphc traces it: the NumPy module, constructors, functions and ufuncs that
+    it (or a function written inside it) names in its globals, closure or default values
+    become NUMPY_IN_TRACE's (numpy_in_trace), and so do those of the plain functions it
+    names, in turn; SciPy's modules and Python functions become special.in_trace's. Anything
+    but a Python function, and NumPy's and graphc's own
     functions, are left as they are; so is ``fn`` when it names none of them, as is code
     installed as a library. (The copy of the globals it runs with takes its ``global``
     assignments.)"""
@@ -2448,11 +2521,16 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
             continue
         new = _swapped(v, memo)
         cells.append(cell if new is v else types.CellType(new))
-    if not swaps and all(a is b for a, b in zip(cells, fn.__closure__ or ())):
+    # Default values too: the same NumPy function must be the same object (``act is np.tanh``).
+    defaults = tuple(_swapped(d, memo) for d in fn.__defaults__ or ())
+    kwdefaults = {k: _swapped(d, memo) for k, d in (fn.__kwdefaults__ or {}).items()}
+    if not swaps and all(a is b for a, b in zip(cells, fn.__closure__ or ())) and all(
+            a is b for a, b in zip(defaults, fn.__defaults__ or ())) and all(
+            d is fn.__kwdefaults__[k] for k, d in kwdefaults.items()):
         return fn
     out = types.FunctionType(fn.__code__, {**scope, **swaps} if swaps else scope, fn.__name__,
-                             fn.__defaults__, tuple(cells) if fn.__closure__ else None)
-    out.__kwdefaults__, out.__qualname__ = fn.__kwdefaults__, fn.__qualname__
+                             defaults or fn.__defaults__, tuple(cells) if fn.__closure__ else None)
+    out.__kwdefaults__, out.__qualname__ = kwdefaults or fn.__kwdefaults__, fn.__qualname__
     out.__dict__.update(fn.__dict__)
     memo[id(fn)] = out
     return out

@@ -1083,6 +1083,28 @@ def test_complex_values_keep_float32_and_come_back_joined():
         graphc.jit(lambda x: np.ravel(x, order="K"))(X)
 
 
+def test_numpy_functions_of_lists_holding_traced_values():
+    # NumPy makes an array of such a list before graphc can see it; graphc stacks it instead
+    # and calls again. Each NumPy function stays one object in traced code (``is`` holds).
+    from numpy import mean as np_mean, tanh as np_tanh
+
+    w = np.array([0.3, -0.4, 0.8])
+    programs = [
+        lambda w: np.mean([w[0] ** 2, w[1] * w[2], np.sum(w)]),
+        lambda w: np.sum([w, w * 2]) + np.max([w[0], w[1] * 3]) + np_mean([w[0], w[1]]),
+        lambda w: np.sum(np.maximum.reduce([w, w * 2, -w])) + np.exp([w[0], w[1]]).sum(),
+        lambda w: np.sum(np.add.accumulate((w[0], w[1], w[2])) ** 2) + np.dot([w[0], 1.0], w[:2]),
+        lambda w: np.std([np.sum(w * k) for k in range(4)]),
+        lambda w, act=np.tanh: np.sum(1 - act(w) ** 2) if act is np.tanh else np.sum(w),
+        lambda w: np.sum(w) if np_tanh is np.tanh and np.abs is np.absolute else -np.sum(w),
+    ]
+    for f in programs:
+        v, g = graphc.value_and_grad(f)(w)
+        assert v == pytest.approx(f(w), rel=1e-12)
+        fd = [(f(w + e) - f(w - e)) / 2e-6 for e in np.eye(3) * 1e-6]
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+
+
 def test_python_math_functions_of_traced_values():
     import math
     from math import exp, sqrt

@@ -7,6 +7,7 @@ graphc transform), traces itself into the caller's graph instead, so transforms 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import os
@@ -46,8 +47,8 @@ _LEAF = "*"
 
 
 def flatten(tree: Any) -> tuple[list[Any], Any]:
-    """Leaves of nested tuples (named ones too)/lists/dicts, and a hashable description of
-    the nesting."""
+    """Leaves of nested tuples (named ones too)/lists/dicts/dataclass instances, and a
+    hashable description of the nesting."""
     leaves: list[Any] = []
 
     def walk(t):
@@ -62,6 +63,9 @@ def flatten(tree: Any) -> tuple[list[Any], Any]:
             return ("d", keys) + tuple(walk(t[k]) for k in keys)
         if t is None:
             return ("n",)
+        if dataclasses.is_dataclass(t) and not isinstance(t, type):  # its fields, in order
+            names = tuple(f.name for f in dataclasses.fields(t))
+            return ("dc", type(t), names) + tuple(walk(getattr(t, n)) for n in names)
         if isinstance(t, Complex):  # a traced complex result: its two real parts
             leaves.extend((t.re, t.im))
             return ("c",)
@@ -101,9 +105,20 @@ def unflatten(treedef: Any, leaves: Sequence[Any]) -> Any:
             return {k: build(x) for k, x in zip(d[1], d[2:])}
         if tag == "c":
             return join_complex(next(it), next(it))
+        if tag == "dc":
+            return _dataclass(d[1], d[2], [build(x) for x in d[3:]])
         return None
 
     return build(treedef)
+
+
+def _dataclass(cls: type, names: tuple, values: list) -> Any:
+    """An instance of the dataclass ``cls`` with these field values, made as a copy is (its
+    __init__ and __post_init__ not run again; frozen ones too)."""
+    obj = object.__new__(cls)
+    for name, value in zip(names, values):
+        object.__setattr__(obj, name, value)
+    return obj
 
 
 def _quick_key(args: tuple) -> tuple | None:
@@ -151,7 +166,7 @@ def _leaf_spec(x: Any) -> tuple:
     if isinstance(x, np.generic) and x.dtype in _DTYPES:
         return ("s", (), x.dtype.str)
     raise ArgumentError(f"unsupported argument of type {type(x).__name__}: graphc takes NumPy "
-                        "arrays, Python/NumPy scalars, and tuples/lists/dicts of them")
+                        "arrays, Python/NumPy scalars, and tuples/lists/dicts/dataclasses of them")
 
 
 def _input_node(k: int, spec: tuple) -> Node:
@@ -248,9 +263,14 @@ def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int]) -> Callable:
         if tag == "c":
             k = next(counter), next(counter)
             return f"_complex(o[{k[0]}], o[{k[1]}])"
+        if tag == "dc":
+            names[f"_dc{len(names)}"] = d[1]
+            return f"_dataclass(_dc{len(names) - 1}, {d[2]!r}, [" + ", ".join(
+                expr(x) for x in d[3:]) + "])"
         return "None"
 
-    return eval(f"lambda o: {expr(tree)}", {**names, "_complex": join_complex})
+    return eval(f"lambda o: {expr(tree)}", {**names, "_complex": join_complex,
+                                            "_dataclass": _dataclass})
 
 
 def _as_c_array(x: Any) -> Any:
@@ -611,7 +631,8 @@ def _count(tree: Any) -> int:
     """Number of leaves in a treedef."""
     if tree == _LEAF:
         return 1
-    return sum(_count(c) for c in (tree[2:] if tree[0] == "d" else tree[1:]))
+    skip = {"d": 2, "nt": 2, "dc": 3}.get(tree[0], 1)  # the tag, then keys, class, names
+    return 2 if tree[0] == "c" else sum(_count(c) for c in tree[skip:])
 
 
 # ------------------------------------------------------------------------ public API

@@ -60,6 +60,39 @@ def test_pytrees_in_and_out():
     np.testing.assert_allclose(g["w"][0], gw, rtol=1e-6, atol=1e-9)
 
 
+def test_named_tuples_and_dataclasses_are_pytrees():
+    import dataclasses
+    from typing import NamedTuple
+
+    class Layer(NamedTuple):
+        w: np.ndarray
+        b: np.ndarray
+
+    @dataclasses.dataclass(frozen=True)
+    class Model:
+        layers: list
+        scale: float
+
+    def loss(model, x):
+        h = x
+        for layer in model.layers:
+            h = np.tanh(h @ layer.w + layer.b)
+        return model.scale * np.sum(h ** 2)
+
+    rng = np.random.default_rng(0)
+    model = Model([Layer(rng.normal(size=(4, 3)), rng.normal(size=3)),
+                   Layer(rng.normal(size=(3, 2)), np.zeros(2))], 0.5)
+    x = rng.normal(size=(5, 4))
+    v, g = graphc.value_and_grad(loss)(model, x)
+    assert v == pytest.approx(loss(model, x), rel=1e-12)
+    assert type(g) is Model and type(g.layers[1]) is Layer and g.layers[0].w.shape == (4, 3)
+    gw = fd_grad(lambda w: loss(dataclasses.replace(model, layers=[
+        Layer(w, model.layers[0].b), model.layers[1]]), x), model.layers[0].w)
+    np.testing.assert_allclose(g.layers[0].w, gw, rtol=1e-6, atol=1e-9)
+    assert g.scale == pytest.approx(v / 0.5, rel=1e-12)
+    assert graphc.jit(lambda m: m)(model).layers[1].b.shape == (2,)
+
+
 def test_has_aux_and_jit_structure():
     def f(x):
         return (x ** 2).sum(), {"mean": x.mean(), "n": x.shape[0]}

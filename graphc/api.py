@@ -46,9 +46,10 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 _LEAF = "*"
 
 
-def flatten(tree: Any) -> tuple[list[Any], Any]:
+def flatten(tree: Any, static: Sequence[int] = ()) -> tuple[list[Any], Any]:
     """Leaves of nested tuples (named ones too)/lists/dicts/dataclass instances, and a
-    hashable description of the nesting."""
+    hashable description of the nesting. The items of ``tree`` (a tuple of arguments) at the
+    positions ``static`` are no leaves: their values go into the description itself."""
     leaves: list[Any] = []
 
     def walk(t):
@@ -72,7 +73,21 @@ def flatten(tree: Any) -> tuple[list[Any], Any]:
         leaves.append(t)
         return _LEAF
 
+    if static:
+        return leaves, ("t",) + tuple(_static(k, x) if k in static else walk(x)
+                                      for k, x in enumerate(tree))
     return leaves, walk(tree)
+
+
+def _static(k: int, value: Any) -> tuple:
+    """A static argument's place in a tree description: its value, which keys the compiled
+    entry (so it must be hashable) and which the function gets as it is."""
+    try:
+        hash(value)
+    except TypeError:
+        raise ArgumentError(f"static argument {k} must be hashable (it keys the compiled "
+                            f"entry), got {type(value).__name__}") from None
+    return ("s", value)
 
 
 def _rolled(result: Any) -> Any:
@@ -107,6 +122,8 @@ def unflatten(treedef: Any, leaves: Sequence[Any]) -> Any:
             return join_complex(next(it), next(it))
         if tag == "dc":
             return _dataclass(d[1], d[2], [build(x) for x in d[3:]])
+        if tag == "s":
+            return d[1]
         return None
 
     return build(treedef)
@@ -396,7 +413,7 @@ class Function:
 
     def __init__(self, fn: Callable, mode: str, argnums: int | Sequence[int] = 0,
                  has_aux: bool = False, target: str = "cpu", max_entries: int | None = None,
-                 device_results: bool | None = None):
+                 device_results: bool | None = None, static_argnums: int | Sequence[int] = ()):
         if target not in ("cpu", "cuda"):
             raise ArgumentError(f"unknown target {target!r}: use 'cpu' or 'cuda'")
         if device_results not in (None, True, False):
@@ -409,8 +426,14 @@ class Function:
         if not isinstance(argnums, int) and not (
                 isinstance(argnums, (tuple, list)) and all(isinstance(a, int) for a in argnums)):
             raise ArgumentError(f"argnums must be an int or a tuple of ints, got {argnums!r}")
+        static = (static_argnums,) if isinstance(static_argnums, int) else static_argnums
+        if not isinstance(static, (tuple, list)) or not all(isinstance(a, int) for a in static):
+            raise ArgumentError(f"static_argnums must be an int or a tuple of ints, got "
+                                f"{static_argnums!r}")
         self.fn, self.mode, self.argnums, self.has_aux, self.target = (
             fn, mode, argnums, has_aux, target)
+        self.static_argnums = tuple(static)
+        self._n_positional = _n_positional(fn) if static else 0
         if max_entries is not None and (not isinstance(max_entries, int) or max_entries < 1):
             raise ArgumentError(f"max_entries must be a positive int, got {max_entries!r}")
         self.max_entries = max_entries
@@ -420,13 +443,15 @@ class Function:
         functools.update_wrapper(self, fn, updated=())  # never adopt a wrapped Function's state
 
     # -- calling
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            args = self._positional(args, kwargs)
         # Hot path: flat arguments (arrays, Python scalars) of a signature seen before.
-        key = _quick_key(args)
+        key = None if self.static_argnums else _quick_key(args)
         entry = self._quick.get(key) if key is not None else None
         if entry is not None and not _tracing.get():
             return entry.unpack(entry.run(args))
-        leaves, tree = flatten(args)
+        leaves, tree = self._flatten(args)
         if _tracing.get() or any(isinstance(x, Tracer) for x in leaves):
             return self._transform(args, inline=True)
         entry = self._entry(leaves, tree)
@@ -468,8 +493,38 @@ class Function:
                 self._quick = {}
         return entry
 
+    def _positional(self, args: tuple, kwargs: dict) -> tuple:
+        """Arguments given by name, put in their places: argnums and static_argnums count
+        the function's positional parameters."""
+        try:
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise ArgumentError(f"{getattr(self.fn, '__name__', 'f')}: {e}",
+                                _fn_loc(self.fn)) from None
+        if bound.kwargs:
+            raise ArgumentError(f"{getattr(self.fn, '__name__', 'f')}: keyword-only arguments "
+                                f"({', '.join(bound.kwargs)}) are not supported: make them "
+                                "positional, or close over them", _fn_loc(self.fn))
+        return bound.args
+
+    def _static(self, nargs: int) -> frozenset[int]:
+        """The positions of the static arguments, for a call with ``nargs`` of them (one past
+        them is a parameter left to its default)."""
+        for a in self.static_argnums:
+            if not -nargs <= a < max(nargs, self._n_positional):
+                raise ArgumentError(f"static_argnums={self.static_argnums!r} is out of range "
+                                    f"for {nargs} positional argument(s)", _fn_loc(self.fn))
+        return frozenset(a % nargs for a in self.static_argnums if a < nargs)
+
+    def _flatten(self, args: tuple) -> tuple[list[Any], Any]:
+        return flatten(args, self._static(len(args)) if self.static_argnums else ())
+
     def _argnums(self, nargs: int) -> tuple[int, ...]:
         nums = (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
+        if self.mode != "jit" and self._static(nargs) & {a % nargs for a in nums
+                                                          if -nargs <= a < nargs}:
+            raise ArgumentError(f"argnums={self.argnums!r} names a static argument "
+                                f"(static_argnums={self.static_argnums!r})", _fn_loc(self.fn))
         if len(set(a % nargs for a in nums if -nargs <= a < nargs)) != len(nums) and all(
                 -nargs <= a < nargs for a in nums):
             raise ArgumentError(f"argnums={self.argnums!r} names an argument twice",
@@ -594,8 +649,7 @@ class Function:
 
     # -- inspection
     def _lookup(self, args: tuple) -> Entry:
-        leaves, tree = flatten(args)
-        return self._entry(leaves, tree)
+        return self._entry(*self._flatten(args))
 
     def ir(self, *args: Any) -> str:
         """The joint forward+backward graph for these arguments, before and after the passes."""
@@ -621,10 +675,19 @@ class Function:
 
     def reference(self, *args: Any) -> Any:
         """The same result computed by the NumPy reference interpreter (the tests' oracle)."""
-        leaves, tree = flatten(args)
+        leaves, tree = self._flatten(args)
         e = self._entry(leaves, tree)
         outs = reference.evaluate(e.graph, [_to_host(x) for x in leaves])
         return e.unpack(outs)
+
+
+def _n_positional(fn: Callable) -> int:
+    """How many parameters ``fn`` can take by position (0 when it has no signature)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 0
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 def _count(tree: Any) -> int:
@@ -632,16 +695,17 @@ def _count(tree: Any) -> int:
     if tree == _LEAF:
         return 1
     skip = {"d": 2, "nt": 2, "dc": 3}.get(tree[0], 1)  # the tag, then keys, class, names
-    return 2 if tree[0] == "c" else sum(_count(c) for c in tree[skip:])
+    return {"c": 2, "s": 0}.get(tree[0]) or sum(_count(c) for c in tree[skip:])
 
 
 # ------------------------------------------------------------------------ public API
 def _decorator(mode: str):
     def transform(fn: Callable | None = None, *, argnums: int | Sequence[int] = 0,
                   has_aux: bool = False, target: str = "cpu", max_entries: int | None = None,
-                  device_results: bool | None = None):
+                  device_results: bool | None = None, static_argnums: int | Sequence[int] = ()):
         def make(f: Callable) -> Function:
-            return Function(f, mode, argnums, has_aux, target, max_entries, device_results)
+            return Function(f, mode, argnums, has_aux, target, max_entries, device_results,
+                            static_argnums)
 
         if fn is None:
             return make
@@ -660,7 +724,9 @@ of them when ``argnums`` is a tuple). Forward and backward run in one compiled c
 or ``$GRAPHC_MAX_ENTRIES``); the least recently used is dropped first. With
 ``target="cuda"``, results are device arrays when any argument is one and NumPy arrays
 otherwise; ``device_results=True`` always leaves them on the device, ``False`` always copies
-them back (0-d results are NumPy scalars either way)."""
+them back (0-d results are NumPy scalars either way). ``static_argnums`` names arguments
+that are not traced: the function gets their values as they are (a stride, a layer count, a
+string), each new value compiles a new entry, and they must be hashable."""
 value_and_grad = _decorator("value_and_grad")
 value_and_grad.__doc__ = """Like ``grad`` but returns ``(value, gradient)``; with
 ``has_aux=True`` the function returns ``(value, aux)`` and this returns ``((value, aux), grad)``."""

@@ -109,6 +109,26 @@ def to_node(x: Any, strong: list[np.dtype] | None = None) -> Node:
                            "computation", user_loc())
 
 
+def _scalar_hint(node: Node, limit: int = 200) -> str:
+    """For an error about a traced value that Python needed as a number: when ``node`` is
+    computed from Python-number arguments and constants only, how to make those static."""
+    seen, todo, leaves = set(), [node], set()
+    while todo:
+        n = todo.pop()
+        if n.id in seen:
+            continue
+        seen.add(n.id)
+        if len(seen) > limit or (n.op == "input" and not n.params.get("weak", False)):
+            return ""
+        if n.op == "input":
+            leaves.add(n.params["index"])
+        todo += n.inputs
+    return (f"; it is computed from Python numbers passed as arguments (argument leaves "
+            f"{', '.join(map(str, sorted(leaves)))}), which graphc traces so that a new value "
+            "needs no new compile: to use their values, name those arguments in "
+            "static_argnums, or close over them") if leaves else ""
+
+
 def _is_weak_input(a: Any) -> bool:
     return isinstance(a, Tracer) and a.node.op == "input" and a.node.params.get("weak", False)
 
@@ -2088,9 +2108,9 @@ class Tracer:
         def convert(self):
             if (value := self.value) is not None:
                 return kind(value)
-            raise TracerBoolError("a traced value cannot become a Python number (int(), "
-                                  "float(), an index or a range bound) while tracing",
-                                  user_loc())
+            raise TracerBoolError(
+                "a traced value cannot become a Python number (int(), float(), an index or a "
+                "range bound) while tracing" + _scalar_hint(self.node), user_loc())
         return convert
 
     __int__, __float__, __complex__ = _number(int), _number(float), _number(complex)
@@ -2115,13 +2135,17 @@ class Tracer:
                 "np.vectorize calls its function on NumPy numbers, which a traced value cannot "
                 "become: write the function with array operations (np.where for its "
                 "branches) and call it on the whole array", user_loc())
-        raise _BecameArray(
-            "a traced value cannot become a NumPy array. np.array / np.asarray of one, or of "
-            "a list mixing them: use graphc.numpy.array([...]) or np.stack; a constant NumPy "
-            "array indexed by one, a[i]: index graphc.numpy.constant(a)[i] (a itself outside "
-            "graphc); one stored into a NumPy array, a[i] = v: make a traced too (np.zeros "
-            "and the like do, written in the traced function; or a = np.zeros_like(v, "
-            "shape=...))", user_loc())
+        hint = _scalar_hint(self.node)
+        error = UnsupportedError(
+            "a traced value cannot become a NumPy array" + (hint or (
+                ". np.array / np.asarray of one, or of a list mixing them: use "
+                "graphc.numpy.array([...]) or np.stack; a constant NumPy array indexed by one, "
+                "a[i]: index graphc.numpy.constant(a)[i] (a itself outside graphc); one stored "
+                "into a NumPy array, a[i] = v: make a traced too (np.zeros and the like do, "
+                "written in the traced function; or a = np.zeros_like(v, shape=...))")),
+            user_loc())
+        error.became_array = True  # (see _stacking)
+        raise error
 
     def __setitem__(self, index, value):
         v = getattr(value, "_view", None)
@@ -2332,11 +2356,6 @@ def _array(make: Callable, copy: bool) -> Callable:
     return fn
 
 
-class _BecameArray(UnsupportedError):
-    """NumPy tried to make an array of a traced value: raised by Tracer.__array__, and caught
-    by the NumPy functions that traced code calls (see _stacking)."""
-
-
 def _stacked(v: Any) -> Any:
     """A list or tuple that holds traced values as one traced array; anything else as is."""
     from .numpy import _traced, array
@@ -2351,7 +2370,9 @@ def _stacking(fn: Callable) -> Callable:
     def call(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except _BecameArray:
+        except UnsupportedError as e:  # Tracer.__array__'s, when NumPy made an array of one
+            if not getattr(e, "became_array", False):
+                raise
             new_args = [_stacked(a) for a in args]
             new_kwargs = {k: _stacked(v) for k, v in kwargs.items()}
             if all(a is b for a, b in zip(new_args, args)) and all(

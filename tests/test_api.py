@@ -93,6 +93,39 @@ def test_named_tuples_and_dataclasses_are_pytrees():
     assert graphc.jit(lambda m: m)(model).layers[1].b.shape == (2,)
 
 
+def test_static_arguments_and_arguments_by_name():
+    def conv1d(x, w, stride, pad, mode="tanh"):
+        xp = np.pad(x, pad)
+        n = (xp.shape[0] - w.shape[0]) // stride + 1
+        out = np.stack([xp[i * stride:i * stride + w.shape[0]] @ w for i in range(n)])
+        return np.sum(np.tanh(out) if mode == "tanh" else out)
+
+    x, w = np.linspace(-1, 1, 9), np.array([0.2, -0.3, 0.5])
+    f = graphc.value_and_grad(conv1d, argnums=(0, 1), static_argnums=(2, 3, 4))
+    for args in [(1, 1, "tanh"), (2, 0, "tanh"), (1, 1, "linear"), (1, 1, "tanh")]:
+        v, (gx, gw) = f(x, w, *args)
+        assert v == pytest.approx(conv1d(x, w, *args), rel=1e-12)
+        np.testing.assert_allclose(gw, fd_grad(lambda w: conv1d(x, w, *args), w), rtol=1e-6,
+                                   atol=1e-9)
+    assert len(f._entries) == 3  # one per distinct static values
+    v, _ = f(x, w=w, stride=2, pad=0)  # by name; mode left to its default
+    assert v == pytest.approx(conv1d(x, w, 2, 0), rel=1e-12)
+    assert graphc.jit(conv1d, static_argnums=(2, 3))(x, w, 2, 1) == pytest.approx(
+        conv1d(x, w, 2, 1), rel=1e-12)
+    with pytest.raises(graphc.UnsupportedError, match=r"argument leaves 3\).*static_argnums"):
+        graphc.grad(conv1d)(x, w, 2, 1)  # np.pad's width
+    with pytest.raises(graphc.TracerBoolError, match=r"argument leaves 2\).*static_argnums"):
+        graphc.grad(conv1d, static_argnums=3)(x, w, 2, 1)  # range's bound, from the stride
+    with pytest.raises(graphc.ArgumentError, match="names a static argument"):
+        graphc.grad(conv1d, argnums=2, static_argnums=2)(x, w, 1, 1)
+    with pytest.raises(graphc.ArgumentError, match="must be hashable"):
+        f(x, w, [1], 1)
+    with pytest.raises(graphc.ArgumentError, match="out of range"):
+        graphc.grad(conv1d, static_argnums=7)(x, w, 1, 1)
+    with pytest.raises(graphc.ArgumentError, match="keyword-only"):
+        graphc.grad(lambda x, *, k=2: np.sum(x * k))(x, k=3)
+
+
 def test_has_aux_and_jit_structure():
     def f(x):
         return (x ** 2).sum(), {"mean": x.mean(), "n": x.shape[0]}

@@ -1952,22 +1952,29 @@ def _not_an_input(out: Any, args: tuple) -> Any:
     return out
 
 
+def _store(target: "Tracer", new: Any, name: str) -> "Tracer":
+    """Keep ``new`` in ``target``, cast to its dtype by NumPy's same_kind rule, as an
+    operation with an output operand does (``x += y``, ``np.tanh(x, out=x)``)."""
+    new = as_tracer(new)
+    if new.shape != target.shape:
+        if broadcast_shapes(new.shape, target.shape) != target.shape:
+            raise ShapeError(f"{name}: non-broadcastable output operand with shape "
+                             f"{target.shape} doesn't match the broadcast shape {new.shape}",
+                             user_loc())
+        new = broadcast_to(new, target.shape)
+    if new.dtype != target.dtype:
+        if not np.can_cast(new.dtype, target.dtype, "same_kind"):
+            raise UnsupportedError(f"{name}: cannot cast the result from {new.dtype} to "
+                                   f"{target.dtype} with casting rule 'same_kind'", user_loc())
+        new = new.astype(target.dtype)
+    _assign(target, new)
+    return target
+
+
 def _inplace(op: Callable, name: str) -> Callable:
     """``x op= y``: the result cast back to x's dtype (NumPy's same_kind rule) and kept in x."""
     def method(self, other):
-        new = op(self, other)
-        if new.shape != self.shape:
-            raise ShapeError(f"{name}: non-broadcastable output operand with shape "
-                             f"{self.shape} doesn't match the broadcast shape {new.shape}",
-                             user_loc())
-        if new.dtype != self.dtype:
-            if not np.can_cast(new.dtype, self.dtype, "same_kind"):
-                raise UnsupportedError(f"{name}: cannot cast the result from {new.dtype} to "
-                                       f"{self.dtype} with casting rule 'same_kind'",
-                                       user_loc())
-            new = new.astype(self.dtype)
-        _assign(self, new)
-        return self
+        return _store(self, op(self, other), name)
     return method
 
 
@@ -2157,6 +2164,15 @@ class Tracer:
 
     # NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and kwargs.get("out") is not None and ufunc.nout == 1:
+            out = kwargs.pop("out")
+            out = out[0] if isinstance(out, tuple) and len(out) == 1 else out
+            name = f"numpy.{ufunc.__name__}(out=)"
+            if not isinstance(out, Tracer):
+                raise UnsupportedError(f"{name}: the output must be a traced array (an argument, "
+                                       "or an array made in the traced function: np.zeros and "
+                                       "the like), not a NumPy array", user_loc())
+            return _store(out, ufunc(*inputs, **kwargs), name)
         if any(isinstance(i, (Selection, Complex)) for i in inputs):
             return NotImplemented  # Selection's own, Complex's own
         if any(map(is_complex_constant, inputs)):

@@ -151,7 +151,18 @@ def numpy_constructors(x):
             + picked[:, :1].T @ np.ones((4, 5)) * 0.1 + scale * x + np.asarray(x) ** 2)
 
 
-PROGRAMS = [numpy_constructors, fill, rows_read_between, views_see_updates, views_write_through, augmented_items,
+def ufunc_outputs(x):
+    """A ufunc's out= writes its result into the array named (broadcast and cast to it)."""
+    y = x * 2
+    np.tanh(y, out=y)
+    rows = np.zeros((2,) + x.shape[1:])
+    np.multiply(x[0], 3.0, out=rows[0])
+    np.add(rows[1], x[1, 0], out=rows[1])
+    np.exp(x[2], rows[0])  # (positional)
+    return y + rows.sum(0)
+
+
+PROGRAMS = [ufunc_outputs, numpy_constructors, fill, rows_read_between, views_see_updates, views_write_through, augmented_items,
             masks_and_arrays, aliases_and_copies, loop_fills_rows, argument_changed_inside,
             split_parts, newaxis_and_strides]
 
@@ -329,6 +340,8 @@ def test_updates_inside_a_scan_step():
     ("x[1:3] = np.ones(3)", ShapeError, "could not broadcast"),
     ("x[[0, 9], 0] = 1.0", graphc.OutOfBoundsError, "9"),
     ("x[x > 0] = x", UnsupportedError, "single value"),
+    ("np.add(x, 1.0, out=np.zeros(0).__array__())", UnsupportedError, "must be a traced array"),
+    ("np.add(x, 1.5, out=(x > 0).astype(np.int64))", UnsupportedError, "same_kind"),
     # NumPy arrays made otherwise than by np.zeros and the like cannot hold traced values
     ("a = np.arange(5.0)\n    a[:2] = x[0, :2]", UnsupportedError, "np.zeros_like"),
     ("a = np.linspace(0, 1, 5)\n    a[0] = x[0, 0]", GraphcError, "np.zeros_like"),

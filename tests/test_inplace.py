@@ -162,9 +162,9 @@ def ufunc_outputs(x):
     return y + rows.sum(0)
 
 
-PROGRAMS = [ufunc_outputs, numpy_constructors, fill, rows_read_between, views_see_updates, views_write_through, augmented_items,
-            masks_and_arrays, aliases_and_copies, loop_fills_rows, argument_changed_inside,
-            split_parts, newaxis_and_strides]
+PROGRAMS = [ufunc_outputs, numpy_constructors, fill, rows_read_between, views_see_updates,
+            views_write_through, augmented_items, masks_and_arrays, aliases_and_copies,
+            loop_fills_rows, argument_changed_inside, split_parts, newaxis_and_strides]
 
 
 @pytest.mark.parametrize("fn", PROGRAMS, ids=lambda f: f.__name__)

@@ -23,7 +23,7 @@ import numpy as np
 from . import adjoint, reference
 from .complexes import Complex, join as join_complex
 from .errors import ArgumentError, GraphcError, ShapeError, TraceError, UnsupportedError
-from .ir import Graph, Node, SourceLoc
+from .ir import Graph, Node, SourceLoc, raised_at
 from .passes import optimize
 from .passes.reroll import reroll
 from .passes.updates import merge_row_writes
@@ -477,8 +477,8 @@ class Function:
             why = _retrace_reason(next(reversed(self._entries), None), key)
             try:
                 entry = self._build(tree, specs)
-            except GraphcError as e:
-                raise _from_user_frame(e) from None
+            except GraphcError as e:  # (a TraceError keeps the user's exception as its cause)
+                raise _from_user_frame(e) from e.__cause__
             entry.key = key
             entry.stats["retrace"] = why
             if why and os.environ.get("GRAPHC_DEBUG"):
@@ -621,7 +621,7 @@ class Function:
                         "a = np.zeros_like(x, shape=...))")
             raise TraceError(f"{getattr(self.fn, '__name__', 'f')} raised {type(e).__name__}: "
                              f"{e}{hint} while traced with argument leaves ({kinds})",
-                             _fn_loc(self.fn)) from e
+                             raised_at(e.__traceback__) or _fn_loc(self.fn)) from e
         finally:
             _tracing.reset(token)
         out_leaves, out_tree = flatten(result)

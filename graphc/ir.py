@@ -63,6 +63,17 @@ def user_loc() -> SourceLoc | None:
     return None
 
 
+def raised_at(tb: Any) -> SourceLoc | None:
+    """The innermost frame of traceback ``tb`` that is the user's (see user_loc)."""
+    loc = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not (_ours(code.co_filename) or code.co_filename.startswith(INSTALLED)):
+            loc = SourceLoc(code.co_filename, tb.tb_lineno, code.co_name)
+        tb = tb.tb_next
+    return loc
+
+
 def library_call() -> str | None:
     """``module.function`` of the library (outside NumPy and graphc) through which the user's
     code reached the caller, or None when it called NumPy itself."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import (GraphcError, OutOfBoundsError, ShapeError, TracerBoolError,
                      UnsupportedError)
-from .ir import INSTALLED, Node, library_call, user_loc
+from .ir import INSTALLED, Node, _freeze, library_call, user_loc
 from .ops import (OPS, UFUNCS, _sum_dtype, _unslice, broadcast_shapes, checked_indices,
                   pyindex)
 
@@ -1720,11 +1720,31 @@ def _viewed(fn: Callable, writable: bool = True) -> Callable:
     return view_fn
 
 
+def _same_node(a: Node, b: Node, depth: int = 3) -> bool:
+    """Whether two nodes are surely one value: the same node, equal constants, or the same
+    operation with the same parameters on such inputs (a mask written twice, x >= 0)."""
+    if a is b:
+        return True
+    if a.op != b.op or len(a.inputs) != len(b.inputs) or _freeze(a.params) != _freeze(b.params):
+        return False
+    if a.op == "const":
+        return True  # (the value is a parameter)
+    return bool(a.inputs) and depth > 0 and all(
+        _same_node(i, j, depth - 1) for i, j in zip(a.inputs, b.inputs))
+
+
 def _set(x: "Tracer", index: Any, value: Any) -> "Tracer":
     """The value of ``x`` after ``x[index] = value``: NumPy's assignment, which casts the
     value to x's dtype and broadcasts it to the indexed shape; the last of repeated indices
     wins. Indices are ints, slices, constant integer or boolean arrays, or one traced boolean
     mask of x's shape (then a single value)."""
+    if isinstance(value, Selection):  # x[mask] = f(y[mask]), the same mask: a where
+        mask = index[0] if isinstance(index, tuple) and len(index) == 1 else index
+        if not (isinstance(mask, Tracer) and _same_node(mask.node, value.mask.node)
+                and mask.shape == x.shape == value.full.shape):
+            raise refused("x[mask] = y[other_mask] (it is supported for one mask of x's "
+                          "shape on both sides)")
+        return where(mask, value.full.astype(x.dtype), x)
     if x.node.constant and (known := _known((index, value))) is not None:
         new = x.value.copy()  # constants stay constants: NumPy's own assignment, done now
         new[known[0]] = known[1]
@@ -2155,7 +2175,7 @@ class Tracer:
         raise error
 
     def __setitem__(self, index, value):
-        v = getattr(value, "_view", None)
+        v = value._view if isinstance(value, Tracer) else None
         if v is not None and v.base is self and v.key is index:
             return  # x[i] op= y: the live view x[i] has written itself through already
         _assign(self, _set(self, index, value))

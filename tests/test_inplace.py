@@ -162,7 +162,19 @@ def ufunc_outputs(x):
     return y + rows.sum(0)
 
 
-PROGRAMS = [ufunc_outputs, numpy_constructors, fill, rows_read_between, views_see_updates,
+def masked_sigmoid(x):
+    """cs231n's stable sigmoid: x[mask] = f(y[mask]) with one mask on both sides is a where,
+    the mask written once or twice."""
+    pos_mask = (x >= 0)
+    z = np.zeros_like(x)
+    z[pos_mask] = np.exp(-x[pos_mask])
+    z[x < 0] = np.exp(x[x < 0])
+    top = np.ones_like(x)
+    top[x < 0] = z[x < 0]
+    return top / (1 + z)
+
+
+PROGRAMS = [masked_sigmoid, ufunc_outputs, numpy_constructors, fill, rows_read_between, views_see_updates,
             views_write_through, augmented_items, masks_and_arrays, aliases_and_copies,
             loop_fills_rows, argument_changed_inside, split_parts, newaxis_and_strides]
 
@@ -340,6 +352,7 @@ def test_updates_inside_a_scan_step():
     ("x[1:3] = np.ones(3)", ShapeError, "could not broadcast"),
     ("x[[0, 9], 0] = 1.0", graphc.OutOfBoundsError, "9"),
     ("x[x > 0] = x", UnsupportedError, "single value"),
+    ("x[x > 0] = x[x < 0] * 2", UnsupportedError, "one mask of x's shape on both sides"),
     ("np.add(x, 1.0, out=np.zeros(0).__array__())", UnsupportedError, "must be a traced array"),
     ("np.add(x, 1.5, out=(x > 0).astype(np.int64))", UnsupportedError, "same_kind"),
     # NumPy arrays made otherwise than by np.zeros and the like cannot hold traced values

@@ -48,8 +48,9 @@ _LEAF = "*"
 
 def flatten(tree: Any, static: Sequence[int] = ()) -> tuple[list[Any], Any]:
     """Leaves of nested tuples (named ones too)/lists/dicts/dataclass instances, and a
-    hashable description of the nesting. The items of ``tree`` (a tuple of arguments) at the
-    positions ``static`` are no leaves: their values go into the description itself."""
+    hashable description of the nesting. Strings, and the items of ``tree`` (a tuple of
+    arguments) at the positions ``static``, are no leaves: their values go into the
+    description itself."""
     leaves: list[Any] = []
 
     def walk(t):
@@ -64,6 +65,8 @@ def flatten(tree: Any, static: Sequence[int] = ()) -> tuple[list[Any], Any]:
             return ("d", keys) + tuple(walk(t[k]) for k in keys)
         if t is None:
             return ("n",)
+        if isinstance(t, str):  # never traced: a setting, kept in the description as is
+            return ("s", t)
         if dataclasses.is_dataclass(t) and not isinstance(t, type):  # its fields, in order
             names = tuple(f.name for f in dataclasses.fields(t))
             return ("dc", type(t), names) + tuple(walk(getattr(t, n)) for n in names)
@@ -183,7 +186,39 @@ def _leaf_spec(x: Any) -> tuple:
     if isinstance(x, np.generic) and x.dtype in _DTYPES:
         return ("s", (), x.dtype.str)
     raise ArgumentError(f"unsupported argument of type {type(x).__name__}: graphc takes NumPy "
-                        "arrays, Python/NumPy scalars, and tuples/lists/dicts/dataclasses of them")
+                        "arrays, Python/NumPy scalars, and tuples/lists/dicts/dataclasses of "
+                        "them (and strings, which key the compiled entry); another value that "
+                        "only steers the function can be a static argument (static_argnums) "
+                        "or closed over")
+
+
+def _leaf_path(tree: Any, k: int) -> str:
+    """Where leaf ``k`` of the arguments described by ``tree`` is: ``args[2]['mode']``."""
+    count = iter(range(k + 1))
+
+    def find(d, path):
+        if d == _LEAF:
+            return path if next(count) == k else None
+        tag = d[0]
+        keys = (d[1] if tag == "d" else d[2] if tag == "dc" else range(len(d) - 1))
+        children = d[{"d": 2, "nt": 2, "dc": 3}.get(tag, 1):]
+        if tag == "c":
+            return None
+        for key, child in zip(keys, children):
+            at = find(child, f"{path}.{key}" if tag == "dc" else f"{path}[{key!r}]")
+            if at is not None:
+                return at
+        return None
+
+    return find(tree, "args") or f"argument leaf {k}"
+
+
+def _valid_leaf(x: Any) -> bool:
+    try:
+        _leaf_spec(x)
+    except ArgumentError:
+        return False
+    return True
 
 
 def _input_node(k: int, spec: tuple) -> Node:
@@ -280,6 +315,9 @@ def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int]) -> Callable:
         if tag == "c":
             k = next(counter), next(counter)
             return f"_complex(o[{k[0]}], o[{k[1]}])"
+        if tag == "s":
+            names[f"_s{len(names)}"] = d[1]
+            return f"_s{len(names) - 1}"
         if tag == "dc":
             names[f"_dc{len(names)}"] = d[1]
             return f"_dataclass(_dc{len(names) - 1}, {d[2]!r}, [" + ", ".join(
@@ -467,7 +505,11 @@ class Function:
         return entry.unpack(entry.run(leaves))
 
     def _entry(self, leaves: list[Any], tree: Any) -> Entry:
-        specs = tuple(_leaf_spec(x) for x in leaves)
+        try:
+            specs = tuple(_leaf_spec(x) for x in leaves)
+        except ArgumentError as e:
+            k = next(k for k, x in enumerate(leaves) if not _valid_leaf(x))
+            raise ArgumentError(f"{_leaf_path(tree, k)}: {e}", _fn_loc(self.fn)) from None
         key = (tree, specs)
         with self._lock:  # one build per signature, however many threads ask at once
             entry = self._entries.get(key)
@@ -545,6 +587,9 @@ class Function:
         wrt_trees = []
         for a in nums:
             leaves, tree = flatten(args[a])
+            if not leaves:
+                raise ArgumentError(f"argnums={self.argnums!r}: argument {a} holds no array or "
+                                    "number to differentiate", _fn_loc(self.fn))
             nodes = []
             for x in leaves:
                 t = as_tracer(x)

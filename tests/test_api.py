@@ -126,6 +126,24 @@ def test_static_arguments_and_arguments_by_name():
         graphc.grad(lambda x, *, k=2: np.sum(x * k))(x, k=3)
 
 
+def test_strings_in_arguments_key_the_entry_and_other_types_are_named():
+    def batchnorm(x, p):
+        mu = x.mean(axis=0) if p["mode"] == "train" else p["running_mean"]
+        return np.sum(p["gamma"] * (x - mu) ** 2)
+
+    x = np.arange(6.0).reshape(3, 2)
+    vg = graphc.value_and_grad(batchnorm, argnums=(0, 1))
+    for mode in ("train", "test", "train"):
+        p = {"mode": mode, "gamma": np.array([1.0, 2.0]), "running_mean": np.array([0.5, 1.0])}
+        v, (gx, gp) = vg(x, p)
+        assert v == pytest.approx(batchnorm(x, p), rel=1e-12) and set(gp) == {
+            "mode", "gamma", "running_mean"} and gp["mode"] == mode
+    assert len(vg._entries) == 2
+    with pytest.raises(graphc.ArgumentError, match=r"args\[1\]\['f'\]\[1\]: unsupported "
+                                                    r"argument of type builtin_function"):
+        graphc.jit(lambda x, p: x)(x, {"f": [1.0, len]})
+
+
 def test_has_aux_and_jit_structure():
     def f(x):
         return (x ** 2).sum(), {"mean": x.mean(), "n": x.shape[0]}

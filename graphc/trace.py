@@ -9,6 +9,7 @@ unroll; branching on a traced value is an error that says to use ``np.where``.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import numbers
 import operator
@@ -2544,7 +2545,98 @@ def _swapped(v: Any, memo: dict) -> Any:
         return _compose.vectorize(v.pyfunc, v.otypes, None, v.excluded, False, v.signature)
     if (s := scipy_in_trace(v)) is not v:
         return s
-    return in_trace(v, memo) if isinstance(v, types.FunctionType) else v
+    if isinstance(v, (types.FunctionType, types.MethodType, functools.partial)):
+        return in_trace(v, memo)
+    if isinstance(v, types.ModuleType) and _users(getattr(v, "__file__", None), v.__name__):
+        return _ModuleInTrace(v, memo)
+    if _user_object(v):
+        if id(v) not in memo:
+            memo[id(v)] = _ObjectInTrace(v, memo)
+        return memo[id(v)]
+    if type(v) in (dict, list, tuple) and len(v) <= 64:  # a table of functions, layers
+        items = list(v.values()) if type(v) is dict else v  # (a copy: only when one swaps)
+        new = [_swapped(x, memo) if callable(x) or isinstance(x, types.ModuleType) or
+               _user_object(x) else x for x in items]
+        if any(a is not b for a, b in zip(new, items)):
+            return dict(zip(v, new)) if type(v) is dict else type(v)(new)
+    return v
+
+
+def _users(file: str | None, name: str) -> bool:
+    """Whether a module (its file and name) is the user's own code: not an installed library,
+    nor NumPy, SciPy or graphc."""
+    if file is None:
+        return name == "__main__"  # an interactive session's
+    return not (file.startswith(INSTALLED) or name.split(".")[0] in ("numpy", "scipy",
+                                                                      "graphc"))
+
+
+class _ModuleInTrace(types.ModuleType):
+    """One of the user's modules as traced code sees it (``import layers as L``): its
+    functions as in_trace makes them; a write goes to the module itself."""
+
+    def __init__(self, module: types.ModuleType, memo: dict):
+        super().__init__(module.__name__)
+        object.__setattr__(self, "_module", module)
+        object.__setattr__(self, "_memo", memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return _swapped(getattr(self._module, name), self._memo)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._module, name, value)
+
+
+def _user_object(v: Any) -> bool:
+    """Whether ``v`` is an instance of a class of the user's own code (a model, a layer)."""
+    cls = type(v)
+    if isinstance(v, (type, types.ModuleType, Tracer)) or cls.__module__ == "builtins":
+        return False
+    module = sys.modules.get(cls.__module__)
+    return module is not None and _users(getattr(module, "__file__", None), module.__name__)
+
+
+def _binds_to_object(func: types.FunctionType) -> bool:
+    """Whether a method must run on its object itself: zero-argument super() needs it."""
+    return "__class__" in func.__code__.co_freevars
+
+
+class _ObjectInTrace:
+    """An instance of a user's class as traced code sees it: its methods made by in_trace and
+    bound to this stand-in, so that the calls they make through ``self`` are too, and its
+    other attributes as in_trace sees them; writes go to the object, and isinstance holds."""
+
+    __slots__ = ("_object", "_memo")
+
+    def __init__(self, obj: Any, memo: dict):
+        object.__setattr__(self, "_object", obj)
+        object.__setattr__(self, "_memo", memo)
+
+    def __getattr__(self, name: str) -> Any:
+        obj = object.__getattribute__(self, "_object")
+        value = getattr(obj, name)
+        if isinstance(value, types.MethodType) and value.__self__ is obj and isinstance(
+                value.__func__, types.FunctionType):
+            func = in_trace(value.__func__, self._memo)
+            return types.MethodType(func, obj if _binds_to_object(value.__func__) else self)
+        return _swapped(value, self._memo)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._object, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._object, name)
+
+    @property
+    def __class__(self):  # isinstance(self, Model)
+        return type(self._object)
+
+    # Python looks these up on the class: each is the object's own, as __getattr__ gives it
+    def __call__(self, *args, **kwargs): return self.__getattr__("__call__")(*args, **kwargs)
+    def __len__(self): return self.__getattr__("__len__")()
+    def __iter__(self): return self.__getattr__("__iter__")()
+    def __getitem__(self, key): return self.__getattr__("__getitem__")(key)
+    def __contains__(self, item): return self.__getattr__("__contains__")(item)
 
 
 def in_trace(fn: Any, memo: dict | None = None) -> Any:
@@ -2557,10 +2649,22 @@ def in_trace(fn: Any, memo: dict | None = None) -> Any:
     installed as a library. (The copy of the globals it runs with takes its ``global``
     assignments.)"""
     fn = scipy_in_trace(fn)
+    memo = {} if memo is None else memo
+    if isinstance(fn, types.MethodType):  # a bound method: its function, on the object's
+        func = in_trace(fn.__func__, memo)  # stand-in (or the object itself, for super())
+        obj = fn.__self__ if _binds_to_object(fn.__func__) else _swapped(fn.__self__, memo)
+        return fn if func is fn.__func__ and obj is fn.__self__ else types.MethodType(func, obj)
+    if isinstance(fn, functools.partial):
+        func = in_trace(fn.func, memo)
+        args = tuple(_swapped(a, memo) for a in fn.args)
+        kwargs = {k: _swapped(a, memo) for k, a in fn.keywords.items()}
+        if func is fn.func and all(a is b for a, b in zip(args, fn.args)) and all(
+                kwargs[k] is a for k, a in fn.keywords.items()):
+            return fn
+        return functools.partial(func, *args, **kwargs)
     if not isinstance(fn, types.FunctionType) or (fn.__module__ or "").split(".")[0] in (
             "numpy", "graphc") or fn.__code__.co_filename.startswith(INSTALLED):
         return fn
-    memo = {} if memo is None else memo
     if id(fn) in memo:
         return memo[id(fn)]
     memo[id(fn)] = fn  # a recursive call meets the original

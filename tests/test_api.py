@@ -144,6 +144,67 @@ def test_strings_in_arguments_key_the_entry_and_other_types_are_named():
         graphc.jit(lambda x, p: x)(x, {"f": [1.0, len]})
 
 
+def test_code_reached_through_attributes_sees_graphcs_numpy(tmp_path, monkeypatch):
+    # np.zeros filled with traced rows needs graphc's NumPy: in a module's function (import
+    # layers as L), a method (with super()), a partial, a table of functions, a callable
+    # object in a list, and Python's math and max on traced numbers inside them.
+    import functools
+    import importlib
+    import math
+
+    (tmp_path / "gc_layers.py").write_text(
+        "import numpy as np\n"
+        "def rnn(x, W):\n"
+        "    h = np.zeros((x.shape[0], W.shape[1]))\n"
+        "    for t in range(x.shape[0]):\n"
+        "        h[t] = np.tanh(x[t] @ W + (h[t - 1] if t else 0.0))\n"
+        "    return h\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    layers = importlib.import_module("gc_layers")
+
+    class Base:
+        def act(self, h):
+            return np.tanh(h)
+
+    class Layer(Base):
+        def __init__(self):
+            self.calls = 0
+
+        def act(self, h):
+            return super().act(h) * 2.0
+
+        def __call__(self, x, W):
+            self.calls += 1
+            out = np.zeros(x.shape)
+            for i in range(x.shape[0]):
+                out[i] = self.act(x[i] @ W) + math.exp(max(x[i, 0], 0.0))
+            return out
+
+    class Model:
+        def __init__(self):
+            self.stack = [Layer(), Layer()]
+
+        def loss(self, W, x):
+            for layer in self.stack:
+                x = layer(x, W)
+            return np.sum(layers.rnn(x, W) ** 2)
+
+    model = Model()
+    table = {"rnn": layers.rnn, "scaled": functools.partial(layers.rnn, W=None)}
+
+    def via_table(W, x):
+        return np.sum(table["rnn"](x, W) ** 2) + model.loss(W, x)
+
+    W, x = np.eye(2) * 0.4, np.linspace(-1, 1, 6).reshape(3, 2)
+    for f in (model.loss, via_table, functools.partial(via_table, x=x)):
+        args = (W,) if isinstance(f, functools.partial) else (W, x)
+        v, g = graphc.value_and_grad(f)(*args)
+        assert v == pytest.approx(f(*args), rel=1e-12)
+        np.testing.assert_allclose(g, fd_grad(lambda w: f(w, *args[1:]), W), rtol=1e-6,
+                                   atol=1e-9)
+    assert model.stack[0].calls > 3  # the object's own state was written
+
+
 def test_has_aux_and_jit_structure():
     def f(x):
         return (x ** 2).sum(), {"mean": x.mean(), "n": x.shape[0]}

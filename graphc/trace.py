@@ -111,8 +111,11 @@ def to_node(x: Any, strong: list[np.dtype] | None = None) -> Node:
 
 
 def _scalar_hint(node: Node, limit: int = 200) -> str:
-    """For an error about a traced value that Python needed as a number: when ``node`` is
-    computed from Python-number arguments and constants only, how to make those static."""
+    """For an error about a traced value that Python needed as a number: when ``node`` is an
+    integer computed from Python-number arguments and constants only (a stride, a length),
+    how to make those static."""
+    if node.dtype.kind not in "iub":
+        return ""
     seen, todo, leaves = set(), [node], set()
     while todo:
         n = todo.pop()

@@ -9,6 +9,7 @@ unroll; branching on a traced value is an error that says to use ``np.where``.
 from __future__ import annotations
 
 import builtins
+import enum
 import functools
 import math
 import numbers
@@ -2590,13 +2591,28 @@ class _ModuleInTrace(types.ModuleType):
         setattr(self._module, name, value)
 
 
+# The special methods that a stand-in for a user's object (_ObjectInTrace) forwards; an
+# object whose class defines others (arithmetic, attribute hooks, NumPy's protocols) is left
+# as it is, as are enums (compared by identity) and what NumPy or Python treat as values.
+_FORWARDED = {"__init__", "__call__", "__len__", "__iter__", "__getitem__", "__contains__",
+              "__eq__", "__hash__", "__repr__", "__str__", "__bool__", "__post_init__",
+              "__dict__", "__weakref__", "__module__", "__doc__", "__qualname__",
+              "__annotations__", "__dataclass_fields__", "__dataclass_params__",
+              "__match_args__", "__slots__", "__orig_bases__", "__parameters__"}
+
+
 def _user_object(v: Any) -> bool:
-    """Whether ``v`` is an instance of a class of the user's own code (a model, a layer)."""
+    """Whether ``v`` is an instance of a plain class of the user's own code (a model, a
+    layer): one that _ObjectInTrace can stand in for."""
     cls = type(v)
-    if isinstance(v, (type, types.ModuleType, Tracer)) or cls.__module__ == "builtins":
+    if isinstance(v, (type, types.ModuleType, Tracer, np.ndarray, np.generic, numbers.Number,
+                      str, bytes, enum.Enum, BaseException)) or cls.__module__ == "builtins":
         return False
     module = sys.modules.get(cls.__module__)
-    return module is not None and _users(getattr(module, "__file__", None), module.__name__)
+    if module is None or not _users(getattr(module, "__file__", None), module.__name__):
+        return False
+    return all(name in _FORWARDED or not (name.startswith("__") and name.endswith("__"))
+               for c in cls.__mro__[:-1] for name in vars(c))
 
 
 def _binds_to_object(func: types.FunctionType) -> bool:
@@ -2640,6 +2656,13 @@ class _ObjectInTrace:
     def __iter__(self): return self.__getattr__("__iter__")()
     def __getitem__(self, key): return self.__getattr__("__getitem__")(key)
     def __contains__(self, item): return self.__getattr__("__contains__")(item)
+    def __bool__(self): return bool(self._object)
+    def __repr__(self): return repr(self._object)
+    def __str__(self): return str(self._object)
+    def __hash__(self): return hash(self._object)
+
+    def __eq__(self, other):
+        return self._object == (other._object if type(other) is _ObjectInTrace else other)
 
 
 def in_trace(fn: Any, memo: dict | None = None) -> Any:

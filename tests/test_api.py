@@ -204,6 +204,30 @@ def test_code_reached_through_attributes_sees_graphcs_numpy(tmp_path, monkeypatc
                                    atol=1e-9)
     assert model.stack[0].calls > 3  # the object's own state was written
 
+    # Objects compared by identity or value, and classes with operators, keep their meaning
+    import enum
+
+    class Mode(enum.Enum):
+        TRAIN = 1
+
+    class Vec:
+        def __init__(self, a):
+            self.a = a
+
+        def __add__(self, o):
+            return Vec(self.a + o.a)
+
+    class Net:
+        def __init__(self):
+            self.mode, self.shift = Mode.TRAIN, Vec(np.ones(2))
+
+        def loss(self, w):
+            same = self.mode is Mode.TRAIN and self == net and self in [net]
+            return np.sum((self.shift + self.shift).a * w) * (2.0 if same else 100.0)
+
+    net = Net()
+    assert graphc.value_and_grad(lambda w: net.loss(w))(np.ones(2))[0] == net.loss(np.ones(2))
+
 
 def test_has_aux_and_jit_structure():
     def f(x):

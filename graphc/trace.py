@@ -2557,6 +2557,10 @@ def _swapped(v: Any, memo: dict) -> Any:
         if id(v) not in memo:
             memo[id(v)] = _ObjectInTrace(v, memo)
         return memo[id(v)]
+    if type(v) is np.ndarray and v.dtype.kind in "biuf" and v.size <= CONSTANT_MAX:
+        if id(v) not in memo:  # a table that traced indices may index: EYE[labels]
+            memo[id(v)] = Tracer(const(v))
+        return memo[id(v)]
     if type(v) in (dict, list, tuple) and len(v) <= 64:  # a table of functions, layers
         items = list(v.values()) if type(v) is dict else v  # (a copy: only when one swaps)
         new = [_swapped(x, memo) if callable(x) or isinstance(x, types.ModuleType) or
@@ -2564,6 +2568,12 @@ def _swapped(v: Any, memo: dict) -> Any:
         if any(a is not b for a, b in zip(new, items)):
             return dict(zip(v, new)) if type(v) is dict else type(v)(new)
     return v
+
+
+# A NumPy array named by traced code (a global, a closure's, a default, an attribute of the
+# user's object) up to this size is a constant traced array there, which a traced index can
+# index (a larger one stays NumPy's: graphc.numpy.constant(a)[i] takes it).
+CONSTANT_MAX = 1 << 20
 
 
 def _users(file: str | None, name: str) -> bool:

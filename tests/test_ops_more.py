@@ -1105,6 +1105,20 @@ def test_numpy_functions_of_lists_holding_traced_values():
         np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
 
 
+EYE4, CLASS_W = np.eye(4), np.array([0.5, 1.0, 2.0, 1.0])
+
+
+def test_numpy_arrays_named_by_traced_code_take_traced_indices():
+    def f(w, y, alpha=np.array([0.25, 0.5, 0.25, 0.0])):
+        return np.sum(CLASS_W[y] * (EYE4[y] @ w)) + np.sum(alpha[y] * w[y]) + EYE4.sum()
+
+    w, y = np.array([0.3, -0.4, 0.8, 0.1]), np.array([0, 3, 2, 1, 1])
+    v, g = graphc.value_and_grad(f)(w, y)
+    assert v == pytest.approx(f(w, y), rel=1e-12)
+    fd = [(f(w + e, y) - f(w - e, y)) / 2e-6 for e in np.eye(4) * 1e-6]
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
+
+
 def test_python_math_functions_of_traced_values():
     import math
     from math import exp, sqrt

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -433,6 +433,17 @@ class vectorize:
         return tuple(res) if isinstance(out, tuple) else res[0]
 
 
+def frompyfunc(func: Callable, nin: int, nout: int, **kwargs: Any) -> Callable:
+    """np.frompyfunc as traced code sees it: on traced values, vectorize's way (float
+    results, where NumPy's are object arrays that a program turns into floats anyway)."""
+    real = np.frompyfunc(func, nin, nout, **kwargs)
+    traced = vectorize(func)
+
+    def call(*args: Any) -> Any:
+        return traced(*args) if any(isinstance(a, Tracer) for a in args) else real(*args)
+    return functools.update_wrapper(call, func)
+
+
 def signbit(x: Any) -> Tracer:
     """Whether the sign bit is set: x < 0, or x is -0.0 (1 / x is -inf). A NaN counts as
     positive whatever its sign bit (comparisons cannot read it)."""
@@ -481,6 +492,6 @@ FUNCTIONS.update({
 # as_strided is no NumPy function that dispatches: traced code gets graphc's by name, and
 # through np.lib.stride_tricks
 _SWAPS[id(np.lib.stride_tricks.as_strided)] = as_strided
-NUMPY_IN_TRACE.vectorize = vectorize
+NUMPY_IN_TRACE.vectorize, NUMPY_IN_TRACE.frompyfunc = vectorize, frompyfunc
 NUMPY_IN_TRACE.lib = _ModuleInTrace(np.lib, {"stride_tricks": _ModuleInTrace(
     np.lib.stride_tricks, {"as_strided": as_strided})})

@@ -1105,6 +1105,18 @@ def test_numpy_functions_of_lists_holding_traced_values():
         np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
 
 
+def test_frompyfunc_of_traced_values_is_vectorize():
+    def f(x):
+        softplus = np.frompyfunc(lambda v: np.log1p(np.exp(v)), 1, 1)
+        return np.sum(softplus(x).astype(float) ** 2) + softplus(2.0)
+
+    x = np.array([0.3, -1.0, 2.0])
+    v, g = graphc.value_and_grad(f)(x)
+    assert v == pytest.approx(f(x), rel=1e-12)
+    np.testing.assert_allclose(g, [(f(x + e) - f(x - e)) / 2e-6 for e in np.eye(3) * 1e-6],
+                               rtol=1e-6)
+
+
 EYE4, CLASS_W = np.eye(4), np.array([0.5, 1.0, 2.0, 1.0])
 
 

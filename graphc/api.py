@@ -312,9 +312,9 @@ def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int]) -> Callable:
             return "[" + ", ".join(expr(x) for x in d[1:]) + "]"
         if tag == "d":
             return "{" + ", ".join(f"{k!r}: {expr(x)}" for k, x in zip(d[1], d[2:])) + "}"
-        if tag == "c":
+        if tag == "c":  # (0-d parts may come as Python floats: their dtype, named)
             k = next(counter), next(counter)
-            return f"_complex(o[{k[0]}], o[{k[1]}])"
+            return f"_complex(o[{k[0]}], o[{k[1]}], {dtypes[k[0]].name})"
         if tag == "s":
             names[f"_s{len(names)}"] = d[1]
             return f"_s{len(names) - 1}"

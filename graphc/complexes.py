@@ -108,16 +108,17 @@ def make(re: Any, im: Any) -> Complex:
     return Complex(re, im)
 
 
-def join(re: Any, im: Any) -> Any:
+def join(re: Any, im: Any, dtype: Any = None) -> Any:
     """A complex value from its parts: a Complex of traced ones; of computed ones (a compiled
-    function's two results for one complex result), NumPy's complex array or scalar."""
+    function's two results for one complex result, of float ``dtype``), NumPy's complex
+    array or scalar."""
     if isinstance(re, Tracer) or isinstance(im, Tracer):
         return make(re, im)
     if not all(isinstance(p, (np.ndarray, np.generic, float)) for p in (re, im)):
         raise UnsupportedError(f"a complex result is joined from its parts on the host, and "
                                f"these are {type(re).__name__}: use device_results=False, or "
                                "return .real and .imag")
-    re, im = np.asarray(re), np.asarray(im)
+    re, im = np.asarray(re, dtype), np.asarray(im, dtype)
     out = np.empty(re.shape, np.result_type(re.dtype, np.complex64))
     out.real, out.imag = re, im
     return out[()] if out.ndim == 0 else out

@@ -1066,6 +1066,8 @@ def test_complex_values_keep_float32_and_come_back_joined():
         np.testing.assert_allclose(got[0], np.fft.fft(X), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(got[1]["z"], np.sum(np.exp(1j * X)), rtol=1e-12)
         np.testing.assert_allclose(got[2], np.fft.rfft(X), rtol=1e-5, atol=1e-5)
+    z32 = graphc.jit(lambda x: np.exp(1j * x).sum())(x32)  # a 0-d one keeps float32's type
+    assert type(z32) is np.complex64 and z32 == pytest.approx(np.exp(1j * x32).sum(), rel=1e-5)
     (v, aux), g = graphc.value_and_grad(lambda x: (np.sum(np.abs(np.fft.fft(x))),
                                                    np.fft.fft(x)[0]), has_aux=True)(X)
     np.testing.assert_allclose(aux, np.fft.fft(X)[0], rtol=1e-12, atol=1e-12)

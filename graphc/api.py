@@ -200,10 +200,10 @@ def _leaf_path(tree: Any, k: int) -> str:
         if d == _LEAF:
             return path if next(count) == k else None
         tag = d[0]
-        keys = (d[1] if tag == "d" else d[2] if tag == "dc" else range(len(d) - 1))
-        children = d[{"d": 2, "nt": 2, "dc": 3}.get(tag, 1):]
-        if tag == "c":
+        if tag in ("c", "s", "n"):  # (no leaves of the arguments)
             return None
+        keys = d[1] if tag == "d" else d[2] if tag == "dc" else range(len(d))
+        children = d[{"d": 2, "nt": 2, "dc": 3}.get(tag, 1):]
         for key, child in zip(keys, children):
             at = find(child, f"{path}.{key}" if tag == "dc" else f"{path}[{key!r}]")
             if at is not None:
@@ -211,14 +211,6 @@ def _leaf_path(tree: Any, k: int) -> str:
         return None
 
     return find(tree, "args") or f"argument leaf {k}"
-
-
-def _valid_leaf(x: Any) -> bool:
-    try:
-        _leaf_spec(x)
-    except ArgumentError:
-        return False
-    return True
 
 
 def _input_node(k: int, spec: tuple) -> Node:
@@ -505,11 +497,13 @@ class Function:
         return entry.unpack(entry.run(leaves))
 
     def _entry(self, leaves: list[Any], tree: Any) -> Entry:
-        try:
-            specs = tuple(_leaf_spec(x) for x in leaves)
-        except ArgumentError as e:
-            k = next(k for k, x in enumerate(leaves) if not _valid_leaf(x))
-            raise ArgumentError(f"{_leaf_path(tree, k)}: {e}", _fn_loc(self.fn)) from None
+        specs = []
+        for k, x in enumerate(leaves):
+            try:
+                specs.append(_leaf_spec(x))
+            except ArgumentError as e:  # named by its place: args[1]['mode']
+                raise ArgumentError(f"{_leaf_path(tree, k)}: {e}", _fn_loc(self.fn)) from None
+        specs = tuple(specs)
         key = (tree, specs)
         with self._lock:  # one build per signature, however many threads ask at once
             entry = self._entries.get(key)

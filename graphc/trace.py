@@ -2541,6 +2541,10 @@ def _uses_builtins(names: set[str]) -> bool:
 
 
 def _swapped(v: Any, memo: dict) -> Any:
+    """What traced code sees for ``v``, a value its code names: graphc's NumPy module and
+    functions, SciPy's and math's stand-ins, the user's functions, methods, partials, modules
+    and objects as in_trace makes them, small NumPy arrays as constant traced arrays, and
+    dicts, lists and tuples holding any of those as copies that hold their swaps."""
     if id(v) in _SWAPS:
         return _SWAPS[id(v)]
     if (ours := numpy_in_trace(v)) is not None:
@@ -2676,14 +2680,13 @@ class _ObjectInTrace:
 
 
 def in_trace(fn: Any, memo: dict | None = None) -> Any:
-    """``fn`` as graphc traces it: the NumPy module, constructors, functions and ufuncs that
-    it (or a function written inside it) names in its globals, closure or default values
-    become NUMPY_IN_TRACE's (numpy_in_trace), and so do those of the plain functions it
-    names, in turn; SciPy's modules and Python functions become special.in_trace's. Anything
-    but a Python function, and NumPy's and graphc's own
-    functions, are left as they are; so is ``fn`` when it names none of them, as is code
-    installed as a library. (The copy of the globals it runs with takes its ``global``
-    assignments.)"""
+    """``fn`` (a function, bound method or partial) as graphc traces it: what it names in its
+    globals, closure and default values is swapped (see _swapped): NumPy and its functions
+    for NUMPY_IN_TRACE's, SciPy's and Python's math for special.in_trace's, and the user's
+    own functions, modules and objects for versions of them that do the same, in turn.
+    NumPy's and graphc's own functions and code installed as a library are left as they are,
+    as is ``fn`` when it names nothing to swap. (The copy of the globals it runs with takes
+    its ``global`` assignments.)"""
     fn = scipy_in_trace(fn)
     memo = {} if memo is None else memo
     if isinstance(fn, types.MethodType):  # a bound method: its function, on the object's

@@ -6,8 +6,8 @@ kernel's shape (a gather of constant indices, compose.sliding_window_view) and c
 with the reversed kernel (tensordot), so the gradient reaches the input and the kernel
 alike. ``lfilter`` runs SciPy's recursion as a graphc.scan. scipy.ndimage: ``correlate``,
 ``convolve`` (with ``origin``), ``gaussian_filter``, ``uniform_filter`` and ``sobel``, the
-input extended past its edges by np.pad in the mode ndimage names. special.in_trace swaps them in for
-SciPy's in the code graphc traces.
+input extended past its edges by np.pad in the mode ndimage names. special.in_trace swaps
+them in for SciPy's in the code graphc traces.
 """
 
 from __future__ import annotations

@@ -82,15 +82,46 @@ def flatten(tree: Any, static: Sequence[int] = ()) -> tuple[list[Any], Any]:
     return leaves, walk(tree)
 
 
+class _Static:
+    """A static argument that is not hashable itself (a dict of settings, cs231n's
+    conv_param): keyed by a frozen copy of its contents, given to the function as it is."""
+
+    __slots__ = ("value", "key")
+
+    def __init__(self, value: Any, key: Any):
+        self.value, self.key = value, key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: Any) -> bool:
+        return type(other) is _Static and self.key == other.key
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for ``value``'s contents: dicts, lists and tuples of hashables."""
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted(((k, _frozen(v)) for k, v in value.items()), key=repr)))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
+    hash(value)  # TypeError: not hashable
+    return (type(value), value)
+
+
 def _static(k: int, value: Any) -> tuple:
     """A static argument's place in a tree description: its value, which keys the compiled
-    entry (so it must be hashable) and which the function gets as it is."""
+    entry (by its contents when it is a dict or list) and which the function gets as it is."""
     try:
         hash(value)
+        return ("s", value)
     except TypeError:
-        raise ArgumentError(f"static argument {k} must be hashable (it keys the compiled "
-                            f"entry), got {type(value).__name__}") from None
-    return ("s", value)
+        pass
+    try:
+        return ("s", _Static(value, _frozen(value)))
+    except TypeError:
+        raise ArgumentError(f"static argument {k} must be hashable, or a dict, list or tuple "
+                            f"of hashable values (it keys the compiled entry), got "
+                            f"{type(value).__name__}") from None
 
 
 def _rolled(result: Any) -> Any:
@@ -126,7 +157,7 @@ def unflatten(treedef: Any, leaves: Sequence[Any]) -> Any:
         if tag == "dc":
             return _dataclass(d[1], d[2], [build(x) for x in d[3:]])
         if tag == "s":
-            return d[1]
+            return d[1].value if type(d[1]) is _Static else d[1]
         return None
 
     return build(treedef)
@@ -765,7 +796,8 @@ or ``$GRAPHC_MAX_ENTRIES``); the least recently used is dropped first. With
 otherwise; ``device_results=True`` always leaves them on the device, ``False`` always copies
 them back (0-d results are NumPy scalars either way). ``static_argnums`` names arguments
 that are not traced: the function gets their values as they are (a stride, a layer count, a
-string), each new value compiles a new entry, and they must be hashable."""
+string, a dict of settings), each new value compiles a new entry, and they must be hashable
+or dicts, lists and tuples of hashable values."""
 value_and_grad = _decorator("value_and_grad")
 value_and_grad.__doc__ = """Like ``grad`` but returns ``(value, gradient)``; with
 ``has_aux=True`` the function returns ``(value, aux)`` and this returns ``((value, aux), grad)``."""

@@ -2232,6 +2232,10 @@ class Tracer:
             module = getattr(func, "__module__", None) or "numpy"
             raise UnsupportedError(REFUSED.get(func, f"{module}.{func.__name__} is not "
                                                "supported by graphc"), user_loc())
+        if isinstance(kwargs.get("out"), Tracer):  # np.clip(h, 0, 1, out=h): as ufuncs' out=
+            kwargs = dict(kwargs)
+            target = kwargs.pop("out")
+            return _store(target, fn(*args, **kwargs), f"numpy.{func.__name__}(out=)")
         out = fn(*args, **kwargs)
         return out if getattr(fn, "is_view", False) else _not_an_input(out, args)
 

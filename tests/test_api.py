@@ -119,7 +119,16 @@ def test_static_arguments_and_arguments_by_name():
     with pytest.raises(graphc.ArgumentError, match="names a static argument"):
         graphc.grad(conv1d, argnums=2, static_argnums=2)(x, w, 1, 1)
     with pytest.raises(graphc.ArgumentError, match="must be hashable"):
-        f(x, w, [1], 1)
+        f(x, w, [np.ones(2)], 1)
+
+    def by_settings(x, w, conv_param):  # a dict of settings as one static argument
+        return conv1d(x, w, conv_param["stride"], conv_param["pad"])
+
+    g = graphc.grad(by_settings, argnums=1, static_argnums=2)
+    for cp in ({"stride": 2, "pad": 1}, {"pad": 0, "stride": 1}, {"pad": 1, "stride": 2}):
+        np.testing.assert_allclose(g(x, w, cp), fd_grad(lambda w: by_settings(x, w, cp), w),
+                                   rtol=1e-6, atol=1e-9)
+    assert len(g._entries) == 2
     with pytest.raises(graphc.ArgumentError, match="out of range"):
         graphc.grad(conv1d, static_argnums=7)(x, w, 1, 1)
     with pytest.raises(graphc.ArgumentError, match="keyword-only"):

@@ -159,6 +159,8 @@ def ufunc_outputs(x):
     np.multiply(x[0], 3.0, out=rows[0])
     np.add(rows[1], x[1, 0], out=rows[1])
     np.exp(x[2], rows[0])  # (positional)
+    np.clip(y, -0.5, 0.5, out=y)  # NumPy functions' out= too
+    np.sum(x[:2], axis=0, out=rows[1])
     return y + rows.sum(0)
 
 
@@ -174,9 +176,10 @@ def masked_sigmoid(x):
     return top / (1 + z)
 
 
-PROGRAMS = [masked_sigmoid, ufunc_outputs, numpy_constructors, fill, rows_read_between, views_see_updates,
-            views_write_through, augmented_items, masks_and_arrays, aliases_and_copies,
-            loop_fills_rows, argument_changed_inside, split_parts, newaxis_and_strides]
+PROGRAMS = [masked_sigmoid, ufunc_outputs, numpy_constructors, fill, rows_read_between,
+            views_see_updates, views_write_through, augmented_items, masks_and_arrays,
+            aliases_and_copies, loop_fills_rows, argument_changed_inside, split_parts,
+            newaxis_and_strides]
 
 
 @pytest.mark.parametrize("fn", PROGRAMS, ids=lambda f: f.__name__)

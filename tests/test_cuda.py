@@ -488,7 +488,7 @@ def test_scan_equals_cpu_target():
     f = make(rnn_readout, "value_and_grad", kw, "cuda")
     f(*args)
     drive = _entry(f, *args).source.split("def drive")[1]
-    fwd, bwd = drive.index("for t0 in range(3):"), drive.index("for t0 in range(3 - 1")
+    fwd, bwd = drive.index("for t0_ in range(3):"), drive.index("for t0_ in range(3 - 1")
     before, between = drive[:fwd], drive[fwd:bwd].split("\n    L[", 1)[1]
     body = [ln for ln in drive[fwd:].splitlines() if ln.startswith("        L[")]
     assert "sin" in before and "matmul" in before and between.count("matmul (bwd)") == 2
@@ -506,7 +506,7 @@ def test_scan_equals_cpu_target():
             args = ln.split("](", 1)[1].split(")  # ", 1)[0].split(", ")
             assert len(set(args)) == len(args) and len(args) <= 6
             if ln in body:
-                assert args[-1] == "t0" and all(a.startswith("b[") for a in args[:-1])
+                assert args[-1] == "t0_" and all(a.startswith("b[") for a in args[:-1])
 
 
 def odd_scan(w, xs, reverse):
@@ -558,7 +558,7 @@ def test_scan_steps_that_only_read_carries_run_after_the_loop(steps, reverse):
     f = make(fn, "value_and_grad", kw, "cuda")
     f(W, V, xs, h0)
     drive = _entry(f, W, V, xs, h0).source.split("def drive")[1]
-    loops = drive.split("    for t0 in ")
+    loops = drive.split("    for t0_ in ")
     forward = [ln for ln in loops[1].splitlines() if ln.startswith("        L[")]
     assert len(forward) == 1 and "tanh" in forward[0]  # h @ W, then its epilogue
     after = loops[1].split("\n    L[", 1)[1]  # between the loops: the products with V,

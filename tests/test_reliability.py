@@ -117,7 +117,7 @@ BAD_CALLS = {
     "too many arguments": ((np.ones((3, 2)), np.ones((4, 3)), 1.0), ArgumentError),
     "too few arguments": ((np.ones((3, 2)),), ArgumentError),
     "None": ((None, np.ones((4, 3))), GraphcError),
-    "string": (("w", np.ones((4, 3))), ArgumentError),
+    "string": (("w", np.ones((4, 3))), GraphcError),  # a setting: the function then fails
     "object": ((object(), np.ones((4, 3))), ArgumentError),
     "huge int": ((2**70, np.ones((4, 3))), ArgumentError),
     "masked array": ((np.ma.masked_array(np.ones((3, 2))), np.ones((4, 3))), ArgumentError),

@@ -51,13 +51,18 @@ def _ours(fname: str) -> bool:
     return fname.startswith(_PKG_DIR) or "numpy" in fname or fname.startswith("<")
 
 
+def _users(fname: str) -> bool:
+    """Code of the user's: neither ours nor a library's."""
+    return not (_ours(fname) or fname.startswith(INSTALLED))
+
+
 def user_loc() -> SourceLoc | None:
     """The innermost stack frame that is the user's: not graphc's own code, NumPy's dispatch,
     nor a library the user's code called."""
     frame = sys._getframe(1)
     while frame is not None:
         fname = frame.f_code.co_filename
-        if not (_ours(fname) or fname.startswith(INSTALLED)):
+        if _users(fname):
             return SourceLoc(fname, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back
     return None
@@ -68,7 +73,7 @@ def raised_at(tb: Any) -> SourceLoc | None:
     loc = None
     while tb is not None:
         code = tb.tb_frame.f_code
-        if not (_ours(code.co_filename) or code.co_filename.startswith(INSTALLED)):
+        if _users(code.co_filename):
             loc = SourceLoc(code.co_filename, tb.tb_lineno, code.co_name)
         tb = tb.tb_next
     return loc

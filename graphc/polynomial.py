@@ -20,6 +20,7 @@ import numpy.polynomial as npp
 from .errors import ShapeError, UnsupportedError
 from .ir import user_loc
 from .special import _ModuleInTrace, float_tracer
+from . import numpy as gnp
 from .trace import _SWAPS, NUMPY_IN_TRACE, Tracer
 
 # basis -> k -> (a_k, b_k, g_k) of its recurrence
@@ -35,10 +36,6 @@ _MODULES = {"poly": npp.polynomial, "cheb": npp.chebyshev, "leg": npp.legendre,
             "herm": npp.hermite, "herme": npp.hermite_e, "lag": npp.laguerre}
 
 
-def _traced(*values: Any) -> bool:
-    return any(isinstance(v, Tracer) for v in values)
-
-
 def _linear(basis: str, k: int, x: Any) -> Any:
     """a_k + b_k x, without the terms that are 0 or 1."""
     a, b, _ = _RECURRENCE[basis](k)
@@ -51,7 +48,7 @@ def _val(basis: str) -> Callable[..., Any]:
     numpy_fn = getattr(_MODULES[basis], name)
 
     def val(x: Any, c: Any, tensor: bool = True) -> Any:
-        if not _traced(x, c):
+        if not gnp._traced([x, c]):
             return numpy_fn(x, c, tensor)
         c = float_tracer(c)
         if c.ndim == 0:
@@ -86,7 +83,7 @@ def _vander(basis: str) -> Callable[..., Any]:
     numpy_fn = getattr(_MODULES[basis], name)
 
     def vander(x: Any, deg: int) -> Any:
-        if not _traced(x, deg):
+        if not gnp._traced([x, deg]):
             return numpy_fn(x, deg)
         if isinstance(deg, Tracer) or not isinstance(deg, numbers.Integral) or deg < 0:
             raise ShapeError(f"{name}: deg must be a non-negative int", user_loc())
@@ -112,7 +109,7 @@ def _fit(basis: str, vander: Callable[..., Any]) -> Callable[..., Any]:
             ) -> Any:
         from .linalg import lstsq
 
-        if not _traced(x, y, w, rcond):
+        if not gnp._traced([x, y, w, rcond]):
             return numpy_fn(x, y, deg, rcond, full, w)
         if not isinstance(deg, numbers.Integral):
             raise UnsupportedError(f"{name}: deg must be an int (a list of degrees is not "

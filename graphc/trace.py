@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import (GraphcError, OutOfBoundsError, ShapeError, TracerBoolError,
                      UnsupportedError)
-from .ir import INSTALLED, Node, _freeze, library_call, user_loc
+from .ir import INSTALLED, Node, library_call, user_loc
 from .ops import (OPS, UFUNCS, _sum_dtype, _unslice, broadcast_shapes, checked_indices,
                   pyindex)
 
@@ -1726,16 +1726,14 @@ def _viewed(fn: Callable, writable: bool = True) -> Callable:
 
 
 def _same_node(a: Node, b: Node, depth: int = 3) -> bool:
-    """Whether two nodes are surely one value: the same node, equal constants, or the same
-    operation with the same parameters on such inputs (a mask written twice, x >= 0)."""
-    if a is b:
+    """Whether two nodes are surely one value: equal by CSE's key (the same operation and
+    parameters on the same inputs; equal constants), or the same operation and parameters
+    on inputs that are, in turn (a mask written twice, x >= 0)."""
+    ka, kb = a.key(), b.key()
+    if ka == kb:
         return True
-    if a.op != b.op or len(a.inputs) != len(b.inputs) or _freeze(a.params) != _freeze(b.params):
-        return False
-    if a.op == "const":
-        return True  # (the value is a parameter)
-    return bool(a.inputs) and depth > 0 and all(
-        _same_node(i, j, depth - 1) for i, j in zip(a.inputs, b.inputs))
+    return depth > 0 and ka[::2] == kb[::2] and bool(a.inputs) and len(a.inputs) == len(
+        b.inputs) and all(_same_node(i, j, depth - 1) for i, j in zip(a.inputs, b.inputs))
 
 
 def _set(x: "Tracer", index: Any, value: Any) -> "Tracer":
@@ -2559,8 +2557,9 @@ def _swapped(v: Any, memo: dict) -> Any:
         return s
     if isinstance(v, (types.FunctionType, types.MethodType, functools.partial)):
         return in_trace(v, memo)
-    if isinstance(v, types.ModuleType) and _users(getattr(v, "__file__", None), v.__name__):
-        return _ModuleInTrace(v, memo)
+    if isinstance(v, types.ModuleType) and _users_module(getattr(v, "__file__", None),
+                                                         v.__name__):
+        return _UserModuleInTrace(v, memo)
     if _user_object(v):
         if id(v) not in memo:
             memo[id(v)] = _ObjectInTrace(v, memo)
@@ -2584,7 +2583,7 @@ def _swapped(v: Any, memo: dict) -> Any:
 CONSTANT_MAX = 1 << 20
 
 
-def _users(file: str | None, name: str) -> bool:
+def _users_module(file: str | None, name: str) -> bool:
     """Whether a module (its file and name) is the user's own code: not an installed library,
     nor NumPy, SciPy or graphc."""
     if file is None:
@@ -2593,7 +2592,7 @@ def _users(file: str | None, name: str) -> bool:
                                                                       "graphc"))
 
 
-class _ModuleInTrace(types.ModuleType):
+class _UserModuleInTrace(types.ModuleType):
     """One of the user's modules as traced code sees it (``import layers as L``): its
     functions as in_trace makes them; a write goes to the module itself."""
 
@@ -2627,7 +2626,7 @@ def _user_object(v: Any) -> bool:
                       str, bytes, enum.Enum, BaseException)) or cls.__module__ == "builtins":
         return False
     module = sys.modules.get(cls.__module__)
-    if module is None or not _users(getattr(module, "__file__", None), module.__name__):
+    if module is None or not _users_module(getattr(module, "__file__", None), module.__name__):
         return False
     return all(name in _FORWARDED or not (name.startswith("__") and name.endswith("__"))
                for c in cls.__mro__[:-1] for name in vars(c))

@@ -560,11 +560,16 @@ class Function:
                 self._quick = {}
         return entry
 
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature:
+        """The function's signature, read once: a call by name binds to it every time."""
+        return inspect.signature(self.fn)
+
     def _positional(self, args: tuple, kwargs: dict) -> tuple:
         """Arguments given by name, put in their places: argnums and static_argnums count
         the function's positional parameters."""
         try:
-            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+            bound = self._signature.bind(*args, **kwargs)
         except (TypeError, ValueError) as e:
             raise ArgumentError(f"{getattr(self.fn, '__name__', 'f')}: {e}",
                                 _fn_loc(self.fn)) from None

@@ -3,18 +3,16 @@
 graphc's IR, kernels and gradients are real. A ``Complex`` is a traced complex array held as
 two real traced arrays of one float dtype, its real and imaginary parts, and each complex
 operation is written with real ones on them: a product is four real products, ``np.abs`` is
-``hypot``, a discrete Fourier transform is a chain of real matrix products. The adjoint pass,
-fusion and both targets need nothing new, and the gradient of a real loss through complex
+``hypot``, a discrete Fourier transform is the real op ``dft`` of the two parts stacked. The
+adjoint pass and fusion need nothing else, and the gradient of a real loss through complex
 intermediates is the ordinary real gradient (what finite differences of the NumPy function
 give). A compiled function's complex result is its two parts, joined on the host (``join``);
 a loss is real, and so are the arguments.
 
-The DFT along an axis of length n is a dense product with the n x n matrix of twiddle factors
-when n is small; otherwise n = n1 * n2 and the transform is n2 transforms of length n1, a
-product with twiddle factors, then n1 transforms of length n2 (Cooley and Tukey's step,
-written as reshapes, transposes and batched products), applied again to the factors. A
-prime length above ``_PRIME_DENSE`` goes through Bluestein's chirp: a circular convolution
-of power-of-two length, done with the same transform.
+The DFT along an axis is the op ``dft`` (ops.py) on the axis moved last: compiled as a
+mixed-radix FFT over the length's prime factors. A length with a prime factor above
+``_PRIME_DIRECT`` goes through Bluestein's chirp instead: a circular convolution of
+power-of-two length, done with the same op.
 """
 
 from __future__ import annotations
@@ -28,13 +26,12 @@ import numpy as np
 from .errors import ShapeError, UnsupportedError
 from .ir import user_loc
 from .special import float_tracer
-from .trace import (FUNCTIONS, Tracer, _is_weak_input, as_tracer, broadcast_to, const,
-                    moveaxis, reshape)
+from .trace import (FUNCTIONS, Tracer, _is_weak_input, apply, as_tracer, broadcast_to,
+                    const, moveaxis)
 
 COMPLEX_HINT = ("take its .real, .imag or np.abs(z) (a loss is real, and so is what an "
                 "operation without complex support takes)")
-_DENSE = 32  # longest transform done as one dense product, but for primes:
-_PRIME_DENSE = 128  # a prime length above this goes through Bluestein's chirp
+_PRIME_DIRECT = 128  # a length with a larger prime factor goes through Bluestein's chirp
 
 
 def _float_of(dtype: np.dtype) -> np.dtype:
@@ -460,27 +457,13 @@ def _constant(z: np.ndarray, dtype: np.dtype) -> tuple[Tracer, Tracer]:
     return Tracer(const(z.real.astype(dtype))), Tracer(const(z.imag.astype(dtype)))
 
 
-def _roots(j: np.ndarray, k: np.ndarray, n: int, sign: int, dtype: np.dtype) -> tuple:
-    """exp(sign 2 pi i j k / n) for the outer product of j and k (reduced mod n first, so
-    that large products lose nothing)."""
-    return _constant(np.exp(sign * 2j * np.pi / n * (np.outer(j, k) % n)), dtype)
-
-
-def _stages(n: int) -> int:
-    """How many transforms of length up to _DENSE a length n takes at least."""
-    return max(1, math.ceil(math.log(n) / math.log(_DENSE) - 1e-9))
-
-
-def _factor(n: int) -> int | None:
-    """A factor n1 of n (1 < n1 <= _DENSE) to split off, or None when n has none (a prime):
-    the nearest to the balanced radix n ** (1 / stages) among those that leave the least
-    stages, so that no stage is left with a tiny length."""
-    divisors = [d for d in range(2, min(_DENSE, n - 1) + 1) if n % d == 0]
-    if not divisors:
-        return None
-    stages = _stages(n)
-    radix = n ** (1 / stages)
-    return min(divisors, key=lambda d: (_stages(n // d) > stages - 1, abs(math.log(d / radix))))
+def _largest_prime(n: int) -> int:
+    p, largest = 2, 1
+    while p * p <= n:
+        while n % p == 0:
+            n, largest = n // p, p
+        p += 1
+    return max(largest, n)
 
 
 def _dft(re: Any, im: Any, sign: int) -> tuple:
@@ -489,21 +472,11 @@ def _dft(re: Any, im: Any, sign: int) -> tuple:
     n = re.shape[-1]
     if n == 1:
         return re, im
-    dtype = re.dtype
-    if n <= _DENSE or (n1 := _factor(n)) is None:
-        if n > _PRIME_DENSE:
-            return _bluestein(re, im, sign)
-        return _bilinear(np.matmul, (re, im), _roots(np.arange(n), np.arange(n), n, sign, dtype))
-    n2, lead = n // n1, re.shape[:-1]
-
-    def split(p):  # x[..., j1 * n2 + j2] as [..., j2, j1]
-        return None if p is None else np.swapaxes(reshape(p, lead + (n1, n2)), -1, -2)
-
-    r, i = _dft(split(re), split(im), sign)  # [..., j2, k1]
-    r, i = _cmul((r, i), _roots(np.arange(n2), np.arange(n1), n, sign, dtype))  # twiddles
-    r, i = _dft(np.swapaxes(r, -1, -2), np.swapaxes(i, -1, -2), sign)  # [..., k1, k2]
-    join = lambda p: reshape(np.swapaxes(p, -1, -2), lead + (n,))  # X[k1 + n1 * k2]
-    return join(r), join(i)
+    if _largest_prime(n) > _PRIME_DIRECT:
+        return _bluestein(re, im, sign)
+    x = re[..., None, :] if im is None else np.stack([re, im], axis=-2)
+    out = apply("dft", x, sign=sign)
+    return out[..., 0, :], out[..., 1, :]
 
 
 def _bluestein(re: Any, im: Any, sign: int) -> tuple:

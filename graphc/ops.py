@@ -6,7 +6,8 @@ An entry holds everything about one primitive:
 * ``kind``: ``elementwise`` (inputs broadcast to the output), ``reduce``, ``matmul``,
   ``layout`` (views and copies that move data), ``cumulative`` (cumsum, cummax, cummin,
   linrec), ``sort`` (argsort), ``index`` (gather and its adjoint scatter_add), ``linalg``
-  (solve, slogdet, cholesky, eigh, svd of stacks of matrices), ``source`` (inputs and
+  (solve, slogdet, cholesky, eigh, svd of stacks of matrices), ``transform`` (dft, the
+  discrete Fourier transform along the last axis), ``source`` (inputs and
   constants) or ``control``: ops whose parameters hold graphs or functions (``scan`` and its
   ``item`` results, registered in ``loops.py``; ``custom_vjp``, in ``transforms.py``).
 * ``vjp(g, out, *inputs, **params)``: the vector-Jacobian product, written with ordinary NumPy
@@ -748,6 +749,37 @@ defop("svd", "linalg", _svd_impl, vjp=_svd_vjp,
 # the reduced QR of a tall or square matrix: Q (m x n) above R (n x n), signed as LAPACK's
 # Householder reflections leave them (R's diagonal entry -/+ as the column's pivot is +/-)
 defop("qr", "linalg", _qr_impl, vjp=_qr_vjp, shape=_qr_shape)
+
+# ---------------------------------------------------------------------------- transforms
+def _dft_impl(x, sign):
+    z = x[..., 0, :] if x.shape[-2] == 1 else x[..., 0, :] + 1j * x[..., 1, :]
+    f = np.fft.fft(z) if sign < 0 else np.fft.ifft(z, norm="forward")
+    return np.stack([f.real, f.imag], axis=-2).astype(_floating(x.dtype))
+
+
+def _dft_vjp(g, out, x, sign):
+    """The DFT is linear with a symmetric matrix F; as a real map of (re, im) its transpose
+    is the DFT of the other sign (F's conjugate): the adjoint of the real-input form keeps
+    the real row."""
+    from .trace import apply
+
+    gx = apply("dft", g, sign=-sign)
+    return (gx if x.shape[-2] == 2 else gx[..., :1, :],)
+
+
+def _dft_shape(x, sign):
+    if x.ndim < 2 or x.shape[-2] not in (1, 2) or sign not in (1, -1):
+        raise ShapeError(f"dft: needs (..., 2, n) (re above im) or (..., 1, n) (real) and a "
+                         f"sign of +-1, got shape {x.shape}, sign {sign!r}")
+    return x.shape[:-2] + (2, x.shape[-1]), _floating(x.dtype)
+
+
+# The unscaled discrete Fourier transform along the last axis, sum_j z_j exp(sign 2 pi i j k / n),
+# of z = re + i im given as rows (..., 2, n), or as one real row (..., 1, n); the result is
+# (..., 2, n). Compiled as a mixed-radix FFT (Stockham's self-sorting order), O(n log n) for n
+# with small prime factors; complexes.py sends lengths with a large prime factor through
+# Bluestein's chirp, a convolution of power-of-two transforms.
+defop("dft", "transform", _dft_impl, vjp=_dft_vjp, shape=_dft_shape)
 
 # -------------------------------------------------------------------------------- sources
 defop("input", "source", None,

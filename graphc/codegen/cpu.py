@@ -37,8 +37,8 @@ from numpy.lib.stride_tricks import as_strided
 from math import sqrt, asin, acos, atan, atan2, erf, erfc, lgamma  # libm: these do not vectorise
 from graphc.codegen.vmath import (exp, log, log1p, expm1, sin, cos, tanh, pow, tan, sinh, cosh,
                                   exp2, log2, log10, asinh, acosh, atanh, hypot, floor, ceil)
-from graphc.codegen.helpers import (argsort, assign, bad_index, cholesky, dot, eigh, gather,
-                                    qr, running, scatter_add, slogdet, solve, svd)
+from graphc.codegen.helpers import (argsort, assign, bad_index, cholesky, dft, dot, eigh,
+                                    gather, qr, running, scatter_add, slogdet, solve, svd)
 from graphc.errors import LinAlgError, OutOfBoundsError
 
 '''
@@ -373,6 +373,14 @@ def _linalg(n: Node, v, layout) -> str:
     return "\n".join(lines)
 
 
+def _dft(n: Node, v, layout) -> str:
+    """The FFT helper over the stack of rows."""
+    x = n.inputs[0]
+    rows = int(np.prod(x.shape[:-2], dtype=np.int64))
+    return "\n".join([alloc(n, v), f"dft({_c(x, v, layout)}.reshape({(rows,) + x.shape[-2:]}), "
+                      f"{v(n)}.reshape({(rows,) + n.shape[-2:]}), {n.params['sign']})"])
+
+
 STATEMENTS = {
     "matmul": (_matmul, "C"),
     "transpose": (_transpose, None),
@@ -393,11 +401,12 @@ STATEMENTS = {
     "eigh": (_linalg, "C"),
     "svd": (_linalg, "C"),
     "qr": (_linalg, "C"),
+    "dft": (_dft, "C"),
 }
 # Statements whose result is a new array (never a view of an input or a constant).
 FRESH = {"matmul", "unslice", "concatenate", "cumsum", "cummax", "cummin", "linrec", "argsort",
          "gather", "scatter_add", "solve", "slogdet", "cholesky", "eigh", "svd",
-         "qr"}
+         "qr", "dft"}
 
 
 # The most buffers one workspace holds, the largest first; smaller ones are np.empty. The

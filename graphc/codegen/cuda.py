@@ -70,6 +70,7 @@ from ..ops import FACTOR_FAILURE, OPS
 from ..passes.fuse import Group, Step
 from . import scalars
 from .emit import combine_expr, group_body, reduce_identity, type_name, unambiguous_locals, where
+from .helpers import _radices
 
 MATH = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "pow", "tan", "sinh", "cosh",
         "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "hypot", "exp2", "log2",
@@ -1715,6 +1716,40 @@ class _Gen:
                     L += _back_lines(w, o, k, r)
         self.emit("\n".join(L) + "\n", p, (m,), min(BLOCK, max(32, _pow2(threads))), what)
 
+    def dft(self, n: Node) -> None:
+        """The FFT of each row (Stockham's order, as the CPU helper's): one block per row, its
+        threads taking the butterflies of each radix-p step (p loads, p twiddled outputs each),
+        a barrier between steps. The row passes between two work buffers (re above im) and
+        the last step writes the result."""
+        x = n.inputs[0]
+        rows, parts, size = _prod(x.shape[:-2]), x.shape[-2], x.shape[-1]
+        vo = self.own(n)
+        if not n.size:
+            return
+        what = where(n)
+        vx = self.view(x)
+        if not vx.contiguous():
+            slot = self.slot("tmp", n.dtype, x.size)
+            self.copy(vx, n.dtype, slot, f"copy for {what}")
+            vx = View(slot, 0, x.shape, _cstrides(x.shape))
+        p = _Params(self.slots)
+        src = (p.array(vx.slot, n.dtype, "x", _region(vx), vx.off), parts * size,
+               size if parts == 2 else None)
+        dst = (p.array(vo.slot, n.dtype, "o", None, vo.off), 2 * size, size)
+        radices = [int(r) for r in _radices.py_func(size)] or [1]  # (1: a copy, for n = 1)
+        work = [(p.array(self.slot("tmp", n.dtype, rows * 2 * size), n.dtype, "o"), 2 * size,
+                 size) for _ in range(min(2, len(radices) - 1))]
+        T = type_name(n.dtype)
+        L = ["def NAME:", "    s = cuda.blockIdx.x", f"    if s >= {rows}:", "        return",
+             "    tid = cuda.threadIdx.x"]
+        m, st = size, 1
+        for j, r in enumerate(radices):
+            m //= r
+            out = dst if j == len(radices) - 1 else work[j % 2]
+            L += _fft_step_lines(r, m, st, n.params["sign"], T, src, out)
+            src, st = out, st * r
+        self.emit("\n".join(L) + "\n", p, (rows,), min(BLOCK, max(32, _pow2(size // 2))), what)
+
     def _index_check(self, n: Node, idx: Node, size: int, p: _Params) -> tuple[str, str | None]:
         """The index read for ``n`` (``j`` from idx at the current element) and the flag
         that records a bad one; constant indices are checked here, once."""
@@ -1865,6 +1900,54 @@ def _slogdet_lines(w: str, o: str, k: int, T: str) -> list[str]:
             "                elif u != u:", "                    sign = u",
             "                acc += log(abs(u))",
             f"            {o}[2 * s] = sign", f"            {o}[2 * s + 1] = acc"]
+
+
+def _fft_step_lines(p: int, m: int, st: int, sign: int, T: str, src: tuple, dst: tuple
+                    ) -> list[str]:
+    """Kernel lines: one radix-p step of the FFT of row ``s`` (see helpers._fft_stage), from
+    ``src`` to ``dst``, each (array, elements a row, offset of the imaginary parts or None
+    for a real row), then a barrier. A radix up to 7 is unrolled, its roots of unity literal;
+    a larger one loops, computing them."""
+    (a, arow, aim), (o, orow, oim) = src, dst
+
+    def at(base: str, im: int | None, row: int, j: str) -> str:
+        return f"{base}[s * {row}{f' + {im}' if im else ''} + {j}]"
+
+    L = [f"    for b in range(tid, {m * st}, TPB):", f"        q = b % {st}",
+         f"        i = b // {st}"]
+    angle = f"{T}({sign * 2 * np.pi / (p * m)!r}) * {T}(i * k)"  # the twiddle w_pm^(i k)
+    store = [f"        {at(o, None, orow, f'q + {st} * ({p} * i + k)')} = yr",
+             f"        {at(o, oim, orow, f'q + {st} * ({p} * i + k)')} = yi"]
+    if m > 1:
+        store = ["        if k:", f"            c, sn = cos({angle}), sin({angle})",
+                 "            yr, yi = yr * c - yi * sn, yr * sn + yi * c"] + store
+    if p > 7:
+        L += [f"        for k in range({p}):", f"            yr = yi = {T}(0)",
+              f"            for r in range({p}):",
+              f"                e = {T}({sign * 2 * np.pi / p!r}) * {T}((r * k) % {p})",
+              "                c, sn = cos(e), sin(e)",
+              f"                xr = {at(a, None, arow, f'q + {st} * (i + r * {m})')}",
+              (f"                xi = {at(a, aim, arow, f'q + {st} * (i + r * {m})')}"
+               if aim is not None else f"                xi = {T}(0)"),
+              "                yr += c * xr - sn * xi", "                yi += sn * xr + c * xi"]
+        return L + ["    " + line for line in store] + ["    cuda.syncthreads()"]
+    for r in range(p):
+        L.append(f"        x{r}r = {at(a, None, arow, f'q + {st * (r * m)} + {st} * i')}")
+        L.append(f"        x{r}i = {at(a, aim, arow, f'q + {st * (r * m)} + {st} * i')}"
+                 if aim is not None else f"        x{r}i = {T}(0)")
+    for k in range(p):
+        re, im = [], []
+        for r in range(p):
+            w = np.exp(sign * 2j * np.pi * (r * k % p) / p)
+            c, sn = (0.0 if abs(v) < 1e-12 else float(v) for v in (w.real, w.imag))
+            for terms, u, v in ((re, c, -sn), (im, sn, c)):  # re: c xr - sn xi; im: sn xr + c xi
+                for coef, part in ((u, f"x{r}r"), (v, f"x{r}i")):
+                    if coef:
+                        terms.append(part if coef == 1 else f"-{part}" if coef == -1
+                                     else f"{T}({coef!r}) * {part}")
+        L += [f"        k = {k}", f"        yr = {' + '.join(re) or f'{T}(0)'}",
+              f"        yi = {' + '.join(im) or f'{T}(0)'}"] + store
+    return L + ["    cuda.syncthreads()"]
 
 
 def _cholesky_lines(o: str, k: int) -> list[str]:
@@ -2120,7 +2203,7 @@ STEPS = {"transpose": _Gen.transpose, "slice": _Gen.slice,
          "argsort": _Gen.argsort,
          "gather": _Gen.gather, "scatter_add": _Gen.scatter_add, "solve": _Gen.linalg,
          "slogdet": _Gen.linalg, "cholesky": _Gen.linalg, "eigh": _Gen.linalg,
-         "svd": _Gen.linalg, "qr": _Gen.linalg}
+         "svd": _Gen.linalg, "qr": _Gen.linalg, "dft": _Gen.dft}
 
 
 def generate(graph: Graph, steps: list[Step], name: str) -> Module:

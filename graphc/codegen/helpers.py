@@ -347,3 +347,105 @@ def qr(a, out):
             for j in range(n):
                 out[s, i, j] = f[j, i]
     return -1
+
+
+# ----------------------------------------------------------------------------- the FFT
+@njit(error_model="numpy", cache=True)
+def _radices(n):
+    """n's factors in the order the FFT takes them: fours, a two, then odd primes ascending."""
+    f = np.empty(64, np.int64)
+    k = 0
+    while n % 4 == 0:
+        f[k], k, n = 4, k + 1, n // 4
+    if n % 2 == 0:
+        f[k], k, n = 2, k + 1, n // 2
+    p = 3
+    while p * p <= n:
+        while n % p == 0:
+            f[k], k, n = p, k + 1, n // p
+        p += 2
+    if n > 1:
+        f[k], k = n, k + 1
+    return f[:k]
+
+
+@njit(error_model="numpy", cache=True)
+def _roots(n, sign):
+    """exp(sign 2 pi i j / n) for j < n, as products of b = ceil(sqrt(n)) low and b high
+    roots: 2b sines and cosines rather than n."""
+    b = int(np.ceil(np.sqrt(n)))
+    t = sign * 2 * np.pi / n
+    lo = np.empty(b, np.complex128)
+    hi = np.empty(b, np.complex128)
+    for j in range(b):
+        lo[j] = complex(np.cos(t * j), np.sin(t * j))
+        hi[j] = complex(np.cos(t * (j * b)), np.sin(t * (j * b)))
+    w = np.empty(n, np.complex128)
+    for j in range(n):
+        w[j] = hi[j // b] * lo[j % b]
+    return w
+
+
+@njit(error_model="numpy", cache=True)
+def _fft_stage(src, dst, w, sign, p, m, st):
+    """One radix-p step of Stockham's FFT: for each of the st interleaved transforms q of
+    length p m still to do, the length-p DFTs of its elements i, i + m, ..., i + (p - 1) m,
+    output k scaled by the twiddle factor w_pm^(i k), go to dst[q + st (p i + k)], where the
+    next step finds them as st p transforms of length m. With w the n-th roots,
+    w_pm = w[st] (n = st p m)."""
+    n = w.shape[0]
+    if p == 2:
+        for i in range(m):
+            t = w[i * st]
+            for q in range(st):
+                u, v = src[q + st * i], src[q + st * (i + m)]
+                dst[q + st * 2 * i] = u + v
+                dst[q + st * (2 * i + 1)] = (u - v) * t
+    elif p == 4:  # w_4 = sign i
+        for i in range(m):
+            t1, t2, t3 = w[i * st], w[2 * i * st], w[3 * i * st]
+            for q in range(st):
+                x0, x1 = src[q + st * i], src[q + st * (i + m)]
+                x2, x3 = src[q + st * (i + 2 * m)], src[q + st * (i + 3 * m)]
+                s02, d02, s13, d = x0 + x2, x0 - x2, x1 + x3, x1 - x3
+                d13 = complex(-sign * d.imag, sign * d.real)
+                dst[q + st * 4 * i] = s02 + s13
+                dst[q + st * (4 * i + 1)] = (d02 + d13) * t1
+                dst[q + st * (4 * i + 2)] = (s02 - s13) * t2
+                dst[q + st * (4 * i + 3)] = (d02 - d13) * t3
+    else:
+        step = n // p
+        for i in range(m):
+            for k in range(p):
+                t = w[i * k * st]
+                for q in range(st):
+                    acc = 0j
+                    for r in range(p):
+                        acc += src[q + st * (i + r * m)] * w[(r * k) % p * step]
+                    dst[q + st * (p * i + k)] = acc * t
+
+
+@njit(error_model="numpy", cache=True)
+def dft(x, out, sign):
+    """``out[s]``: the unscaled DFT of row s, sum_j z_j exp(sign 2 pi i j k / n) with
+    z = x[s, 0] + i x[s, 1] (or x[s, 0] alone when x has one row per matrix), real parts in
+    out[s, 0] and imaginary in out[s, 1]. Stockham's mixed-radix FFT over n's factors, in
+    complex128 whatever the dtype, its steps passing the row between two buffers."""
+    rows, parts, n = x.shape
+    radices = _radices(n)
+    w = _roots(n, sign)
+    a = np.empty(n, np.complex128)
+    b = np.empty(n, np.complex128)
+    for s in range(rows):
+        for j in range(n):
+            a[j] = complex(x[s, 0, j], x[s, parts - 1, j] if parts == 2 else 0.0)
+        src, dst = a, b
+        m, st = n, 1
+        for p in radices:
+            m //= p
+            _fft_stage(src, dst, w, sign, p, m, st)
+            src, dst = dst, src
+            st *= p
+        for j in range(n):
+            out[s, 0, j] = src[j].real
+            out[s, 1, j] = src[j].imag

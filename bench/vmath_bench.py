@@ -24,7 +24,7 @@ import time
 import numpy as np
 from numba import njit
 
-FASTMATH = {"contract", "reassoc", "nsz", "arcp"}  # the flag set graphc's kernels use
+FASTMATH = {"contract", "reassoc", "nsz"}  # the flag set graphc's kernels use
 _BLOCK = 5  # timed calls per candidate per interleaved round
 
 

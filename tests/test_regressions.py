@@ -195,3 +195,14 @@ def test_generated_source_does_not_depend_on_what_was_built_before():
             next(ir._ids)
         sources.append(graphc.value_and_grad(f).source(*args))
     assert sources[0] == sources[1] == sources[2]
+
+
+def test_float32_reciprocal_square_root_keeps_numpys_special_values():
+    # With fast-math "arcp" LLVM compiled 1 / sqrt(x) in float32 into an estimate and a
+    # Newton step: NaN at 0 and at inf, a negative number at a subnormal x.
+    x = np.array([0.0, np.inf, 1e-45, 4.0, 2.0] * 4, np.float32)
+    with np.errstate(divide="ignore"):
+        want = 1 / np.sqrt(x)
+        np.testing.assert_array_equal(graphc.jit(lambda x: 1 / np.sqrt(x))(x), want)
+        np.testing.assert_array_equal(graphc.grad(lambda x: np.sum(np.sqrt(x)))(x),
+                                      np.float32(0.5) / np.sqrt(x))

@@ -23,7 +23,7 @@ from graphc.codegen import vmath
 from graphc.codegen.vmath import cos, exp, expm1, log, log1p, sigmoid, sin, tanh
 from graphc.codegen.vmath import pow as vpow
 
-GRAPHC_FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
+GRAPHC_FASTMATH = {"contract", "reassoc", "nsz"}
 FLAGS = {"fastmath": GRAPHC_FASTMATH, "strict": False}
 FUNCS = ["exp", "expm1", "log", "log1p", "tanh", "sigmoid", "sin", "cos"]  # row i of the kernel
 POW_ROW = 8

@@ -24,8 +24,10 @@ from .emit import (combine_expr, group_body, literal, reduce_identity, scalar_co
                    unambiguous_locals, where)
 from .helpers import LINEAR, MAX, MIN, SUM
 
-# Every function gets fastmath: loop nests are pasted into the entry and scan bodies too.
-FLAGS = 'error_model="numpy", fastmath={"contract", "reassoc", "nsz", "arcp"}, cache=True'
+# Every function gets fastmath: loop nests are pasted into the entry and scan bodies too. Not
+# "arcp": with it LLVM turns a float32 1 / sqrt(x) into an estimate and a Newton step, which
+# gives NaN at 0 and inf and a negative number at subnormal x (NumPy: inf, 0, a large one).
+FLAGS = 'error_model="numpy", fastmath={"contract", "reassoc", "nsz"}, cache=True'
 SCALAR_FLAGS = 'error_model="numpy", cache=True'  # scalar functions keep IEEE semantics
 # The math the scalar templates name: vectorisable implementations (libm calls would stop
 # LLVM from vectorising a fused loop); sqrt is an LLVM intrinsic already.

@@ -7,7 +7,7 @@ and bit manipulation (building 2**n, splitting off the exponent), so that a fuse
 them auto-vectorises. Generated kernels import them by name and call them on *scalars*::
 
     from graphc.codegen.vmath import exp, log, tanh
-    @njit(error_model="numpy", fastmath={"contract", "reassoc", "nsz", "arcp"})
+    @njit(error_model="numpy", fastmath={"contract", "reassoc", "nsz"})
     def k(a, out):
         for i in range(a.size):
             out[i] = tanh(a[i])
@@ -32,7 +32,7 @@ Design rules (each one a bug that would otherwise bite):
   ``inline='always'``, re-typed every body at every call site: 6.5 s to compile one kernel
   using all nine functions, against 1.5 s now and ~0.6 s for the next kernel, which reuses the
   compiled functions.) The caller's fast-math flags never reach this code, so results are the
-  same with graphc's ``{"contract", "reassoc", "nsz", "arcp"}`` and with no flags, and nothing
+  same with graphc's ``{"contract", "reassoc", "nsz"}`` and with no flags, and nothing
   relies on ``nnan``/``ninf``. As a second line of defence, the steps that
   must not be re-associated (Cody-Waite reduction, error-free sums, scaling near overflow and
   underflow) use ``llvm.fma``/``llvm.fmuladd`` calls or float instructions emitted with an

@@ -23,7 +23,7 @@ import numpy as np
 from . import adjoint, reference
 from .complexes import Complex, join as join_complex
 from .errors import ArgumentError, GraphcError, ShapeError, TraceError, UnsupportedError
-from .ir import Graph, Node, SourceLoc, raised_at
+from .ir import Graph, Node, SourceLoc, next_id, raised_at
 from .passes import optimize
 from .passes.reroll import reroll
 from .passes.updates import merge_row_writes
@@ -124,13 +124,14 @@ def _static(k: int, value: Any) -> tuple:
                             f"{type(value).__name__}") from None
 
 
-def _rolled(result: Any) -> Any:
+def _rolled(result: Any, since: int = 0) -> Any:
     """``result`` (a pytree) with the unrolled loops of its trace rolled into scans, before
     the adjoint pass sees it (see ``passes.reroll``); a loop's row writes into one array are
-    merged first (``passes.updates``), so that such a loop rolls too."""
+    merged first (``passes.updates``), so that such a loop rolls too. Nodes older than id
+    ``since`` (an enclosing trace's) are left as they are."""
     leaves, tree = flatten(result)
     traced = [k for k, x in enumerate(leaves) if isinstance(x, Tracer)]
-    nodes = reroll(merge_row_writes([leaves[k].node for k in traced]))
+    nodes = reroll(merge_row_writes([leaves[k].node for k in traced], since), since)
     for k, n in zip(traced, nodes):
         if n is not leaves[k].node:
             leaves[k] = Tracer(n)
@@ -609,8 +610,11 @@ class Function:
 
     def _transform(self, args: tuple, inline: bool) -> Any:
         """Run the user's function on tracers and, for gradients, build the adjoint nodes."""
+        # Nested in an enclosing trace, only the nodes this call makes may roll (``since``):
+        # rebuilding older ones would cut the value off from ``wrt`` (a zero gradient).
         if self.mode == "jit":
-            return _rolled(in_trace(self.fn)(*args))
+            since = next_id() if inline else 0
+            return _rolled(in_trace(self.fn)(*args), since)
         nums = self._argnums(len(args))
         args = list(args)
         wrt: list[Node] = []
@@ -633,7 +637,8 @@ class Function:
             wrt += nodes
             wrt_trees.append(tree)
             args[a] = unflatten(tree, [Tracer(n) for n in nodes])
-        out = _rolled(in_trace(self.fn)(*args))
+        since = next_id() if inline else 0  # (after the fresh copies of wrt)
+        out = _rolled(in_trace(self.fn)(*args), since)
         aux = None
         if self.has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):

@@ -152,13 +152,14 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def toposort(outputs: Iterable[Node]) -> list[Node]:
-    """Every node reachable from ``outputs``, inputs before users."""
+def toposort(outputs: Iterable[Node], since: int = 0) -> list[Node]:
+    """Every node reachable from ``outputs``, inputs before users; from id ``since`` on only
+    (older nodes, an enclosing trace's, are neither listed nor walked through)."""
     seen: dict[int, Node] = {}
     stack = list(outputs)
     while stack:
         n = stack.pop()
-        if n.id in seen:
+        if n.id in seen or n.id < since:
             continue
         seen[n.id] = n
         stack.extend(n.inputs)

@@ -239,3 +239,27 @@ def test_short_loops_stay_unrolled_by_default(monkeypatch):
     assert "scan(" not in graphc.grad(rnn).ir(*args)  # 12 steps of 5 nodes
     long = rng.normal(size=(80, B, D))
     assert "scan(" in graphc.grad(rnn).ir(W, U, long, H0)  # 80 steps of 5
+
+
+def test_a_gradient_called_in_a_loop_rolls_with_the_loop():
+    # Gradient descent on a quadratic, dU called once per step. The nested gradient used to
+    # roll the enclosing trace's earlier steps while tracing step k, which cut its own value
+    # off from its argument: every step from then on got a zero gradient, silently.
+    A = np.array([[2.0, 0.6], [0.6, 1.0]])
+    dU = graphc.grad(lambda q, a: 0.5 * q @ a @ q)
+    step_jit = graphc.jit(lambda q, a: q - 0.1 * q @ a)
+
+    def descend(q, a):
+        for _ in range(14):
+            q = q - 0.1 * dU(q, a)
+        for _ in range(6):  # a jit in a loop rolls as a gradient does
+            q = step_jit(q, a)
+        return np.sum(q ** 2)
+
+    q0 = np.array([0.5, -0.3])
+    assert "scan(" in graphc.jit(descend).ir(q0, A)
+    np.testing.assert_allclose(graphc.jit(descend)(q0, A), descend(q0, A), rtol=1e-12)
+    g = graphc.grad(descend)(q0, A)
+    eps = 1e-6
+    fd = [(descend(q0 + eps * e, A) - descend(q0 - eps * e, A)) / (2 * eps) for e in np.eye(2)]
+    np.testing.assert_allclose(g, fd, rtol=1e-6)

@@ -67,11 +67,14 @@ def _ints(n: Node) -> tuple[int, ...]:
     return tuple(i for i in n.params["index"] if isinstance(i, int)) if n.op == "slice" else ()
 
 
-def reroll(outputs: list[Node]) -> list[Node]:
-    """``outputs`` with every long enough run of equal loop iterations replaced by a scan."""
+def reroll(outputs: list[Node], since: int = 0) -> list[Node]:
+    """``outputs`` with every long enough run of equal loop iterations replaced by a scan.
+    Only nodes from id ``since`` on are rolled or rebuilt: a transform nested in an enclosing
+    trace (a gradient called in a loop) leaves the enclosing trace's nodes, which its own
+    inputs were made from, as they are; that trace rolls its loop itself."""
     if not enabled():
         return outputs
-    nodes = toposort(outputs)
+    nodes = toposort(outputs, since)
     while True:
         for run in _candidates(nodes):
             rolled = _roll(run, outputs)
@@ -79,7 +82,7 @@ def reroll(outputs: list[Node]) -> list[Node]:
                 continue
             # A roll must leave fewer nodes: the values read after the loop are slices of the
             # scan's results, and rolling a run of nothing but such slices again would never end.
-            after = toposort(rolled)
+            after = toposort(rolled, since)
             if len(after) < len(nodes):
                 outputs, nodes = rolled, after
                 break
@@ -141,7 +144,7 @@ def _phase(nodes: list[Node], at: dict, a: int, b: int, P: int) -> int:
     reach: dict[int, int] = {}  # producer -> its last reader, inside [a, b)
     for q in range(a, b):
         for u in nodes[q].inputs:
-            p = at[u.id]
+            p = at.get(u.id, -1)  # (-1: older than the nodes rolled)
             if a <= p:
                 reach[p] = max(reach.get(p, p), q)
     diff = [0] * (P + 1)
@@ -176,7 +179,7 @@ def _runs(nodes, at, a, b, P):
         out = []
         for j in range(P):
             for u in nodes[lo + r * P + j].inputs:
-                q = at[u.id]
+                q = at.get(u.id, -1)
                 out.append(("in", r - (q - lo) // P, (q - lo) % P) if lo <= q < hi
                            else ("out", u.id))
         return out

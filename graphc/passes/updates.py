@@ -66,9 +66,10 @@ def forwarded_read(read: Node) -> Node | None:
                 read.adjoint) if moved else None
 
 
-def merge_row_writes(outputs: list[Node]) -> list[Node]:
-    """``outputs`` with every run of two or more row writes on one array merged."""
-    nodes = toposort(outputs)
+def merge_row_writes(outputs: list[Node], since: int = 0) -> list[Node]:
+    """``outputs`` with every run of two or more row writes on one array merged; only nodes
+    from id ``since`` on change (see ``reroll``)."""
+    nodes = toposort(outputs, since)
     users = Counter(i.id for n in nodes for i in n.inputs)
     users.update(o.id for o in outputs)
     writes = {n.id: w for n in nodes if (w := _row_write(n)) is not None}

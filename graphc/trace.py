@@ -1600,16 +1600,19 @@ def digitize(x: Any, bins: Any, right: bool = False) -> "Tracer":
 
 
 def bincount(x: Any, weights: Any = None, minlength: int = 0) -> "Tracer":
-    """np.bincount of traced integers: a scatter_add of ones (or the weights) into
-    ``minlength`` bins. The result's length would depend on the data, so it must be given;
-    a value past it (or below 0) is an out-of-bounds error at run time."""
+    """np.bincount: a scatter_add of ones (or the weights) into the bins. Of traced integers
+    the result's length would depend on the data, so ``minlength`` must give it, and a value
+    past it (or below 0) is an out-of-bounds error at run time; of constant ones (with traced
+    weights) it is NumPy's."""
     x = as_tracer(x)
     if x.ndim != 1 or x.dtype.kind not in "iub":
         raise ShapeError(f"np.bincount takes a 1-D array of integers, got {x.dtype} of shape "
                          f"{x.shape}", user_loc())
     known = _known(weights)
-    if x.value is not None and (weights is None or known is not None):
-        return as_tracer(np.bincount(x.value, known, minlength))
+    if x.value is not None:
+        if weights is None or known is not None:
+            return as_tracer(np.bincount(x.value, known, minlength))
+        minlength = len(np.bincount(x.value, minlength=minlength))  # (raises as NumPy does)
     if not minlength:
         raise UnsupportedError("np.bincount of traced values: the result's length depends on "
                                "the data; give minlength= (a value at or past it raises)",
@@ -2370,7 +2373,14 @@ def _constant(make: Callable, traced: Callable | None = None) -> Callable:
     def fn(*args, **kwargs):
         if traced is not None and any(isinstance(a, Tracer) for a in (*args, *kwargs.values())):
             return traced(*args, **kwargs)
-        out = make(*args, **kwargs)  # (np.zeros_like of a Tracer is graphc's already)
+        try:
+            out = make(*args, **kwargs)  # (np.zeros_like of a Tracer is graphc's already)
+        except TypeError:  # a traced size: its own error says which arguments to make static
+            for a in (*args, *kwargs.values()):
+                for x in (a if isinstance(a, (tuple, list)) else (a,)):
+                    if isinstance(x, Tracer):
+                        operator.index(x)
+            raise
         if isinstance(out, np.ndarray) and out.dtype.kind == "c":
             return lift_complex(out)  # np.zeros(n, complex): a Complex of constant parts
         return out if isinstance(out, Tracer) else Tracer(const(out))
@@ -2380,8 +2390,8 @@ def _constant(make: Callable, traced: Callable | None = None) -> Callable:
 
 def _full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C") -> "Tracer":
     value = as_tracer(fill_value)
-    return Tracer(broadcast_to(value if dtype is None else value.astype(dtype),
-                               (shape,) if isinstance(shape, int) else shape).node)
+    shape = tuple(map(operator.index, shape if isinstance(shape, (tuple, list)) else (shape,)))
+    return Tracer(broadcast_to(value if dtype is None else value.astype(dtype), shape).node)
 
 
 def _array(make: Callable, copy: bool) -> Callable:
@@ -2473,6 +2483,38 @@ class _NumpyInTrace(types.ModuleType):
 
 
 NUMPY_IN_TRACE = _NumpyInTrace("numpy")
+
+
+def _seeded(make: Callable) -> Callable:
+    """np.random's ``make`` (default_rng, RandomState, a bit generator) refusing to run
+    without a seed: the numbers would be drawn once, while tracing, and be the same on every
+    call, where NumPy draws new ones (a seeded one is the same on every call in NumPy too)."""
+    def fn(seed=None, *args, **kwargs):
+        if seed is None:
+            raise UnsupportedError(
+                f"np.random.{make.__name__}() without a seed while traced: graphc traces once, "
+                "so its numbers would be drawn once and be the same on every call, where NumPy "
+                "draws new ones. Draw them outside and pass them in (f(w, x, noise) with noise "
+                "= rng.standard_normal(shape)), or give a seed if fixed numbers are meant",
+                user_loc())
+        return make(seed, *args, **kwargs)
+    fn.__name__ = fn.__qualname__ = make.__name__
+    return fn
+
+
+class _RandomInTrace(types.ModuleType):
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(np.random, name)
+        setattr(self, name, value)
+        return value
+
+
+RANDOM_IN_TRACE = _RandomInTrace("numpy.random")
+_UNSEEDED = {name: _seeded(getattr(np.random, name)) for name in (
+    "default_rng", "RandomState", "PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")}
+for _name, _fn in _UNSEEDED.items():
+    setattr(RANDOM_IN_TRACE, _name, _fn)
+NUMPY_IN_TRACE.random = RANDOM_IN_TRACE
 _MADE = {**{name: _constant(getattr(np, name)) for name in (
     "zeros", "ones", "empty", "eye", "identity", "zeros_like", "ones_like", "empty_like")},
     "full": _constant(np.full, _full), "full_like": _constant(np.full_like,
@@ -2481,7 +2523,9 @@ _MADE = {**{name: _constant(getattr(np, name)) for name in (
 for _name, _fn in _MADE.items():
     setattr(NUMPY_IN_TRACE, _name, _fn)
 # What a traced function's globals and closure cells are swapped for, by identity.
-_SWAPS = {id(np): NUMPY_IN_TRACE, **{id(getattr(np, n)): fn for n, fn in _MADE.items()}}
+_SWAPS = {id(np): NUMPY_IN_TRACE, **{id(getattr(np, n)): fn for n, fn in _MADE.items()},
+          id(np.random): RANDOM_IN_TRACE,
+          **{id(getattr(np.random, n)): fn for n, fn in _UNSEEDED.items()}}
 
 
 def names_used(code: types.CodeType) -> set[str]:

@@ -19,7 +19,7 @@ from .api import Function, _tracing, flatten, grad, jit, unflatten
 from .errors import ArgumentError, ShapeError
 from .ir import user_loc
 from .ops import defop
-from .trace import Tracer, apply, as_tracer, const
+from .trace import Tracer, apply, as_tracer, const, in_trace
 
 
 def _named(fn: Callable, like: Callable) -> Callable:
@@ -85,7 +85,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, target: str = "cpu")
                                     "boolean arrays have no derivative", user_loc())
             wrt.append(adjoint.fresh(x.node))
             args[a] = Tracer(wrt[-1])
-        y = as_tracer(f(*args))
+        y = as_tracer(in_trace(f)(*args))
         if y.dtype.kind != "f":
             raise ArgumentError(f"jacobian: {f.__name__} returned dtype {y.dtype}, not a float "
                                 "array", user_loc())
@@ -136,7 +136,7 @@ def _jvp_traced(f: Callable, primals: tuple, tangents: tuple) -> tuple[Any, Any]
     xs = [as_tracer(x) for x in p_leaves]
     wrt = [adjoint.fresh(x.node) for x in xs]
     args = unflatten(p_tree, [Tracer(w) for w in wrt])
-    out = f(*args)
+    out = in_trace(f)(*args)
     o_leaves, o_tree = flatten(out)
     ys = [as_tracer(y) for y in o_leaves]
     # u: a stand-in cotangent for each output; the result does not depend on its value.
@@ -161,7 +161,7 @@ def _jvp_traced(f: Callable, primals: tuple, tangents: tuple) -> tuple[Any, Any]
 # ------------------------------------------------------------------------ custom_vjp
 def _custom_vjp_rule(g, out, value, *inputs, bwd, tree, n_primal):
     res = unflatten(tree, list(inputs[n_primal:]))
-    parts = bwd(res, g)
+    parts = in_trace(bwd)(res, g)
     if not isinstance(parts, tuple) or len(parts) != n_primal:
         raise ArgumentError(f"custom_vjp: the backward function must return a tuple of "
                             f"{n_primal} cotangent(s), one per primal argument", user_loc())
@@ -201,16 +201,17 @@ class custom_vjp:
         return self
 
     def __call__(self, *args: Any) -> Any:
-        if id(self) in _IN_FWD.get() or not (
-                _tracing.get() or any(isinstance(a, Tracer) for a in flatten(args)[0])):
-            return self.fn(*args)  # a plain call, or fwd computing the value with f itself
+        if id(self) in _IN_FWD.get():  # fwd computing the value with f itself
+            return in_trace(self.fn)(*args)
+        if not (_tracing.get() or any(isinstance(a, Tracer) for a in flatten(args)[0])):
+            return self.fn(*args)  # a plain call
         if self.fwd is None:
             raise ArgumentError(f"custom_vjp {self.fn.__name__}: call .defvjp(fwd, bwd) first",
                                 user_loc())
         xs = [as_tracer(a) for a in args]
         token = _IN_FWD.set(_IN_FWD.get() + (id(self),))
         try:
-            out, res = self.fwd(*xs)
+            out, res = in_trace(self.fwd)(*xs)
         finally:
             _IN_FWD.reset(token)
         out = as_tracer(out)

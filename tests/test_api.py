@@ -129,6 +129,10 @@ def test_static_arguments_and_arguments_by_name():
         np.testing.assert_allclose(g(x, w, cp), fd_grad(lambda w: by_settings(x, w, cp), w),
                                    rtol=1e-6, atol=1e-9)
     assert len(g._entries) == 2
+    for make in (lambda n: np.zeros(n), lambda n: np.ones((n, 2)), lambda n: np.full(n, 2.0),
+                 lambda n: np.eye(n)):  # NumPy's constructors given a traced size
+        with pytest.raises(graphc.TracerBoolError, match=r"argument leaves 1\).*static_argnums"):
+            graphc.grad(lambda p, n: np.sum(make(n) * p))(0.5, 3)
     with pytest.raises(graphc.ArgumentError, match="out of range"):
         graphc.grad(conv1d, static_argnums=7)(x, w, 1, 1)
     with pytest.raises(graphc.ArgumentError, match="keyword-only"):

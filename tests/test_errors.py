@@ -82,6 +82,19 @@ def test_random_draws_while_tracing_are_refused():
 
     np.testing.assert_allclose(graphc.grad(seeded)(np.ones(3)), np.random.default_rng(5).random(3))
 
+    def unseeded(x):  # fresh numbers on every call in NumPy: refused, naming the line
+        return (x * np.random.default_rng().random(x.shape)).sum()
+
+    from numpy.random import RandomState
+
+    def unseeded_state(x):
+        return (x * RandomState().rand(3)).sum()
+
+    for fn in (unseeded, unseeded_state):
+        with pytest.raises(UnsupportedError, match=r"without a seed while traced") as err:
+            graphc.grad(fn)(np.ones(3))
+        assert f"test_errors.py:{fn.__code__.co_firstlineno + 1}" in str(err.value)
+
 
 def test_grad_of_non_scalar_output():
     with pytest.raises(ArgumentError, match=r"shape \(3,\)"):

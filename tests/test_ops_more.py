@@ -285,7 +285,7 @@ CASES = {
                               (np.array([-1.0, 0.0, 0.0, 0.5, np.nan]),
                                np.array([[-2.0, 0.0, 0.25], [np.nan, 0.5, 9.0]])), ()),
     "bincount": (lambda i, w: [np.bincount(i, minlength=6), np.bincount(i, w, minlength=7),
-                               np.bincount(IDX[IDX >= 0])],
+                               np.bincount(IDX[IDX >= 0]), np.bincount([1, 3, 1, 0, 2], w)],
                  (np.array([2, 0, 2, 5, 1]), V3[[0, 1, 1, 2, 0]]), (1,)),
     "cov-corrcoef": (lambda x, v: [np.cov(x), np.cov(x, rowvar=False, bias=True), np.cov(x[0]),
                                    np.cov(x, ddof=0), np.cov(x[:, :3], v), np.corrcoef(x),

@@ -132,3 +132,29 @@ def test_transform_errors():
         graphc.jvp(np.sin, (X,), (np.ones(3),))
     with pytest.raises(graphc.ShapeError, match="vector has shape"):
         graphc.hvp(f)(X, np.ones(3))
+
+
+def test_jacobian_and_jvp_of_a_function_building_its_output_with_numpy():
+    # np.array of traced scalars, np.zeros filled in place, np.random.default_rng(seed) and
+    # custom_vjp rules: the function runs with graphc's NumPy under every transform.
+    def f(p):
+        a, b = p
+        return np.array([a * b, a + b])
+
+    def fz(p):
+        out = np.zeros(2)
+        out[0] = p[0] * p[1]
+        out[1] = p[0] + p[1]
+        return out
+
+    p, t = np.array([2.0, 3.0]), np.array([1.0, 0.0])
+    for fn in (f, fz):
+        np.testing.assert_allclose(graphc.jacobian(fn)(p), [[3.0, 2.0], [1.0, 1.0]])
+        np.testing.assert_allclose(graphc.jvp(fn, (p,), (t,))[1], [3.0, 1.0])
+
+    @graphc.custom_vjp
+    def g(x):
+        return np.array([x[0] ** 2, x[1]])
+
+    g.defvjp(lambda x: (g(x), (x,)), lambda res, ct: (np.array([2 * res[0][0] * ct[0], ct[1]]),))
+    np.testing.assert_allclose(graphc.grad(lambda x: g(x).sum())(p), [4.0, 1.0])

@@ -206,3 +206,22 @@ def test_float32_reciprocal_square_root_keeps_numpys_special_values():
         np.testing.assert_array_equal(graphc.jit(lambda x: 1 / np.sqrt(x))(x), want)
         np.testing.assert_array_equal(graphc.grad(lambda x: np.sum(np.sqrt(x)))(x),
                                       np.float32(0.5) / np.sqrt(x))
+
+
+def test_singular_values_of_a_matrix_with_an_infinity_raise_rather_than_hang():
+    # LAPACK's gesdd never returns on an infinity (NumPy's full svd hangs there too): the
+    # helper checks the matrix first. In a child process, so that a regression fails the test
+    # rather than hanging the suite.
+    code = textwrap.dedent("""
+        import numpy as np, graphc
+        A = np.array([[1.0, np.inf, 0.0], [np.inf, 2.0, 0.0], [0.0, 0.0, 3.0]])
+        for f in (lambda A: np.linalg.norm(A, 2), lambda A: np.linalg.svd(A)[1].sum()):
+            try:
+                graphc.jit(f)(A)
+            except graphc.LinAlgError as e:
+                print("raised", e)
+    """)
+    p = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT),
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.count("raised svd: SVD did not converge") == 2, p.stdout

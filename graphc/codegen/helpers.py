@@ -311,6 +311,8 @@ def svd(a, out):
     u = np.empty((m, k), a.dtype)  # our U (LAPACK's V^T, column-major k x m)
     for s in range(a.shape[0]):
         work[:, :] = a[s]
+        if not np.all(np.isfinite(work)):  # gesdd never returns on an infinity (NumPy's
+            return s  # full svd hangs there); with NaN it fails, as NumPy's does
         if _xgesdd(kind, _SOME, n, m, _address(work), n, _address(sv), _address(v), n,
                    _address(u), k):
             return s

@@ -1913,14 +1913,21 @@ def _fft_step_lines(p: int, m: int, st: int, sign: int, T: str, src: tuple, dst:
     def at(base: str, im: int | None, row: int, j: str) -> str:
         return f"{base}[s * {row}{f' + {im}' if im else ''} + {j}]"
 
+    def store(k: int | str, pad: str) -> list[str]:
+        """Output k of the butterfly (yr, yi), times the twiddle factor w_pm^(i k)."""
+        out = [f"{pad}{at(o, None, orow, f'q + {st} * ({p} * i + {k})')} = yr",
+               f"{pad}{at(o, oim, orow, f'q + {st} * ({p} * i + {k})')} = yi"]
+        if m == 1 or k == 0:
+            return out
+        twiddle = [f"{pad}e = {T}({sign * 2 * np.pi / (p * m)!r}) * {T}(i * {k})",
+                   f"{pad}c, sn = cos(e), sin(e)",
+                   f"{pad}yr, yi = yr * c - yi * sn, yr * sn + yi * c"]
+        if isinstance(k, str):
+            return [f"{pad}if {k}:"] + ["    " + line for line in twiddle] + out
+        return twiddle + out
+
     L = [f"    for b in range(tid, {m * st}, TPB):", f"        q = b % {st}",
          f"        i = b // {st}"]
-    angle = f"{T}({sign * 2 * np.pi / (p * m)!r}) * {T}(i * k)"  # the twiddle w_pm^(i k)
-    store = [f"        {at(o, None, orow, f'q + {st} * ({p} * i + k)')} = yr",
-             f"        {at(o, oim, orow, f'q + {st} * ({p} * i + k)')} = yi"]
-    if m > 1:
-        store = ["        if k:", f"            c, sn = cos({angle}), sin({angle})",
-                 "            yr, yi = yr * c - yi * sn, yr * sn + yi * c"] + store
     if p > 7:
         L += [f"        for k in range({p}):", f"            yr = yi = {T}(0)",
               f"            for r in range({p}):",
@@ -1930,23 +1937,24 @@ def _fft_step_lines(p: int, m: int, st: int, sign: int, T: str, src: tuple, dst:
               (f"                xi = {at(a, aim, arow, f'q + {st} * (i + r * {m})')}"
                if aim is not None else f"                xi = {T}(0)"),
               "                yr += c * xr - sn * xi", "                yi += sn * xr + c * xi"]
-        return L + ["    " + line for line in store] + ["    cuda.syncthreads()"]
+        return L + store("k", " " * 12) + ["    cuda.syncthreads()"]
     for r in range(p):
-        L.append(f"        x{r}r = {at(a, None, arow, f'q + {st * (r * m)} + {st} * i')}")
-        L.append(f"        x{r}i = {at(a, aim, arow, f'q + {st * (r * m)} + {st} * i')}"
-                 if aim is not None else f"        x{r}i = {T}(0)")
+        L.append(f"        x{r}r = {at(a, None, arow, f'q + {st * r * m} + {st} * i')}")
+        if aim is not None:
+            L.append(f"        x{r}i = {at(a, aim, arow, f'q + {st * r * m} + {st} * i')}")
     for k in range(p):
         re, im = [], []
         for r in range(p):
             w = np.exp(sign * 2j * np.pi * (r * k % p) / p)
             c, sn = (0.0 if abs(v) < 1e-12 else float(v) for v in (w.real, w.imag))
-            for terms, u, v in ((re, c, -sn), (im, sn, c)):  # re: c xr - sn xi; im: sn xr + c xi
-                for coef, part in ((u, f"x{r}r"), (v, f"x{r}i")):
-                    if coef:
+            # (c + i sn)(xr + i xi): c xr - sn xi, then sn xr + c xi
+            for terms, u, v in ((re, c, -sn), (im, sn, c)):
+                for coef, part in ((u, f"x{r}r"), (v, f"x{r}i" if aim is not None else None)):
+                    if coef and part:
                         terms.append(part if coef == 1 else f"-{part}" if coef == -1
                                      else f"{T}({coef!r}) * {part}")
-        L += [f"        k = {k}", f"        yr = {' + '.join(re) or f'{T}(0)'}",
-              f"        yi = {' + '.join(im) or f'{T}(0)'}"] + store
+        L += [f"        yr = {' + '.join(re) or f'{T}(0)'}",
+              f"        yi = {' + '.join(im) or f'{T}(0)'}"] + store(k, " " * 8)
     return L + ["    cuda.syncthreads()"]
 
 

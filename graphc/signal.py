@@ -254,21 +254,58 @@ def uniform_filter(input: Any, size: Any = 3, output: Any = None, mode: str = "r
     return _nd_correlate("uniform_filter", x, w, mode, cval, origin)
 
 
-def sobel(input: Any, axis: int = -1, output: Any = None, mode: str = "reflect",
-          cval: Any = 0.0) -> Tracer:
-    """The derivative [-1, 0, 1] along ``axis``, smoothed by [1, 2, 1] along the others."""
+def _one_axis(what: str, x: Any, weights: Any, axis: int, origin: int) -> Tracer:
+    """correlate1d's weights as an n-d kernel along ``axis`` and its origin in every axis."""
+    x, w = as_tracer(x), as_tracer(weights)
+    if w.ndim != 1:
+        raise ShapeError(f"scipy.ndimage.{what}: weights must be 1-D, got shape {w.shape}",
+                         user_loc())
+    axis %= x.ndim
+    shape, origins = [1] * x.ndim, [0] * x.ndim
+    shape[axis], origins[axis] = w.size, origin
+    return x, w.reshape(shape), origins
+
+
+def correlate1d(input: Any, weights: Any, axis: int = -1, output: Any = None,
+                mode: str = "reflect", cval: Any = 0.0, origin: int = 0) -> Tracer:
+    x, w, origins = _one_axis("correlate1d", input, weights, axis, origin)
+    return _nd_correlate("correlate1d", x, w, mode, cval, origins)
+
+
+def convolve1d(input: Any, weights: Any, axis: int = -1, output: Any = None,
+               mode: str = "reflect", cval: Any = 0.0, origin: int = 0) -> Tracer:
+    x, w, origins = _one_axis("convolve1d", input, weights, axis, origin)
+    return nd_convolve(x, w, mode=mode, cval=cval, origin=origins)
+
+
+def _derivative(what: str, smooth: list) -> Callable:
+    """sobel and prewitt: the difference [-1, 0, 1] along ``axis``, smoothed by ``smooth``
+    along every other axis."""
+    def fn(input: Any, axis: int = -1, output: Any = None, mode: str = "reflect",
+           cval: Any = 0.0) -> Tracer:
+        x = as_tracer(input)
+        axis = axis % x.ndim
+        x = _along(what, x, np.array([-1.0, 0.0, 1.0]), axis, mode, cval)
+        for other in range(x.ndim):
+            if other != axis:
+                x = _along(what, x, np.array(smooth), other, mode, cval)
+        return x
+    fn.__name__ = fn.__qualname__ = what
+    return fn
+
+
+def laplace(input: Any, output: Any = None, mode: str = "reflect", cval: Any = 0.0) -> Tracer:
+    """The sum over the axes of the second difference [1, -2, 1] along each."""
     x = as_tracer(input)
-    axis = axis % x.ndim
-    x = _along("sobel", x, np.array([-1.0, 0.0, 1.0]), axis, mode, cval)
-    for other in range(x.ndim):
-        if other != axis:
-            x = _along("sobel", x, np.array([1.0, 2.0, 1.0]), other, mode, cval)
-    return x
+    return sum(_along("laplace", x, np.array([1.0, -2.0, 1.0]), axis, mode, cval)
+               for axis in range(x.ndim))
 
 
 SCIPY_NDIMAGE = {"correlate": nd_correlate, "convolve": nd_convolve,
+                 "correlate1d": correlate1d, "convolve1d": convolve1d,
                  "gaussian_filter": gaussian_filter, "uniform_filter": uniform_filter,
-                 "sobel": sobel}
+                 "sobel": _derivative("sobel", [1.0, 2.0, 1.0]),
+                 "prewitt": _derivative("prewitt", [1.0, 1.0, 1.0]), "laplace": laplace}
 
 
 SCIPY_SIGNAL = {"convolve": convolve, "correlate": correlate, "convolve2d": convolve2d,

@@ -263,3 +263,36 @@ def test_a_gradient_called_in_a_loop_rolls_with_the_loop():
     eps = 1e-6
     fd = [(descend(q0 + eps * e, A) - descend(q0 - eps * e, A)) / (2 * eps) for e in np.eye(2)]
     np.testing.assert_allclose(g, fd, rtol=1e-6)
+
+
+def test_a_loop_reading_the_value_from_two_steps_back_rolls():
+    # Leapfrog for the wave equation (u_next from u and u_prev) and heavy-ball momentum
+    # (x_next from x and x_prev): each step reads the value made two steps before.
+    def wave(c, u0, obs):
+        u_prev, u = u0, u0 * 1.0
+        for _ in range(9):
+            up = np.pad(u, 1, mode="edge")
+            lap = up[2:, 1:-1] + up[:-2, 1:-1] + up[1:-1, 2:] + up[1:-1, :-2] - 4 * u
+            u_prev, u = u, 2 * u - u_prev + (c * 0.1) ** 2 * lap
+        return np.sum((u - obs) ** 2)
+
+    def heavy_ball(x0, A):
+        x_prev, x = x0, x0 - 0.1 * (A @ x0)
+        for _ in range(8):
+            x_prev, x = x, x - 0.1 * (A @ x) + 0.7 * (x - x_prev)
+        return np.sum(x ** 3) + x_prev.sum()
+
+    u0, obs = rng.normal(size=(5, 5)), rng.normal(size=(5, 5))
+    A = rng.normal(size=(4, 4)) * 0.3 + np.eye(4)
+    for f, args in [(wave, (1.3, u0, obs)), (heavy_ball, (rng.normal(size=4), A))]:
+        vg = graphc.value_and_grad(f, argnums=(0, 1))
+        assert "scan(" in vg.ir(*args)
+        v, grads = vg(*args)
+        assert v == pytest.approx(f(*args), rel=1e-10)
+        for k, g in enumerate(grads):
+            def along(t, k=k):
+                xs = list(args)
+                xs[k] = args[k] + t * np.ones_like(args[k])
+                return f(*xs)
+            fd = (along(1e-6) - along(-1e-6)) / 2e-6
+            assert np.sum(g) == pytest.approx(fd, rel=1e-5, abs=1e-7)

@@ -193,9 +193,9 @@ def _runs(nodes, at, a, b, P):
 
     def starts(s: int) -> bool:
         """Period s can begin a run that period s + 1 continues."""
-        if any(k[0] == "in" and k[1] > 1 for k in keys[s + 1]):
+        if any(k[0] == "in" and k[1] > 2 for k in keys[s + 1]):
             return False
-        return all(x == y or (y[0] == "in" and y[1] == 1 and (x[0] == "out" or x[1] >= 1))
+        return all(x == y or (y[0] == "in" and y[1] >= 1 and (x[0] == "out" or x[1] >= 1))
                    for x, y in zip(keys[s], keys[s + 1]))
 
     s = 0
@@ -221,19 +221,28 @@ def _roll(run: _Run, outputs: list[Node]) -> list[Node] | None:
     first, second = [run.node(s, j) for j in range(P)], [run.node(s + 1, j) for j in range(P)]
     loc = first[0].loc
 
-    # Inputs of the body: carries (by producer offset), scanned slices, captured values.
+    # Inputs of the body: carries (by producer offset), scanned slices, captured values. A
+    # value read two periods later (u_prev in a leapfrog step) is a carry too, and the carry's
+    # value at the start of the step is passed on as a second, delayed carry.
     carries: list[int] = []
     init: dict[int, Node] = {}
+    delayed: dict[int, Node] = {}  # offset -> the value two periods before the run's first
     slots = iter(steady)
     for j in range(P):
-        for u in first[j].inputs:
+        for u, v in zip(first[j].inputs, second[j].inputs):
             k = next(slots)
-            if k[0] == "in" and k[1] == 1:
-                if k[2] not in init:
-                    carries.append(k[2])
-                    init[k[2]] = u
-                elif init[k[2]] is not u:
-                    return None
+            if k[0] != "in" or k[1] == 0:
+                continue
+            # (the value one period before the first: read by the first at lag 1, by the
+            # second at lag 2)
+            before, two = (u, None) if k[1] == 1 else (v, u)
+            if k[2] not in init:
+                carries.append(k[2])
+                init[k[2]] = before
+            elif init[k[2]] is not before:
+                return None
+            if two is not None and delayed.setdefault(k[2], two) is not two:
+                return None
     scanned: dict[int, tuple[Node, int]] = {}  # offset -> (xs node, its axis position)
     for j in range(P):
         a, b = _ints(first[j]), _ints(second[j])
@@ -245,7 +254,8 @@ def _roll(run: _Run, outputs: list[Node]) -> list[Node] | None:
     if not carries and not scanned:  # the same values each time: nothing to scan
         return None
     for j in carries:
-        if (init[j].shape, init[j].dtype) != (second[j].shape, second[j].dtype):
+        if any((x.shape, x.dtype) != (second[j].shape, second[j].dtype)
+               for x in (init[j], delayed.get(j, init[j]))):
             return None
 
     # What is read after the run: (period, offset) of each node read there.
@@ -256,12 +266,15 @@ def _roll(run: _Run, outputs: list[Node]) -> list[Node] | None:
     read = {u.id for n in later for u in n.inputs if u.id in inside}
     read |= {o.id for o in outputs if o.id in inside}
     read_at = {inside[i] for i in read}
-    summed = _accumulators(steady, second, carries, read_at, s + T - 1)
+    summed = _accumulators(steady, second, [j for j in carries if j not in delayed], read_at,
+                           s + T - 1)
     carries = [j for j in carries if j not in summed]
     ys = sorted({j for _, j in read_at} - set(carries) - set(summed) | set(summed.values()))
 
-    inputs = [_spec_node(k, second[j].shape, second[j].dtype) for k, j in enumerate(carries)]
+    inputs = [_spec_node(k, second[j].shape, second[j].dtype)
+              for k, j in enumerate(carries + list(delayed))]
     carry_in = dict(zip(carries, inputs))
+    delay_in = dict(zip(delayed, inputs[len(carries):]))
     x_in = {}
     for j in scanned:
         x_in[j] = _spec_node(len(inputs), second[j].shape, second[j].dtype)
@@ -287,16 +300,17 @@ def _roll(run: _Run, outputs: list[Node]) -> list[Node] | None:
             elif k[1] == 0:
                 ins.append(body[k[2]])
             else:
-                ins.append(carry_in[k[2]])
+                ins.append(carry_in[k[2]] if k[1] == 1 else delay_in[k[2]])
         body[j] = n if n.op == "const" else rebuild(n, tuple(ins))
 
-    outs = [body[j] for j in carries] + [body[j] for j in ys]
+    outs = [body[j] for j in carries] + [carry_in[j] for j in delayed] + [body[j] for j in ys]
     graph = Graph(inputs, outs, f"loop_{loc.line}" if loc else "loop")
     xs = [_scanned(node, axis, first[j], second[j], T, loc) for j, (node, axis) in scanned.items()]
-    items = _node(Body(graph, len(carries), len(scanned), len(ys)),
-                  [init[j] for j in carries] + xs + captured, T, False, loc)
+    nc = len(carries) + len(delayed)
+    items = _node(Body(graph, nc, len(scanned), len(ys)),
+                  [init[j] for j in carries] + list(delayed.values()) + xs + captured, T, False,
+                  loc)
 
-    nc = len(carries)
     made: dict[int, Node] = {}
 
     def value(i: int) -> Node:  # the scan's result that stands for node id i of the run

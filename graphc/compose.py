@@ -466,8 +466,24 @@ REFUSED.update({f: f"np.{f.__name__} of a traced array is not supported: the len
 REFUSED[np.unique] = ("np.unique of a traced array is not supported: the length of its result "
                       "depends on the data. Compare with a constant array of the possible "
                       "values instead: (x[:, None] == values).any(axis=0)")
+def unwrap(p: Any, discont: Any = None, axis: int = -1, *, period: Any = 2 * math.pi) -> Tracer:
+    """np.unwrap: each step between neighbours along ``axis`` larger than ``discont`` in size
+    is moved by a multiple of ``period`` into [-period / 2, period / 2] (+period / 2 where
+    the step is positive), and the moves add up along the axis. The moves are piecewise
+    constant: the gradient passes through unchanged."""
+    p = float_tracer(p)
+    axis, = _axes_in_order((axis,), p.ndim)
+    half = period / 2
+    step = np.diff(p, axis=axis)
+    wrapped = np.remainder(step + half, period) - half
+    wrapped = np.where((wrapped == -half) & (step > 0), half, wrapped)
+    move = np.where(np.abs(step) < (half if discont is None else discont), 0, wrapped - step)
+    return np.concatenate([_along(p, axis, slice(0, 1)), _along(p, axis, slice(1, None))
+                           + np.cumsum(move, axis=axis)], axis=axis)
+
+
 FUNCTIONS.update({
-    np.gradient: gradient, np.trapezoid: trapezoid, np.interp: interp, np.vander: vander,
+    np.gradient: gradient, np.trapezoid: trapezoid, np.unwrap: unwrap, np.interp: interp, np.vander: vander,
     np.polyval: polyval, np.polyfit: polyfit,
     np.lib.stride_tricks.sliding_window_view: sliding_window_view,
     np.partition: partition, np.argpartition: argpartition,

@@ -5,6 +5,7 @@ broadcast, as NumPy does. scipy.linalg's common functions too (SCIPY_LINALG)."""
 from __future__ import annotations
 
 import numbers
+import operator
 from collections import namedtuple
 from typing import Any
 
@@ -372,6 +373,23 @@ def _sp_solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_fin
     return solve(swapaxes(as_tracer(a), -1, -2) if transposed else a, b)
 
 
+def _sp_solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False,
+                     check_finite=True):
+    """scipy.linalg.solve_banded: the dense matrix the band stands for (a[i, j] =
+    ab[u + i - j, j]), solved by LU. O(n^3) where SciPy's banded LU is O(n (l + u)^2): fine
+    for the sizes of a traced problem."""
+    lower, upper = (operator.index(k) for k in l_and_u)
+    ab = as_tracer(ab)
+    n = ab.shape[-1] if ab.ndim == 2 else -1
+    if ab.ndim != 2 or ab.shape[0] != lower + upper + 1:
+        raise ShapeError(f"solve_banded: ab must be ({lower + upper + 1}, n) for (l, u) = "
+                         f"({lower}, {upper}), got shape {ab.shape}", user_loc())
+    i, j = np.indices((n, n))
+    band = (i - j >= -upper) & (i - j <= lower)
+    dense = np.where(band, ab[np.clip(upper + i - j, 0, lower + upper), j], 0)
+    return solve(dense, b)
+
+
 def _sp_eigh(a, b=None, *, lower=True, eigvals_only=False, **options):
     _refuse("eigh", b=b is not None, **{k: v for k, v in options.items()
                                         if k not in ("overwrite_a", "overwrite_b",
@@ -385,7 +403,7 @@ SCIPY_LINALG = {"solve_triangular": _sp_solve_triangular, "cholesky": _sp_choles
                 "cho_factor": _sp_cho_factor, "cho_solve": _sp_cho_solve, "solve": _sp_solve,
                 "inv": lambda a, overwrite_a=False, check_finite=True: inv(a),
                 "det": lambda a, overwrite_a=False, check_finite=True: det(a),
-                "eigh": _sp_eigh}
+                "eigh": _sp_eigh, "solve_banded": _sp_solve_banded}
 
 
 FUNCTIONS.update({np.linalg.solve: solve, np.linalg.inv: inv, np.linalg.slogdet: slogdet,

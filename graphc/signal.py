@@ -12,7 +12,7 @@ them in for SciPy's in the code graphc traces.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 

@@ -83,8 +83,8 @@ def flatten(tree: Any, static: Sequence[int] = ()) -> tuple[list[Any], Any]:
 
 
 class _Static:
-    """A static argument that is not hashable itself (a dict of settings, cs231n's
-    conv_param): keyed by a frozen copy of its contents, given to the function as it is."""
+    """A static argument, keyed by a frozen copy of its contents (so that a dict of settings,
+    cs231n's conv_param, keys an entry too), given to the function as it is."""
 
     __slots__ = ("value", "key")
 
@@ -97,25 +97,27 @@ class _Static:
     def __eq__(self, other: Any) -> bool:
         return type(other) is _Static and self.key == other.key
 
+    def __repr__(self) -> str:
+        return repr(self.value)
+
 
 def _frozen(value: Any) -> Any:
-    """A hashable stand-in for ``value``'s contents: dicts, lists and tuples of hashables."""
+    """A hashable stand-in for ``value``'s contents: dicts, lists and tuples of hashables.
+    Values equal in Python but not to the function stay apart: 1, 1.0 and True (by type),
+    0.0 and -0.0 (floats by repr, which also makes NaN equal to itself)."""
     if isinstance(value, dict):
         return ("dict", tuple(sorted(((k, _frozen(v)) for k, v in value.items()), key=repr)))
     if isinstance(value, (list, tuple)):
         return (type(value).__name__, tuple(_frozen(v) for v in value))
     hash(value)  # TypeError: not hashable
+    if isinstance(value, (float, complex)):
+        return (type(value), repr(value))
     return (type(value), value)
 
 
 def _static(k: int, value: Any) -> tuple:
     """A static argument's place in a tree description: its value, which keys the compiled
     entry (by its contents when it is a dict or list) and which the function gets as it is."""
-    try:
-        hash(value)
-        return ("s", value)
-    except TypeError:
-        pass
     try:
         return ("s", _Static(value, _frozen(value)))
     except TypeError:
@@ -206,6 +208,8 @@ def _leaf_spec(x: Any) -> tuple:
         return ("d", tuple(cai["shape"]), np.dtype(cai["typestr"]).str)
     if type(x).__name__ == "FakeCUDAArray":  # Numba's CUDA simulator: no interface to read
         return ("d", tuple(x.shape), x.dtype.str)
+    if isinstance(x, np.generic) and x.dtype in _DTYPES:  # (np.float64 is a float too)
+        return ("s", (), x.dtype.str)
     # Python scalars are weak (NEP 50): they take the dtype of the arrays they meet.
     if isinstance(x, bool):
         return ("w", (), "|b1")
@@ -215,8 +219,6 @@ def _leaf_spec(x: Any) -> tuple:
         return ("w", (), "<i8")
     if isinstance(x, float):
         return ("w", (), "<f8")
-    if isinstance(x, np.generic) and x.dtype in _DTYPES:
-        return ("s", (), x.dtype.str)
     raise ArgumentError(f"unsupported argument of type {type(x).__name__}: graphc takes NumPy "
                         "arrays, Python/NumPy scalars, and tuples/lists/dicts/dataclasses of "
                         "them (and strings, which key the compiled entry); another value that "
@@ -645,6 +647,12 @@ class Function:
                 raise ArgumentError("has_aux=True: the function must return (value, aux)",
                                     _fn_loc(self.fn))
             out, aux = out
+        if isinstance(out, (tuple, list, dict)):
+            raise ArgumentError(
+                f"grad needs a function returning one float scalar; {self.fn.__name__} returned "
+                f"a {type(out).__name__} of {len(out)}"
+                + (" (a function returning (value, aux) needs has_aux=True)"
+                   if len(out) == 2 and not self.has_aux else ""), _fn_loc(self.fn))
         value = as_tracer(out)
         if value.size != 1 or value.dtype.kind != "f":
             raise ArgumentError(

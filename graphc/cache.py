@@ -158,8 +158,10 @@ def touch(path: str) -> None:
 
 def evict(limit: int | None = None, keep: set[str] | frozenset = frozenset()) -> int:
     """Remove least recently used modules until the cache is under ``limit`` bytes (default
-    ``max_bytes()``); modules named in ``keep`` stay. Leftover temporary files of writers that
-    died more than an hour ago go too. Returns how many modules were removed."""
+    ``max_bytes()``); modules named in ``keep`` stay, and so do modules written in the last
+    minute (another process sharing the directory may be writing or loading them: removing
+    its temporary file before the rename failed its call). Leftover temporary files of writers
+    that died more than an hour ago go too. Returns how many modules were removed."""
     limit = max_bytes() if limit is None else limit
     path = directory()
     groups = _module_files(path)
@@ -182,10 +184,11 @@ def evict(limit: int | None = None, keep: set[str] | frozenset = frozenset()) ->
             return 0.0  # Numba files without their module: orphans go first
 
     removed = 0
+    fresh = time.time() - 60
     for name in sorted(groups, key=last_use):
         if total <= limit:
             break
-        if name in keep:
+        if name in keep or any(_mtime(f) > fresh for f in groups[name]):
             continue
         _remove(groups[name])
         total -= sizes[name]

@@ -316,9 +316,12 @@ def apply_along_axis(func1d: Any, axis: int, arr: Any, *args: Any, **kwargs: Any
 
 
 def _fmod(x: Any, y: Any) -> Tracer:
-    """C's fmod, with the sign of x: the remainder (sign of y) moved by y where they differ."""
+    """C's fmod, with the sign of x: the remainder (sign of y) moved by y where they differ;
+    x itself for an infinite y (where the remainder is +-inf or x)."""
+    x, y = as_tracer(x), as_tracer(y)
     r = np.remainder(x, y)
-    return np.where((r != 0) & ((r < 0) != (as_tracer(x) < 0)), r - y, r)
+    r = np.where((r != 0) & ((r < 0) != (x < 0)), r - y, r)
+    return np.where(np.isinf(y) & np.isfinite(x), x, r)
 
 
 def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Tracer:

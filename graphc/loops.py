@@ -359,6 +359,8 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
         raise ShapeError("scan: the leaves of xs must share one leading length (and match "
                          f"length=): got {sorted(lengths) or 'none; pass length='}", user_loc())
     T = lengths.pop()
+    if T < 0:
+        raise ShapeError(f"scan: length={length} is negative", user_loc())
     tracing = _tracing.get() or any(isinstance(v, Tracer) for v in c_leaves + x_leaves)
     if not tracing:
         return _eager(f, init, xs, x_leaves, x_tree, T, reverse)

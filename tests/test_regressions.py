@@ -225,3 +225,29 @@ def test_singular_values_of_a_matrix_with_an_infinity_raise_rather_than_hang():
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.count("raised svd: SVD did not converge") == 2, p.stdout
+
+
+def test_findings_of_the_adversarial_review():
+    # static values equal in Python but not to the function key entries of their own
+    x = np.array([0.5, 1.5, 2.5])
+    j = graphc.jit(lambda x, v: x.astype(type(v)) * 2, static_argnums=1)
+    assert j(x, 1).dtype == np.int64 and j(x, 1.0).dtype == np.float64
+    k = graphc.jit(lambda x, s: np.sum(x) / s, static_argnums=1)
+    with np.errstate(divide="ignore"):
+        assert k(x, 0.0) == np.inf and k(x, -0.0) == -np.inf
+    # a NumPy float64 scalar is strong (NEP 50), not a weak Python float
+    x32 = np.array([1 / 3, 1.0], np.float32)
+    assert graphc.jit(lambda x, s: x + s)(x32, np.float64(1e-9)).dtype == np.float64
+    # fmod by an infinity keeps x, whatever the signs
+    got = graphc.jit(np.fmod)(np.array([1.0, -1.0, 2.5]), np.array([np.inf, np.inf, -np.inf]))
+    np.testing.assert_array_equal(got, [1.0, -1.0, 2.5])
+    # an index at its dtype's minimum is reported as any other bad index
+    for idx in (np.array([-128], np.int8), np.array([-2**63])):
+        with pytest.raises(graphc.OutOfBoundsError, match=f"{idx[0]}$|{idx[0]}\\n"):
+            graphc.jit(lambda x, i: x[i])(x, idx)
+    # grad of a function returning (value, aux) without has_aux says so
+    with pytest.raises(graphc.ArgumentError, match="returned a tuple of 2.*has_aux=True"):
+        graphc.grad(lambda w: (np.sum(w), w))(x)
+    # a negative scan length is refused while tracing
+    with pytest.raises(graphc.ShapeError, match="length=-3 is negative"):
+        graphc.jit(lambda h: graphc.scan(lambda c, _: (c + 1, c), h, None, length=-3))(x)

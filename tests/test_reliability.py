@@ -268,9 +268,13 @@ def test_clear_size_and_least_recently_used_eviction(tmp_path, monkeypatch):
     mods = [runtime.load(f"DATA = {'x' * 5000!r}  # {stamp} {k}\n", prefix="test")
             for k in range(4)]
     assert cache.size() >= 4 * 5000
-    for k, m in enumerate(mods):  # last used: module 2 longest ago, then 0, 3, 1
+    assert cache.evict(limit=0) == 0  # modules written in the last minute stay
+    for root, _, files in os.walk(tmp_path / "c"):  # written long ago, ...
+        for f in files:
+            os.utime(os.path.join(root, f), (1_000_000, 1_000_000))
+    for k, m in enumerate(mods):  # ... last used: module 2 longest ago, then 0, 3, 1
         t = 1_000_000 + [1, 3, 0, 2][k]
-        os.utime(m.__file__, (t, os.stat(m.__file__).st_mtime))
+        os.utime(m.__file__, (t, 1_000_000))
     assert cache.evict(limit=2 * 5100) == 2
     left = sorted(os.listdir(tmp_path / "c"))
     assert left == sorted(["__pycache__", os.path.basename(mods[1].__file__),

@@ -40,7 +40,8 @@ from math import sqrt, asin, acos, atan, atan2, erf, erfc, lgamma  # libm: these
 from graphc.codegen.vmath import (exp, log, log1p, expm1, sin, cos, tanh, pow, tan, sinh, cosh,
                                   exp2, log2, log10, asinh, acosh, atanh, hypot, floor, ceil)
 from graphc.codegen.helpers import (argsort, assign, bad_index, cholesky, dft, dot, eigh,
-                                    gather, qr, running, scatter_add, slogdet, solve, svd)
+                                    gather, int_text, qr, running, scatter_add, slogdet, solve,
+                                    svd)
 from graphc.errors import LinAlgError, OutOfBoundsError
 
 '''
@@ -326,7 +327,7 @@ def _checked(n: Node, idx: Node, size: int, v, layout) -> list[str]:
     where_ = f"\n  at {n.loc}" if n.loc else ""
     return [f"{v(n)}_i = {flat}", f"{v(n)}_b = bad_index({v(n)}_i, {size})",
             f"if {v(n)}_b >= 0:",
-            f"    raise OutOfBoundsError({what + ': '!r} + str({v(n)}_i[{v(n)}_b]) + "
+            f"    raise OutOfBoundsError({what + ': '!r} + int_text({v(n)}_i[{v(n)}_b]) + "
             f"{where_!r})"]
 
 

@@ -104,6 +104,25 @@ def bad_index(idx, n):
 
 
 @njit(error_model="numpy", cache=True)
+def int_text(v):
+    """str(v) for an integer of any width (Numba's str fails on a dtype's minimum), digits
+    taken off a non-positive copy where v is negative, so that nothing overflows."""
+    if v >= 0:
+        w, ten, out = np.uint64(v), np.uint64(10), ""
+        while True:
+            out = "0123456789"[np.int64(w % ten)] + out
+            w //= ten
+            if w == 0:
+                return out
+    w, out = np.int64(v), ""
+    while w:
+        r = w % -10  # in -9 .. 0
+        out = "0123456789"[-r] + out
+        w = (w - r) // 10
+    return "-" + out
+
+
+@njit(error_model="numpy", cache=True)
 def gather(x, idx, out):
     n = x.shape[1]
     for a in range(x.shape[0]):

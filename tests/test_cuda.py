@@ -629,6 +629,14 @@ def test_singular_matrix_raises_linalg_error_and_the_next_call_works():
     assert_same(f(good, np.ones((2, 3, 1), np.float32)), want, F32)  # the flag was reset
     with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
         graphc.jit(np.linalg.cholesky, target="cuda")(-good)
+    # inf or NaN where eigh reads: NaN eigenpairs, as the CPU's LAPACK gives (Jacobi rotations
+    # left the diagonal as the eigenvalues); an SVD fails as on the CPU
+    a = np.array([[1.0, np.inf, 0.0], [np.inf, 2.0, 0.0], [0.0, 0.0, 3.0]])
+    with np.errstate(invalid="ignore"):
+        for fn in (np.linalg.eigvalsh, lambda a: np.linalg.eigh(a)[1]):
+            assert np.isnan(graphc.jit(fn, target="cuda")(a)).all()
+        with pytest.raises(np.linalg.LinAlgError, match="SVD did not converge"):
+            graphc.jit(lambda a: np.linalg.svd(a, compute_uv=False), target="cuda")(a)
 
 
 @needs_cuda

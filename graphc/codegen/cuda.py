@@ -1699,6 +1699,20 @@ class _Gen:
             vecs, rot = self.slot("tmp", a.dtype, m * k * k), self.slot("tmp", a.dtype, m * 2 * h)
             arrays = [p.array(slot, n.dtype, "o") for slot in (work, vecs, rot)]
             fi = np.finfo(n.dtype)
+            # A matrix holding inf or NaN (in the lower triangle that eigh reads): rotations
+            # would leave its diagonal as the answer. NaN eigenvalues and vectors, as LAPACK
+            # gives; an SVD fails, as on the CPU.
+            w, size = arrays[0], rows * cols
+            read = f" and t % {cols} <= t // {cols}" if n.op == "eigh" else ""
+            L += [f"    for t in range(tid, {size}, TPB):",
+                  f"        v = {w}[s * {size} + t]", f"        if not v - v == 0{read}:",
+                  "            sh[1] = 1", "    cuda.syncthreads()", "    if sh[1]:"]
+            if n.op == "eigh":
+                per = _prod(n.shape[-2:])
+                L += [f"        for t in range(tid, {per}, TPB):",
+                      f"            {o}[s * {per} + t] = {T}(np.nan)", "        return"]
+            else:
+                L += ["        if tid == 0:", f"            {flag}[0] = 1", "        return"]
             L += (_eigh_lines(*arrays, o, flag, k, T, fi.eps) if n.op == "eigh" else
                   _svd_lines(*arrays, o, flag, rows, cols, T, fi.eps, fi.tiny))
         else:

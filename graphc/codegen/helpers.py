@@ -6,11 +6,15 @@ module's text.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 from numba.np import linalg as numba_linalg
+
+from ..cache import guard
 
 # Numba's own BLAS entry point (its helper library loads SciPy's BLAS on first use): the
 # column-major GEMM, C = alpha * op(A) @ op(B) + beta * C, for kind 's' (float32) or 'd'.
@@ -470,3 +474,8 @@ def dft(x, out, sign):
         for j in range(n):
             out[s, 0, j] = src[j].real
             out[s, 1, j] = src[j].imag
+
+
+# Numba's cache of these helpers (in this package's __pycache__) checksummed as the generated
+# modules' is: a corrupt file is rebuilt with a CacheWarning rather than loaded.
+guard(sys.modules[__name__])

@@ -312,17 +312,22 @@ class Entry:
     stats: dict = field(default_factory=dict)
     unpack: Callable[[Sequence[Any]], Any] | None = None  # flat results -> result structure
     key: Any = None  # the signature it was built for
+    checks_only: int = 0  # leading results computed only for their checks (grad's value)
 
     def __post_init__(self):
         self.unpack = _unpacker(self.out_tree, [o.dtype for o in self.graph.outputs],
-                                [o.ndim for o in self.graph.outputs])
+                                [o.ndim for o in self.graph.outputs], self.checks_only)
 
 
-def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int]) -> Callable:
+def _unpacker(tree: Any, dtypes: list[np.dtype], ndims: list[int], skip: int = 0
+              ) -> Callable:
     """A function rebuilding the result structure from the flat results, compiled once per
-    entry so that a call does no tree walking. 0-d results become NumPy scalars of their dtype."""
+    entry so that a call does no tree walking. 0-d results become NumPy scalars of their dtype.
+    With ``skip``, ``tree`` is a pair whose first item, ``skip`` results, is left out."""
     names: dict[str, Any] = {d.name: d.type for d in dtypes}
-    counter = iter(range(len(dtypes)))
+    counter = iter(range(skip, len(dtypes)))
+    if skip:
+        tree = tree[2]
 
     def expr(d) -> str:
         if d == _LEAF:
@@ -610,8 +615,9 @@ class Function:
                                     f"{nargs} positional argument(s)", _fn_loc(self.fn))
         return tuple(a % nargs for a in nums)
 
-    def _transform(self, args: tuple, inline: bool) -> Any:
-        """Run the user's function on tracers and, for gradients, build the adjoint nodes."""
+    def _transform(self, args: tuple, inline: bool, keep_value: bool = False) -> Any:
+        """Run the user's function on tracers and, for gradients, build the adjoint nodes.
+        ``keep_value``: grad's result comes as (value, result)."""
         # Nested in an enclosing trace, only the nodes this call makes may roll (``since``):
         # rebuilding older ones would cut the value off from ``wrt`` (a zero gradient).
         if self.mode == "jit":
@@ -668,7 +674,8 @@ class Function:
             k += n
         g = grads[0] if isinstance(self.argnums, int) else tuple(grads)
         if self.mode == "grad":
-            return (g, aux) if self.has_aux else g
+            out = (g, aux) if self.has_aux else g
+            return (value, out) if keep_value else out
         return ((value, aux) if self.has_aux else value), g
 
     def _build(self, tree: Any, specs: tuple) -> Entry:
@@ -690,7 +697,10 @@ class Function:
         gens = _generators(self.fn)
         before = _random_states(gens)
         try:
-            result = self._transform(args, inline=False)
+            # grad computes the value too, so that the checks made on the way to it (an index
+            # out of range, the max of nothing, a singular matrix) raise as in NumPy even
+            # where the gradient does not need them
+            result = self._transform(args, inline=False, keep_value=self.mode == "grad")
             if _random_states(gens) != before:
                 raise UnsupportedError(
                     f"{getattr(self.fn, '__name__', 'f')} drew random numbers while traced "
@@ -730,7 +740,8 @@ class Function:
         if bounds:
             run = _checked(run, bounds)
         stats.update(trace_s=t1 - t0, optimize_s=t2 - t1, codegen_s=time.perf_counter() - t2)
-        entry = Entry(graph, optimized, steps, source, run, out_tree, stats)
+        entry = Entry(graph, optimized, steps, source, run, out_tree, stats,
+                      checks_only=1 if self.mode == "grad" else 0)
         if os.environ.get("GRAPHC_DEBUG"):
             print(optimized.text(), source, stats, sep="\n")
         return entry

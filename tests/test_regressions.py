@@ -251,3 +251,19 @@ def test_findings_of_the_adversarial_review():
     # a negative scan length is refused while tracing
     with pytest.raises(graphc.ShapeError, match="length=-3 is negative"):
         graphc.jit(lambda h: graphc.scan(lambda c, _: (c + 1, c), h, None, length=-3))(x)
+
+
+def test_grad_raises_where_the_value_would():
+    # grad computes the value as well: checks on the way to it raise although the gradient
+    # does not need them (an out-of-range label into a constant table, the max of nothing)
+    table = np.array([1.0, 2.0, 3.0])
+
+    def loss(w, labels, extra):
+        return np.sum(w ** 2) + np.sum(table[labels]) + np.max(extra)
+
+    g = graphc.grad(loss)
+    np.testing.assert_allclose(g(np.ones(2), np.array([0, 2]), np.ones(1)), [2.0, 2.0])
+    with pytest.raises(graphc.OutOfBoundsError, match=": 7"):
+        g(np.ones(2), np.array([0, 7]), np.ones(1))
+    with pytest.raises(graphc.ShapeError, match="zero-size"):
+        g(np.ones(2), np.array([0, 1]), np.zeros(0))

@@ -87,7 +87,11 @@ def logsumexp(x: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    """(x - max) - log(sum(exp(x - max))): shifted first, so that log(k) of k tied large
+    logits survives (x - logsumexp(x) loses it once |x| outgrows it in x's rounding)."""
+    m = stop_gradient(np.max(x, axis=axis, keepdims=True))
+    shifted = x - np.where(np.abs(m) < np.inf, m, 0)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def softmax(x: Any, axis: int = -1) -> Any:

@@ -266,7 +266,11 @@ def var(x: Any, axis=None, keepdims=False, ddof=0, where=None, **unsupported) ->
     d = x - mean(x, axis, keepdims=True, where=where)
     if _masked(where):  # zero, not NaN, where d is left out
         d = np.where(broadcast_to(where, d.shape), d, 0)
-    return reduce("sum", d * d, axis, keepdims) / (_count(x, axis, keepdims, where) - ddof)
+    # NumPy divides by max(n - ddof, 0): inf or NaN where ddof leaves nothing, never a
+    # negative variance (n may be data: a mask, NaNs left out)
+    n = _count(x, axis, keepdims, where) - ddof
+    return reduce("sum", d * d, axis, keepdims) / (max(n, 0) if isinstance(n, int) else
+                                                   np.maximum(n, 0))
 
 
 def std(x: Any, axis=None, keepdims=False, ddof=0, where=None, **unsupported) -> "Tracer":
@@ -320,8 +324,11 @@ def _nan_reduction(name: str, fill: Any) -> Callable[..., "Tracer"]:
         if name in ("mean", "var", "std"):
             extra = {"ddof": kw.pop("ddof", 0)} if name != "mean" else {"dtype": dtype}
             _no_extra(f"nan{name}", kw)
-            return FUNCTIONS[getattr(np, name)](a, axis=axis, keepdims=keepdims, where=keep,
-                                                **extra)
+            r = FUNCTIONS[getattr(np, name)](a, axis=axis, keepdims=keepdims, where=keep,
+                                             **extra)
+            if name != "mean":  # NaN where ddof leaves nothing (np.var gives inf there)
+                r = np.where(_count(a, axis, keepdims, keep) - extra["ddof"] > 0, r, np.nan)
+            return r
         _no_extra(f"nan{name}", kw)
         r = reduce(name, np.where(keep, a, fill) if keep is not None else a, axis, keepdims,
                    dtype, initial)
@@ -519,6 +526,9 @@ def _integer_indices(i: Any) -> Any:
     if isinstance(i, Tracer):
         if i.dtype.kind not in "iu":
             raise UnsupportedError(f"indices must be integers, got dtype {i.dtype}", user_loc())
+        if i.dtype == np.uint64:  # as int64, those past its range out of range still (2**64 - 1
+            big = np.iinfo(np.int64).max  # would wrap to -1, a valid index)
+            i = np.where(i > big, big, i).astype(np.int64)
         return i
     i = np.asarray(i)
     if i.dtype.kind not in "iu":
@@ -1621,8 +1631,12 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> "Tracer":
     if w.shape != x.shape:
         raise ShapeError(f"np.bincount: weights of shape {w.shape} for values of shape "
                          f"{x.shape}", user_loc())
-    idx = np.where(x < 0, minlength, x) if x.dtype.kind == "i" else x
-    return apply("scatter_add", w, idx.astype(np.int64), axis=0, size=int(minlength))
+    # negative values, and uint64 ones past int64's range, as the out-of-range minlength
+    if x.dtype.kind == "i":
+        x = np.where(x < 0, minlength, x)
+    elif x.dtype == np.uint64:
+        x = np.where(x > np.iinfo(np.int64).max, minlength, x)
+    return apply("scatter_add", w, x.astype(np.int64), axis=0, size=int(minlength))
 
 
 def _no_extra(name: str, kwargs: dict) -> None:

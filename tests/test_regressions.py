@@ -267,3 +267,22 @@ def test_grad_raises_where_the_value_would():
         g(np.ones(2), np.array([0, 7]), np.ones(1))
     with pytest.raises(graphc.ShapeError, match="zero-size"):
         g(np.ones(2), np.array([0, 1]), np.zeros(0))
+
+
+def test_second_round_of_the_adversarial_review():
+    # uint64 data as indices: valid ones index, one past int64's range is out of range (it
+    # wrapped to -1, a valid index, and was counted in the last bin)
+    x = np.arange(5.0)
+    np.testing.assert_array_equal(graphc.jit(lambda x, i: x[i])(x, np.array([1, 4], np.uint64)),
+                                  [1.0, 4.0])
+    with pytest.raises(graphc.OutOfBoundsError):
+        graphc.jit(lambda lab: np.bincount(lab - 1, minlength=3))(np.array([1, 0], np.uint64))
+    # ddof leaving nothing: inf from var (max(n - ddof, 0)), NaN from nanvar, as NumPy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        assert graphc.jit(lambda x: np.var(x, ddof=3))(np.array([1.0, 4.0])) == np.inf
+        assert np.isnan(graphc.jit(lambda x: np.nanvar(x, ddof=2))(np.array([1.0, 3.0, np.nan])))
+    # log_softmax keeps log(k) of k tied logits too large for x - logsumexp(x)
+    from graphc.numpy import log_softmax
+    z = np.array([[2e7, 2e7, 0.0]], np.float32)
+    np.testing.assert_allclose(graphc.jit(lambda z: log_softmax(z))(z)[0, :2], -np.log(2),
+                               rtol=1e-6)

@@ -61,7 +61,10 @@ def flatten(tree: Any, static: Sequence[int] = ()) -> tuple[list[Any], Any]:
         if isinstance(t, list):
             return ("l",) + tuple(walk(x) for x in t)
         if isinstance(t, dict):
-            keys = tuple(sorted(t))
+            try:
+                keys = tuple(sorted(t))
+            except TypeError:  # keys of mixed types: in an order of their own still
+                keys = tuple(sorted(t, key=lambda k: (type(k).__name__, repr(k))))
             return ("d", keys) + tuple(walk(t[k]) for k in keys)
         if t is None:
             return ("n",)
@@ -76,10 +79,13 @@ def flatten(tree: Any, static: Sequence[int] = ()) -> tuple[list[Any], Any]:
         leaves.append(t)
         return _LEAF
 
-    if static:
-        return leaves, ("t",) + tuple(_static(k, x) if k in static else walk(x)
-                                      for k, x in enumerate(tree))
-    return leaves, walk(tree)
+    try:
+        if static:
+            return leaves, ("t",) + tuple(_static(k, x) if k in static else walk(x)
+                                          for k, x in enumerate(tree))
+        return leaves, walk(tree)
+    except RecursionError:
+        raise ArgumentError("arguments (or results) nested too deeply to take apart") from None
 
 
 class _Static:
@@ -723,7 +729,11 @@ class Function:
         finally:
             _tracing.reset(token)
         out_leaves, out_tree = flatten(result)
-        outputs = [as_tracer(x).node for x in out_leaves]
+        try:
+            outputs = [as_tracer(x).node for x in out_leaves]
+        except OverflowError as e:  # a Python int past int64
+            raise ArgumentError(f"{getattr(self.fn, '__name__', 'f')} returned a number that no "
+                                f"compiled dtype holds ({e})", _fn_loc(self.fn)) from None
         graph = Graph(inputs, outputs, name=getattr(self.fn, "__name__", "f"))
         _check_graph(graph)
         t1 = time.perf_counter()

@@ -1566,6 +1566,9 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inpu
     if isinstance(q, Tracer):
         raise UnsupportedError("np.percentile: q must be a constant, not a traced value",
                                user_loc())
+    qs = np.asarray(q, np.float64)
+    if ((qs < 0) | (qs > 100)).any() or np.isnan(qs).any():
+        raise ShapeError("np.percentile: percentiles must be in the range [0, 100]", user_loc())
     q = q / 100 if _is_weak(q) else np.true_divide(q, 100)
     return quantile(a, q, axis, out, overwrite_input, method, keepdims, weights)
 

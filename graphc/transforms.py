@@ -56,6 +56,9 @@ def hvp(f: Callable, argnums: int | Sequence[int] = 0, target: str = "cpu") -> F
     inner = grad(f, argnums=argnums)
 
     def directional(*args):
+        if len(args) < 2:
+            raise ArgumentError("hvp(f) is called as hvp(f)(*args, v): the vector comes last",
+                                user_loc())
         *args, v = args
         return _vdot(inner(*args), v)
 
@@ -113,6 +116,9 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], target: st
     """Forward mode: ``(f(*primals), J·tangents)``, as ``jax.jvp``. Built by transposing the
     reverse pass (the VJP u -> Jᵀu is linear in u, and its own VJP applied to the tangents is
     J·t), then compiled; the compiled function is kept per ``f`` and target."""
+    if not (isinstance(primals, (tuple, list)) and isinstance(tangents, (tuple, list))):
+        raise ArgumentError("jvp(f, primals, tangents): primals and tangents are tuples of "
+                            "f's arguments, e.g. jvp(f, (x,), (t,))", user_loc())
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents",
@@ -165,6 +171,10 @@ def _custom_vjp_rule(g, out, value, *inputs, bwd, tree, n_primal):
     if not isinstance(parts, tuple) or len(parts) != n_primal:
         raise ArgumentError(f"custom_vjp: the backward function must return a tuple of "
                             f"{n_primal} cotangent(s), one per primal argument", user_loc())
+    for k, (p, x) in enumerate(zip(parts, inputs[:n_primal])):
+        if p is not None and np.shape(p) != x.shape:
+            raise ShapeError(f"custom_vjp: the backward function's cotangent {k} has shape "
+                             f"{np.shape(p)}, its primal argument {x.shape}", user_loc())
     return (None,) + tuple(parts) + (None,) * (len(inputs) - n_primal)
 
 

@@ -286,3 +286,25 @@ def test_second_round_of_the_adversarial_review():
     z = np.array([[2e7, 2e7, 0.0]], np.float32)
     np.testing.assert_allclose(graphc.jit(lambda z: log_softmax(z))(z)[0, :2], -np.log(2),
                                rtol=1e-6)
+
+
+def test_errors_name_what_the_user_wrote():
+    x = np.ones(3)
+    with pytest.raises(graphc.ShapeError, match=r"np.percentile: .*\[0, 100\]"):
+        graphc.jit(lambda x: np.percentile(x, 101))(x)
+    with pytest.raises(graphc.ArgumentError, match="the vector comes last"):
+        graphc.hvp(lambda x: np.sum(x ** 3))(x)
+    with pytest.raises(graphc.ArgumentError, match=r"jvp\(f, \(x,\), \(t,\)\)"):
+        graphc.jvp(np.tanh, x, x)
+    sp = graphc.custom_vjp(lambda x: np.log1p(np.exp(x)))
+    sp.defvjp(lambda x: (sp(x), x), lambda x, g: (np.ones(2),))
+    with pytest.raises(graphc.ShapeError, match=r"cotangent 0 has shape \(2,\)"):
+        graphc.grad(lambda x: np.sum(sp(x)))(x)
+    assert graphc.jit(lambda p: p[1] + p["b"])({1: x, "b": x})[0] == 2.0  # mixed key types
+    deep = x
+    for _ in range(3000):
+        deep = [deep]
+    with pytest.raises(graphc.ArgumentError, match="nested too deeply"):
+        graphc.jit(lambda t: 1.0)(deep)
+    with pytest.raises(graphc.ArgumentError, match="no compiled dtype holds"):
+        graphc.jit(lambda x: 2 ** 70)(x)

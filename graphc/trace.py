@@ -526,8 +526,10 @@ def _integer_indices(i: Any) -> Any:
     if isinstance(i, Tracer):
         if i.dtype.kind not in "iu":
             raise UnsupportedError(f"indices must be integers, got dtype {i.dtype}", user_loc())
-        if i.dtype == np.uint64:  # as int64, those past its range out of range still (2**64 - 1
-            big = np.iinfo(np.int64).max  # would wrap to -1, a valid index)
+        if i.dtype == np.uint64:
+            # as int64, with those past its range still out of range (2**64 - 1 would wrap
+            # to -1, a valid index)
+            big = np.iinfo(np.int64).max
             i = np.where(i > big, big, i).astype(np.int64)
         return i
     i = np.asarray(i)

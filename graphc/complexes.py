@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .codegen.helpers import _radices
 from .errors import ShapeError, UnsupportedError
 from .ir import user_loc
 from .special import float_tracer
@@ -457,22 +458,13 @@ def _constant(z: np.ndarray, dtype: np.dtype) -> tuple[Tracer, Tracer]:
     return Tracer(const(z.real.astype(dtype))), Tracer(const(z.imag.astype(dtype)))
 
 
-def _largest_prime(n: int) -> int:
-    p, largest = 2, 1
-    while p * p <= n:
-        while n % p == 0:
-            n, largest = n // p, p
-        p += 1
-    return max(largest, n)
-
-
 def _dft(re: Any, im: Any, sign: int) -> tuple:
     """The unscaled DFT along the last axis, sum_j x_j exp(sign 2 pi i j k / n), of the parts
     (re, im); im may be None (a real input)."""
     n = re.shape[-1]
     if n == 1:
         return re, im
-    if _largest_prime(n) > _PRIME_DIRECT:
+    if max(_radices.py_func(n)) > _PRIME_DIRECT:  # (n's factors, as the FFT takes them)
         return _bluestein(re, im, sign)
     x = re[..., None, :] if im is None else np.stack([re, im], axis=-2)
     out = apply("dft", x, sign=sign)

@@ -486,8 +486,8 @@ def unwrap(p: Any, discont: Any = None, axis: int = -1, *, period: Any = 2 * mat
 
 
 FUNCTIONS.update({
-    np.gradient: gradient, np.trapezoid: trapezoid, np.unwrap: unwrap, np.interp: interp, np.vander: vander,
-    np.polyval: polyval, np.polyfit: polyfit,
+    np.gradient: gradient, np.trapezoid: trapezoid, np.unwrap: unwrap, np.interp: interp,
+    np.vander: vander, np.polyval: polyval, np.polyfit: polyfit,
     np.lib.stride_tricks.sliding_window_view: sliding_window_view,
     np.partition: partition, np.argpartition: argpartition,
     np.deg2rad: lambda x: float_tracer(x) * (math.pi / 180),

@@ -1636,11 +1636,10 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> "Tracer":
     if w.shape != x.shape:
         raise ShapeError(f"np.bincount: weights of shape {w.shape} for values of shape "
                          f"{x.shape}", user_loc())
-    # negative values, and uint64 ones past int64's range, as the out-of-range minlength
-    if x.dtype.kind == "i":
+    if x.dtype.kind == "i":  # negative values as the out-of-range minlength
         x = np.where(x < 0, minlength, x)
-    elif x.dtype == np.uint64:
-        x = np.where(x > np.iinfo(np.int64).max, minlength, x)
+    elif x.dtype.kind == "u":  # (uint64 past int64's range stays out of range)
+        x = _integer_indices(x)
     return apply("scatter_add", w, x.astype(np.int64), axis=0, size=int(minlength))
 
 

@@ -463,7 +463,7 @@ def dft(x, out, sign):
     b = np.empty(n, np.complex128)
     for s in range(rows):
         for j in range(n):
-            a[j] = complex(x[s, 0, j], x[s, parts - 1, j] if parts == 2 else 0.0)
+            a[j] = complex(x[s, 0, j], x[s, 1, j] if parts == 2 else 0.0)
         src, dst = a, b
         m, st = n, 1
         for p in radices:

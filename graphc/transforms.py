@@ -18,6 +18,7 @@ from . import adjoint
 from .api import Function, _tracing, flatten, grad, jit, unflatten
 from .errors import ArgumentError, ShapeError
 from .ir import user_loc
+from .loops import scan
 from .ops import defop
 from .trace import Tracer, apply, as_tracer, const, in_trace
 
@@ -71,7 +72,7 @@ hessian_vector_product = hvp
 def jacobian(f: Callable, argnums: int | Sequence[int] = 0, target: str = "cpu") -> Function:
     """The Jacobian of ``f`` (an array-valued function) w.r.t. ``args[argnums]``: an array of
     shape ``out.shape + arg.shape`` (a tuple of them for a tuple ``argnums``). One reverse
-    pass per output element, all in one compiled graph: meant for small outputs."""
+    pass per output element, run as a loop in one compiled graph."""
     nums = _nums(argnums)
 
     def jac(*args):
@@ -92,17 +93,17 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, target: str = "cpu")
         if y.dtype.kind != "f":
             raise ArgumentError(f"jacobian: {f.__name__} returned dtype {y.dtype}, not a float "
                                 "array", user_loc())
-        rows = [[] for _ in wrt]
-        for i in range(y.size):
-            e = np.zeros(y.size, y.dtype)
-            e[i] = 1
-            cts = adjoint.vjp([y.node], [const(e.reshape(y.shape))], wrt)
-            for r, c in zip(rows, cts):
-                r.append(Tracer(c))
-        out = []
-        for w, r in zip(wrt, rows):
-            stacked = np.stack(r) if r else np.zeros((0,) + w.shape, y.dtype)
-            out.append(stacked.reshape(y.shape + w.shape))
+        if y.size:  # one reverse pass per output element, as a loop over the elements
+            hot = np.arange(y.size)
+
+            def row(carry, i):
+                seed = (i == hot).astype(y.dtype).reshape(y.shape)
+                return carry, tuple(Tracer(c) for c in adjoint.vjp([y.node], [seed.node], wrt))
+
+            _, rows = scan(row, (), hot)
+            out = [r.reshape(y.shape + w.shape) for r, w in zip(rows, wrt)]
+        else:
+            out = [np.zeros(y.shape + w.shape, y.dtype) for w in wrt]
         return out[0] if isinstance(argnums, int) else tuple(out)
 
     return jit(_named(jac, f), target=target)

@@ -50,6 +50,23 @@ def test_jacobian_closed_form_and_shapes():
     assert graphc.jacobian(lambda x: (x * x).sum())(X).shape == (4,)
 
 
+def test_jacobian_of_many_outputs_is_one_loop():
+    # 576 outputs: one reverse pass each, compiled as one loop over a one-hot seed (unrolled,
+    # this graph took minutes to compile), and differentiable again.
+    x = np.linspace(-1.0, 2.0, 24)
+    jac = graphc.jacobian(lambda z: np.tanh(np.outer(z, z)).ravel())
+    assert "= scan(" in jac.ir(x) and jac.stats(x)["nodes_before"] < 20
+    d = 1 - np.tanh(np.outer(x, x)) ** 2
+    want = np.einsum("ij,ik->ijk", d * x[None, :], np.eye(24))
+    want += np.einsum("ij,jk->ijk", d * x[:, None], np.eye(24))
+    np.testing.assert_allclose(jac(x), want.reshape(576, 24), rtol=1e-12, atol=1e-15)
+
+    def g(z):
+        return (graphc.jacobian(lambda u: np.sin(u[:3] * u[1:]))(z) ** 2).sum()
+
+    np.testing.assert_allclose(graphc.grad(g)(X) @ V, fd(g, X, V), rtol=1e-7)
+
+
 def test_jvp_equals_jacobian_times_tangent():
     fn = lambda x: np.tanh(A @ x) * x[:3]  # noqa: E731
     y, dy = graphc.jvp(fn, (X,), (V,))

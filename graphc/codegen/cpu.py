@@ -534,7 +534,7 @@ class _Writer:
                 read(step.inputs, at)
                 for o in step.outputs:
                     own(o, at)
-                contiguous = {k for k, lay in layout.items() if lay == "C"}
+                contiguous = {x.id for x in step.inputs if layout.get(x.id) == "C"}
                 for o in step.outputs:
                     layout[o.id] = "C"
                     fresh.add(o.id)

@@ -106,10 +106,11 @@ def unambiguous_locals(source: str) -> str:
     name and offset unique. Globals (kernels, imports) and attributes keep their names.
     """
     edits: set[tuple[int, int]] = set()  # (line, column just after the name)
-    for fn in ast.walk(ast.parse(source)):
-        if not isinstance(fn, ast.FunctionDef):
-            continue
+    todo = [fn for fn in ast.parse(source).body if isinstance(fn, ast.FunctionDef)]
+    while todo:  # (each function's tree is walked once: long entries have 10^6 nodes)
+        fn = todo.pop()
         nodes = list(ast.walk(fn))
+        todo += [n for n in nodes[1:] if isinstance(n, ast.FunctionDef)]
         names = {a.arg for a in fn.args.args} | {
             n.id for n in nodes if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
         renamed = {x for x in names if x[-1].isdigit()}

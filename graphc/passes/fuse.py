@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..errors import GraphcError
 from ..ir import Graph, Node
@@ -47,17 +48,46 @@ def fuse(graph: Graph, enabled: bool = True) -> list[Step]:
     by_domain: dict[tuple[int, ...], list[Group]] = {}
     shared: dict[int, set[int]] = {}  # id(group) -> the arrays (not scalars) its members read
 
+    # A topological order of the steps, kept as nodes join groups (Pearce and Kelly's dynamic
+    # order): a step reads only steps placed before it, so the cycle check below need not
+    # look past the group's place. Without it, long chains of groups took quadratic time.
+    place: list[int] = []  # step number -> its position
+    readers: list[set[int]] = []  # step number -> the steps that read it
+
     def reaches(u: int, target: int) -> bool:
         """Whether step ``u`` reads, transitively, from step ``target``."""
+        low = place[target]
         stack, seen = [u], set()
         while stack:
             x = stack.pop()
             if x == target:
                 return True
-            if x not in seen:
+            if x not in seen and place[x] > low:
                 seen.add(x)
                 stack.extend(reads[x])
         return False
+
+    def within(start: int, edges: list[set[int]], keep: Callable[[int], bool]) -> list[int]:
+        found, stack = {start}, [start]
+        while stack:
+            for y in edges[stack.pop()]:
+                if y not in found and keep(y):
+                    found.add(y)
+                    stack.append(y)
+        return sorted(found, key=place.__getitem__)
+
+    def add_read(u: int, v: int) -> None:
+        """Step ``u`` now reads step ``v`` (never closing a cycle): if ``v`` stood after ``u``,
+        move ``v`` and what it reads before ``u`` and what reads ``u``."""
+        reads[u].add(v)
+        readers[v].add(u)
+        low, high = place[u], place[v]
+        if high < low:
+            return
+        after = within(u, readers, lambda x: place[x] < high)
+        before = within(v, reads, lambda x: place[x] > low)
+        for x, p in zip(before + after, sorted(place[x] for x in before + after)):
+            place[x] = p
 
     for n in nodes:
         kind = OPS[n.op].kind
@@ -87,11 +117,16 @@ def fuse(graph: Graph, enabled: bool = True) -> list[Step]:
         else:
             u = unit_of[n.id] = len(reads)
             reads.append(set())
+            readers.append(set())
+            place.append(len(place))
             if kind in ("elementwise", "reduce"):
                 target = Group(n.shape if kind == "elementwise" else n.inputs[0].shape)
                 groups.append(target)
                 by_domain.setdefault(target.domain, []).append(target)
-        reads[u].update(unit_of[i.id] for i in n.inputs if unit_of[i.id] != u)
+        for i in n.inputs:
+            v = unit_of[i.id]
+            if v != u and v not in reads[u]:
+                add_read(u, v)
         if target is not None:
             group_of[n.id] = target
             shared.setdefault(id(target), set()).update(i.id for i in n.inputs if i.size > 1)

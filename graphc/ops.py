@@ -348,7 +348,8 @@ def _reshape_shape(x, shape):
 
 def slice_shape(shape, index):
     """Shape after basic indexing; ``index`` has, per input dim, an int or (start, stop, step)."""
-    return tuple(len(range(*i)) for i in index if not isinstance(i, int)) + tuple(shape[len(index):])
+    kept = tuple(len(range(*i)) for i in index if not isinstance(i, int))
+    return kept + tuple(shape[len(index):])
 
 
 def pyindex(index) -> tuple:
@@ -522,7 +523,7 @@ def _gather_shape(x, idx, axis):
     return x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype
 
 
-def _scatter_shape(g, idx, axis, size):
+def _scatter_shape(g, idx, axis, size, bins=False):
     _index_dtype(idx)
     return g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:], g.dtype
 
@@ -538,12 +539,19 @@ def checked_indices(idx: np.ndarray, size: int, what: str) -> np.ndarray:
     return np.where(idx < 0, idx + size, idx)
 
 
+def bins_message(size: int) -> str:
+    """What a bad value of ``np.bincount`` (a scatter_add with ``bins``) is told with."""
+    return f"np.bincount: a value outside the bins 0..{size - 1} (minlength={size})"
+
+
 def _gather_impl(x, idx, axis):
     return np.take(x, checked_indices(idx, x.shape[axis], "gather"), axis=axis)
 
 
-def _scatter_impl(g, idx, axis, size):
+def _scatter_impl(g, idx, axis, size, bins=False):
     out = np.zeros(g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:], g.dtype)
+    if bins and ((idx < 0) | (idx >= size)).any():
+        raise OutOfBoundsError(f"{bins_message(size)}: {int(idx[(idx < 0) | (idx >= size)][0])}")
     np.add.at(out, (slice(None),) * axis + (checked_indices(idx, size, "scatter_add"),), g)
     return out
 
@@ -554,7 +562,7 @@ def _gather_vjp(g, out, x, idx, axis):
     return apply("scatter_add", g, idx, axis=axis, size=x.shape[axis]), None
 
 
-def _scatter_vjp(g, out, x, idx, axis, size):
+def _scatter_vjp(g, out, x, idx, axis, size, bins=False):
     from .trace import apply
 
     return apply("gather", g, idx, axis=axis), None
@@ -562,7 +570,8 @@ def _scatter_vjp(g, out, x, idx, axis, size):
 
 # x[idx] along ``axis`` (np.take), and its adjoint: g added into zeros at idx, so that repeated
 # indices accumulate. Negative indices count from the end; others out of range raise
-# OutOfBoundsError, in the reference and in compiled code alike (never a wild read).
+# OutOfBoundsError, in the reference and in compiled code alike (never a wild read). With
+# ``bins`` (np.bincount) a negative index is out of range too.
 defop("gather", "index", _gather_impl, vjp=_gather_vjp, shape=_gather_shape)
 defop("scatter_add", "index", _scatter_impl, vjp=_scatter_vjp, shape=_scatter_shape)
 

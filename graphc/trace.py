@@ -1636,11 +1636,9 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> "Tracer":
     if w.shape != x.shape:
         raise ShapeError(f"np.bincount: weights of shape {w.shape} for values of shape "
                          f"{x.shape}", user_loc())
-    if x.dtype.kind == "i":  # negative values as the out-of-range minlength
-        x = np.where(x < 0, minlength, x)
-    elif x.dtype.kind == "u":  # (uint64 past int64's range stays out of range)
+    if x.dtype.kind == "u":  # (uint64 past int64's range stays out of range)
         x = _integer_indices(x)
-    return apply("scatter_add", w, x.astype(np.int64), axis=0, size=int(minlength))
+    return apply("scatter_add", w, x.astype(np.int64), axis=0, size=int(minlength), bins=True)
 
 
 def _no_extra(name: str, kwargs: dict) -> None:

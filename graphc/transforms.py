@@ -20,7 +20,7 @@ from .errors import ArgumentError, ShapeError
 from .ir import user_loc
 from .loops import scan
 from .ops import defop
-from .trace import Tracer, apply, as_tracer, const, in_trace
+from .trace import Tracer, apply, as_tracer, in_trace
 
 
 def _named(fn: Callable, like: Callable) -> Callable:

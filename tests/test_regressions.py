@@ -277,6 +277,15 @@ def test_second_round_of_the_adversarial_review():
                                   [1.0, 4.0])
     with pytest.raises(graphc.OutOfBoundsError):
         graphc.jit(lambda lab: np.bincount(lab - 1, minlength=3))(np.array([1, 0], np.uint64))
+    # a negative value is named as itself (it was mapped to minlength and reported as 3), in
+    # compiled code, in the gradient's forward and in the reference
+    count = graphc.jit(lambda lab: np.bincount(lab, minlength=3))
+    for run in (count, count.reference):
+        with pytest.raises(graphc.OutOfBoundsError, match=r"np.bincount: .*bins 0..2.*: -1(\n|$)"):
+            run(np.array([0, -1]))
+    with pytest.raises(graphc.OutOfBoundsError, match=r"np.bincount: .*: -1(\n|$)"):
+        graphc.grad(lambda w, lab: np.bincount(lab, w, minlength=3).max())(np.ones(2),
+                                                                          np.array([0, -1]))
     # ddof leaving nothing: inf from var (max(n - ddof, 0)), NaN from nanvar, as NumPy
     with np.errstate(divide="ignore", invalid="ignore"):
         assert graphc.jit(lambda x: np.var(x, ddof=3))(np.array([1.0, 4.0])) == np.inf

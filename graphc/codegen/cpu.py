@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import BackendError
 from ..ir import Graph, Node
-from ..ops import FACTOR_FAILURE, pyindex
+from ..ops import FACTOR_FAILURE, bins_message, pyindex
 from ..passes.fuse import Group, Step
 from . import scalars
 from .emit import (combine_expr, group_body, literal, reduce_identity, scalar_const, type_name,
@@ -322,10 +322,13 @@ def _argsort(n: Node, v, layout) -> str:
 def _checked(n: Node, idx: Node, size: int, v, layout) -> list[str]:
     """Lines that raise OutOfBoundsError, naming op, shapes and line, on a bad index."""
     flat = f"{_c(idx, v, layout)}.reshape({idx.size})"
-    what = (f"{n.op}: index out of bounds for axis {n.params['axis']} with size {size} "
-            f"(shapes {', '.join(str(i.shape) for i in n.inputs)})")
+    bins = n.params.get("bins", False)
+    what = bins_message(size) if bins else (
+        f"{n.op}: index out of bounds for axis {n.params['axis']} with size {size} "
+        f"(shapes {', '.join(str(i.shape) for i in n.inputs)})")
     where_ = f"\n  at {n.loc}" if n.loc else ""
-    return [f"{v(n)}_i = {flat}", f"{v(n)}_b = bad_index({v(n)}_i, {size})",
+    return [f"{v(n)}_i = {flat}",
+            f"{v(n)}_b = bad_index({v(n)}_i, {0 if bins else -size}, {size})",
             f"if {v(n)}_b >= 0:",
             f"    raise OutOfBoundsError({what + ': '!r} + int_text({v(n)}_i[{v(n)}_b]) + "
             f"{where_!r})"]

@@ -66,7 +66,7 @@ import numpy as np
 
 from ..errors import ArgumentError, BackendError, LinAlgError, OutOfBoundsError
 from ..ir import Graph, Node
-from ..ops import FACTOR_FAILURE, OPS
+from ..ops import FACTOR_FAILURE, OPS, bins_message
 from ..passes.fuse import Group, Step
 from . import scalars
 from .emit import combine_expr, group_body, reduce_identity, type_name, unambiguous_locals, where
@@ -1767,12 +1767,14 @@ class _Gen:
     def _index_check(self, n: Node, idx: Node, size: int, p: _Params) -> tuple[str, str | None]:
         """The index read for ``n`` (``j`` from idx at the current element) and the flag
         that records a bad one; constant indices are checked here, once."""
-        msg = (f"{n.op}: index out of bounds for axis {n.params['axis']} with size {size} "
+        low = 0 if n.params.get("bins", False) else -size
+        msg = (bins_message(size) if low == 0 else
+               f"{n.op}: index out of bounds for axis {n.params['axis']} with size {size} "
                f"(shapes {', '.join(str(i.shape) for i in n.inputs)})"
-               + (f"\n  at {n.loc}" if n.loc else ""))
+               ) + (f"\n  at {n.loc}" if n.loc else "")
         if idx.op == "const":
             v = np.asarray(idx.params["value"])
-            if ((v < -size) | (v >= size)).any():
+            if ((v < low) | (v >= size)).any():
                 raise OutOfBoundsError(msg.split("\n")[0], n.loc)
             return msg, None
         slot = self.slot("flag", np.dtype(np.int32), 1)
@@ -1788,7 +1790,9 @@ class _Gen:
         terms = [ioff] + [f"i{axis + d} * {t}" for d, t in enumerate(vi.strides)
                           if t and idx.shape[d] != 1]
         body += [f"j = {xi}[{' + '.join(filter(None, terms)) or '0'}]",
-                 f"j = j + {size} if j < 0 else j", f"ok = j >= 0 and j < {size}"]
+                 f"ok = j >= 0 and j < {size}"]
+        if not n.params.get("bins", False):
+            body.insert(-1, f"j = j + {size} if j < 0 else j")
         if flag is not None:
             body += ["if not ok:", f"    {flag}[0] = 1"]
         return body

@@ -100,9 +100,9 @@ def _assign_loops(dst, src):
 # Index ops work on (before, axis, after) views of C arrays; indices are checked first, and
 # the entry raises OutOfBoundsError with the first bad one before anything is read.
 @njit(error_model="numpy", cache=True)
-def bad_index(idx, n):
+def bad_index(idx, low, n):
     for m in range(idx.size):
-        if idx[m] < -n or idx[m] >= n:
+        if idx[m] < low or idx[m] >= n:
             return m
     return -1
 

@@ -158,6 +158,8 @@ def _reciprocal_above(s: Tracer, rcond: Any) -> Tracer:
     """1/s for the singular values above rcond times the largest (per matrix), else 0."""
     if isinstance(rcond, Tracer):
         raise UnsupportedError("np.linalg: rcond (rtol, tol) must be a constant", user_loc())
+    if not s.shape[-1]:  # (of an empty matrix: no values, and max has no identity)
+        return s
     large = s > np.asarray(rcond, s.dtype)[..., None] * s.max(axis=-1, keepdims=True)
     return np.where(large, 1 / np.where(large, s, 1), 0)
 

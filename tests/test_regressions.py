@@ -286,6 +286,12 @@ def test_second_round_of_the_adversarial_review():
     with pytest.raises(graphc.OutOfBoundsError, match=r"np.bincount: .*: -1(\n|$)"):
         graphc.grad(lambda w, lab: np.bincount(lab, w, minlength=3).max())(np.ones(2),
                                                                           np.array([0, -1]))
+    # lstsq and pinv of an empty system, as NumPy (it raised "max of a zero-size array")
+    for a, b in ((np.zeros((0, 3)), np.zeros(0)), (np.zeros((3, 0)), np.ones((3, 2)))):
+        got, want = graphc.jit(np.linalg.lstsq)(a, b), np.linalg.lstsq(a, b)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+        assert graphc.jit(np.linalg.pinv)(a).shape == a.T.shape
     # ddof leaving nothing: inf from var (max(n - ddof, 0)), NaN from nanvar, as NumPy
     with np.errstate(divide="ignore", invalid="ignore"):
         assert graphc.jit(lambda x: np.var(x, ddof=3))(np.array([1.0, 4.0])) == np.inf

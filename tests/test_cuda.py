@@ -123,6 +123,24 @@ def nested_scan(w, xs):
     return c + ys.sum()
 
 
+def series_scan(u, w, s, xs):
+    """Steps of 0-d items (a time series) read with vectors, and a captured (1,)-array: the
+    steps that read no carry run once for all T steps, where an item broadcasts against the
+    other operands along its own axes, not along T (they read x[t] as x[t + i])."""
+    def step(h, x):
+        h = np.tanh(h * w + x * u)
+        return h, np.where(x < s, h, x + s).sum()
+
+    h, ys = graphc.scan(step, u, xs)
+    return (h * h).sum() + (ys * np.arange(len(xs))).sum()
+
+
+def _series_data(dtype):
+    r = _rng(9)
+    return (r.normal(size=5).astype(dtype), r.normal(size=5).astype(dtype),
+            np.full(1, 0.1, dtype), r.normal(size=7).astype(dtype))
+
+
 def _rnn_data(dtype):
     r = _rng(3)
     return tuple(r.normal(size=s).astype(dtype) * dtype(0.5)
@@ -313,7 +331,9 @@ MODEL_PROGRAMS = {
         (nested_scan, "value_and_grad", dict(argnums=(0, 1)),
          (_rng(4).normal(size=(3, 4)), _rng(5).normal(size=(2, 4)))),
         (functools.partial(late_scan, reverse=True), "value_and_grad", dict(argnums=(0, 1, 3)),
-         _late_data(4, np.float32))],
+         _late_data(4, np.float32)),
+        (series_scan, "value_and_grad", dict(argnums=(0, 1, 3)), _series_data(np.float32)),
+        (series_scan, "value_and_grad", dict(argnums=(0, 1, 3)), _series_data(np.float64))],
     "unrolled": lambda: [(unrolled_rnn, "value_and_grad", dict(argnums=(0, 1, 2)),
                           _unrolled_data())],
     # 24 steps: long enough that graphc rolls the loop back into a scan (passes/reroll.py)

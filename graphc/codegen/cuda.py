@@ -146,6 +146,17 @@ def _stack(slot: int, T: int, shape: tuple[int, ...]) -> View:
     return View(slot, 0, (T,) + shape, _cstrides((T,) + shape))
 
 
+def _lifted(v: View, ndim: int) -> View:
+    """A stacked view ``(T, *item)`` as ``(T, 1, ..., 1, *item)`` with ``ndim`` axes after T,
+    so that an item of fewer axes than the step's other operands broadcasts against them
+    (from the right, as NumPy) and the T axis stays the first."""
+    pad = ndim - (len(v.shape) - 1)
+    if pad <= 0:
+        return v
+    return View(v.slot, v.off, v.shape[:1] + (1,) * pad + v.shape[1:],
+                v.strides[:1] + (0,) * pad + v.strides[1:])
+
+
 def _row(v: View, t: str) -> View:
     """Step ``t``'s value in a stack ``v`` made by ``_stack``."""
     shape = v.shape[1:]
@@ -1560,7 +1571,8 @@ class _Gen:
                or _stack(self.slot("tmp", o.dtype, T * o.size), T, o.shape) for o in made}
         # The stacked views stand in for the inputs' per-step ones while the step is emitted.
         inside = {x.id: self.views.get(x.id) for x in st.inputs if x.id in whole}
-        self.views.update((k, whole[k]) for k in inside)
+        ndim = len(st.domain) if isinstance(st, Group) else st.ndim
+        self.views.update((k, _lifted(whole[k], ndim)) for k in inside)
         if isinstance(st, Group):
             red = st.reduce
             if red is not None:
@@ -1575,7 +1587,7 @@ class _Gen:
             stacked = []
             for x in st.inputs:
                 if x.id in whole:  # the stacked value as a node of its own
-                    v = whole[x.id]
+                    v = self.views[x.id]
                     x = Node("input", (), {}, v.shape, x.dtype, x.loc, x.adjoint)
                     self.views[x.id] = v
                 stacked.append(x)

@@ -472,7 +472,8 @@ CASES = {
                                    sla.solve(a, b, assume_a="pos", lower=True), sla.inv(a),
                                    sla.det(a), sla.eigh(a @ a.T, eigvals_only=True),
                                    sla.solve_banded((1, 2), a + 3 * np.eye(4), b),
-                                   sla.solve_banded((0, 0), a[:1] + 2, b)],
+                                   sla.solve_banded((0, 0), a[:1] + 2, b), sla.expm(a / 9),
+                                   sla.expm(4 * a)],  # (no squaring, then 4 or so)
                      (WC, V4), (0, 1)),
     # complex values (complexes.py): pairs of real arrays; results taken apart to real ones
     "fft-1d": (lambda x: [np.fft.fft(x).real, np.fft.fft(x).imag, np.fft.ifft(x, n=6).imag,

@@ -127,11 +127,12 @@ def series_scan(u, w, s, xs):
     """Steps of 0-d items (a time series) read with vectors, and a captured (1,)-array: the
     steps that read no carry run once for all T steps, where an item broadcasts against the
     other operands along its own axes, not along T (they read x[t] as x[t + i])."""
-    def step(h, x):
+    def step(h, xx):
+        x = xx[0]
         h = np.tanh(h * w + x * u)
         return h, np.where(x < s, h, x + s).sum()
 
-    h, ys = graphc.scan(step, u, xs)
+    h, ys = graphc.scan(step, u, (xs, 2 * xs))  # (the second leaf's gradient: a constant 0)
     return (h * h).sum() + (ys * np.arange(len(xs))).sum()
 
 

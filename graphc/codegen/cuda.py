@@ -1436,7 +1436,7 @@ class _Gen:
         self.steps(steps, {o.id for o in outs})
         for place in places:
             if place is not None and place[0].id not in late_ids \
-                    and self.views[place[0].id] != place[1]:
+                    and self.view(place[0]) != place[1]:
                 o, v = place
                 self.copy(self.view(o), o.dtype, v.slot, "scan result", v.off)
         self.flush()

@@ -1174,7 +1174,7 @@ def _triangle(lower: bool) -> Callable[..., "Tracer"]:
                              f"shape {x.shape}", user_loc())
         n, m = x.shape[-2:]
         keep = np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
-        return np.where(keep, x, 0)
+        return np.where(keep, x, np.zeros((), x.dtype))  # (a bool array stays bool)
     return fn
 
 

@@ -323,3 +323,15 @@ def test_errors_name_what_the_user_wrote():
         graphc.jit(lambda t: 1.0)(deep)
     with pytest.raises(graphc.ArgumentError, match="no compiled dtype holds"):
         graphc.jit(lambda x: 2 ** 70)(x)
+
+
+def test_findings_of_the_ml_suite_and_the_differential_fuzz():
+    # np.triu / np.tril keep a boolean array boolean: as int64, the causal mask of a masked
+    # fill became integer indices that overwrote whole rows (a NaN loss)
+    def masked_fill(s):
+        s = s * 1.0
+        s[np.triu(np.ones(s.shape, dtype=bool), k=1)] = -np.inf
+        return np.where(~np.tril(np.ones(s.shape, dtype=bool)), -1.0, s)
+
+    x = np.arange(9.0).reshape(3, 3)
+    np.testing.assert_array_equal(graphc.jit(masked_fill)(x), masked_fill(x))

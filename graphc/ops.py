@@ -96,7 +96,7 @@ _binary("multiply", np.multiply, "({0} * {1})", lambda g, out, x, y: (g * y, g *
 _binary("divide", np.divide, "({0} / {1})", lambda g, out, x, y: (g / y, -g * out / y),
         dtype=_floating)
 _binary("power", np.power, "pow({0}, {1})",
-        lambda g, out, x, y: (g * y * x ** (y - 1), g * np.log(x) * out))
+        lambda g, out, x, y: _power_vjp(g, out, x, y))
 _binary("maximum", np.maximum, "({0} if ({0} >= {1} or {0} != {0}) else {1})",
         lambda g, out, x, y: _minmax_vjp(g, x, y))
 _binary("minimum", np.minimum, "({0} if ({0} <= {1} or {0} != {0}) else {1})",
@@ -105,6 +105,14 @@ for _name, _uf, _sym in [("less", np.less, "<"), ("less_equal", np.less_equal, "
                          ("greater", np.greater, ">"), ("greater_equal", np.greater_equal, ">="),
                          ("equal", np.equal, "=="), ("not_equal", np.not_equal, "!=")]:
     _binary(_name, _uf, f"({{0}} {_sym} {{1}})", None, dtype=_boolean)
+
+
+def _power_vjp(g, out, x, y):
+    # As JAX and PyTorch: no derivative in x where y is 0 (not 0 * x ** -1, NaN at x = 0), and
+    # log(x) read as 0 where x is 0 in the derivative in y (x ** y is 0 or 1 there: not -inf).
+    # With a constant y or x (x ** 2) the where folds away when the graph is simplified.
+    return (g * np.where(y == 0, 0, y * x ** (y - 1)),
+            g * np.log(np.where(x == 0, 1, x)) * out)
 
 
 def _minmax_vjp(g, winner, loser):

@@ -113,33 +113,45 @@ def _bessel_i(x, v: int):
     return np.exp(np.abs(x)) * apply("besselie", x, v=v)
 
 
-def _xlogy(x, y):
-    """x * log(y), 0 where x is 0 (log's argument there a harmless 1)."""
-    zero = x == 0
-    return np.where(zero, 0, x * np.log(np.where(zero, 1, y)))
+def _xlogy(x, y, log=np.log, low=0):
+    """x * log(y), 0 where x is 0 and y is not NaN. Where y is in log's finite range
+    (above ``low``) x * log(y) is computed even at x = 0, so that the derivative in x there
+    is log(y), as JAX and PyTorch have it (a weight at 0 can move); elsewhere log reads a
+    harmless 1 - low."""
+    edge = (x == 0) & ~((y > low) & (y < np.inf)) & (y == y)
+    return np.where(edge, 0, x * log(np.where(edge, 1 - low, y)))
 
 
 def _xlog1py(x, y):
-    zero = x == 0
-    return np.where(zero, 0, x * np.log1p(np.where(zero, 0, y)))
+    return _xlogy(x, y, np.log1p, -1)
+
+
+def _nan_of(value, *xs):
+    """``value``, NaN where any of ``xs`` is NaN (as SciPy's, whatever branch they take)."""
+    bad = xs[0] != xs[0]
+    for x in xs[1:]:
+        bad = bad | (x != x)
+    return np.where(bad, np.nan, value)
 
 
 def _entr(x):
     """-x log x for x > 0, 0 at 0, -inf below."""
     pos = x > 0
-    return np.where(pos, -x * np.log(np.where(pos, x, 1)), np.where(x == 0, 0, -np.inf))
+    return _nan_of(np.where(pos, -x * np.log(np.where(pos, x, 1)),
+                            np.where(x == 0, 0, -np.inf)), x)
 
 
 def _rel_entr(x, y):
     """x log(x / y) for x, y > 0; 0 for x = 0 <= y; inf otherwise."""
     both = (x > 0) & (y > 0)
-    return np.where(both, x * np.log(np.where(both, x, 1) / np.where(both, y, 1)),
-                    np.where((x == 0) & (y >= 0), 0, np.inf))
+    return _nan_of(np.where(both, x * np.log(np.where(both, x, 1) / np.where(both, y, 1)),
+                            np.where((x == 0) & (y >= 0), 0, np.inf)), x, y)
 
 
 def _kl_div(x, y):
     both = (x > 0) & (y > 0)
-    return np.where(both, _rel_entr(x, y) - x + y, np.where((x == 0) & (y >= 0), y, np.inf))
+    return _nan_of(np.where(both, _rel_entr(x, y) - x + y,
+                            np.where((x == 0) & (y >= 0), y, np.inf)), x, y)
 
 
 def _huber(delta, r):
@@ -150,10 +162,12 @@ def _huber(delta, r):
 
 
 def _pseudo_huber(delta, r):
-    """delta^2 (sqrt(1 + (r / delta)^2) - 1); 0 for delta = 0, inf below."""
+    """delta^2 (sqrt(1 + (r / delta)^2) - 1), written r^2 / (sqrt(1 + (r / delta)^2) + 1) so
+    that nothing cancels where r << delta, nor overflows in delta^2; 0 for delta = 0, inf
+    below."""
     ok = delta > 0
     d = np.where(ok, delta, 1)
-    return np.where(ok, d * d * (np.sqrt(1 + (r / d) ** 2) - 1),
+    return np.where(ok, r * r / (np.sqrt(1 + (r / d) ** 2) + 1),
                     np.where(delta == 0, 0, np.inf))
 
 
@@ -163,7 +177,8 @@ SPECIAL: dict[str, Callable[..., Any]] = {
     "psi": _polygamma,
     "gamma": _like(_gamma),
     "gammasgn": _like(_gammasgn),
-    "rgamma": _like(lambda x: _gammasgn(x) * np.exp(-_gammaln(x))),
+    "rgamma": _like(lambda x: np.where(_poles(x), 0.0,  # (1 / Gamma: 0 at its poles)
+                                       _gammasgn(x) * np.exp(-_gammaln(x)))),
     "loggamma": _like(lambda x: np.where(x < 0, np.nan, _gammaln(x))),
     "betaln": _like(_betaln),
     "beta": _like(lambda a, b: _gammasgn(a) * _gammasgn(b) * _gammasgn(as_tracer(a) + b)

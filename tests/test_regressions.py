@@ -335,3 +335,28 @@ def test_findings_of_the_ml_suite_and_the_differential_fuzz():
 
     x = np.arange(9.0).reshape(3, 3)
     np.testing.assert_array_equal(graphc.jit(masked_fill)(x), masked_fill(x))
+    # x ** y at x = 0: no NaN from 0 * x ** -1 or log(0) * 0 (as JAX and PyTorch)
+    x = np.array([0.0, 1.0, 2.0])
+    np.testing.assert_allclose(graphc.grad(lambda p: np.sum(x ** p))(2.0), 4 * np.log(2))
+    np.testing.assert_array_equal(graphc.grad(lambda x: np.sum(x ** 0))(x), 0.0)
+    assert graphc.grad(lambda y: np.power(0.0, y))(0.0) == 0.0
+    # xlogy's derivative in x at x = 0 is log(y) (it was 0: a weight at 0 could not move)
+    sp = pytest.importorskip("scipy.special")
+    y = np.array([0.5, 0.5])
+    np.testing.assert_allclose(graphc.grad(lambda x: sp.xlogy(x, y).sum())(np.array([0.0, 0.3])),
+                               np.log(y))
+    np.testing.assert_allclose(graphc.grad(lambda x: sp.xlog1py(x, y).sum())(np.zeros(2)),
+                               np.log1p(y))
+    edge = (np.array([0.0, 0.0, 0.0, 0.0, 1.0]), np.array([0.0, np.nan, -1.0, np.inf, -1.0]))
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(graphc.jit(sp.xlogy)(*edge), sp.xlogy(*edge))
+        np.testing.assert_array_equal(graphc.jit(sp.xlog1py)(*edge), sp.xlog1py(*edge))
+    # NaN in, NaN out (not inf); no cancellation in pseudo_huber; 1 / Gamma is 0 at its poles
+    nan = np.array([np.nan, 1.0])
+    for fn in (sp.entr, lambda x: sp.rel_entr(x, x[::-1]), lambda x: sp.kl_div(x[::-1], x)):
+        np.testing.assert_array_equal(graphc.jit(fn)(nan), fn(nan))
+    d, r = np.array([1e6, 1e8, 1.0, 1e300]), np.array([1.0, 1.0, 1e-9, 0.0])
+    np.testing.assert_allclose(graphc.jit(sp.pseudo_huber)(d, r), sp.pseudo_huber(d, r),
+                               rtol=1e-12)
+    poles = np.array([-1.0, -3.0, -np.inf, 0.0, -2.5])
+    np.testing.assert_allclose(graphc.jit(sp.rgamma)(poles), sp.rgamma(poles), rtol=1e-12)

@@ -74,7 +74,7 @@ def _parts(x: Any) -> tuple[Any, Any]:
     if isinstance(x, Complex):
         return x.re, x.im
     if isinstance(x, complex):  # a weak Python number: its parts stay Python floats
-        return (x.real or None), (x.imag or None)
+        return x.real, (x.imag or None)  # (a real part of 0 is a number: 1j is not real)
     if isinstance(x, np.complexfloating):
         return x.real, (x.imag if x.imag else None)
     if isinstance(x, np.ndarray) and x.dtype.kind == "c":
@@ -182,8 +182,12 @@ def _power(a: Any, b: Any) -> Complex:
         if out is None:
             return make(np.ones_like(lift(a).re), None)
         return make(*(out if int(b) > 0 else _cdiv((1.0, None), out)))
-    log = _log(lift(a))
-    return make(*_exp(*_cmul(_parts(b), log)))
+    a = lift(a)
+    re, im = _exp(*_cmul(_parts(b), _log(a)))
+    # 0 ** b: 0 where Re(b) > 0, else NaN, as NumPy (exp(b log 0) is NaN when Im(b) != 0)
+    zero = (a.re == 0) & (_filled(a.im) == 0)
+    at_zero = np.where(as_tracer(_filled(_parts(b)[0])) > 0, 0.0, np.nan)
+    return make(np.where(zero, at_zero, re), np.where(zero, at_zero, _filled(im)))
 
 
 def _sqrt(z: Complex) -> tuple:
@@ -287,7 +291,7 @@ class Complex:
 
     def __setitem__(self, index, value):
         re, im = _parts(value)
-        self.re[index] = re
+        self.re[index] = _filled(re)
         self.im[index] = _filled(im)
 
     def __bool__(self):

@@ -21,7 +21,7 @@ from .ir import next_id, toposort, user_loc
 from .ops import OPS
 from .special import _bessel_i, _ModuleInTrace, float_tracer
 from .trace import (_SWAPS, FUNCTIONS, NUMPY_IN_TRACE, REFUSED, Tracer, _axes_in_order, argsort,
-                    as_tracer, concatenate, diff, in_trace, make_node, moveaxis, searchsorted,
+                    apply, as_tracer, concatenate, diff, in_trace, make_node, moveaxis, searchsorted,
                     sort, stack, take)
 
 
@@ -316,12 +316,13 @@ def apply_along_axis(func1d: Any, axis: int, arr: Any, *args: Any, **kwargs: Any
 
 
 def _fmod(x: Any, y: Any) -> Tracer:
-    """C's fmod, with the sign of x: the remainder (sign of y) moved by y where they differ;
-    x itself for an infinite y (where the remainder is +-inf or x)."""
+    """C's fmod, with the sign of x: of floats libm's; of integers the remainder (sign of y)
+    moved by y where they differ."""
     x, y = as_tracer(x), as_tracer(y)
+    if np.result_type(x.dtype, y.dtype).kind == "f":
+        return apply("fmod", x, y)
     r = np.remainder(x, y)
-    r = np.where((r != 0) & ((r < 0) != (x < 0)), r - y, r)
-    return np.where(np.isinf(y) & np.isfinite(x), x, r)
+    return np.where((r != 0) & ((r < 0) != (x < 0)), r - y, r)
 
 
 def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Tracer:

@@ -218,6 +218,9 @@ _binary("hypot", np.hypot, "hypot({0}, {1})",
 # Python's (and NumPy's) remainder: the sign of the divisor; Numba's % implements the same.
 _binary("remainder", np.remainder, "({0} % {1})",
         lambda g, out, x, y: (g, -g * np.floor(x / y)))
+# C's fmod (the sign of x), by libm's: composed from the remainder, fmod(-3, 1e16) lost x.
+_binary("fmod", np.fmod, "fmod({0}, {1})", lambda g, out, x, y: (g, -g * np.trunc(x / y)),
+        dtype=_floating)
 # Python's floor division (NumPy's floor_divide): Numba's // takes the same steps as NumPy's
 # divmod for floats; a step function, with a zero gradient.
 _binary("floor_divide", np.floor_divide, "({0} // {1})", None)

@@ -67,6 +67,7 @@ SAMPLES: dict[str, list[tuple[list, dict]]] = {
     "arctan2": [([((3, 4), R), ((4,), R)], {})],
     "hypot": [([((3, 4), R), ((3, 1), R)], {})],
     "remainder": [([((3, 4), R), ((4,), P)], {})],
+    "fmod": [([((3, 4), R), ((4,), P)], {}), ([((3, 4), R), ((4,), R)], {})],
     "floor_divide": [([((3, 4), R), ((4,), P)], {})],
     "prod": [([((3, 4, 5), R)], {"axes": (1,), "keepdims": False}),
              ([((3, 4), R)], {"axes": (0, 1), "keepdims": True})],

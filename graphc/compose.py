@@ -20,9 +20,9 @@ from .errors import OutOfBoundsError, ShapeError, UnsupportedError
 from .ir import next_id, toposort, user_loc
 from .ops import OPS
 from .special import _bessel_i, _ModuleInTrace, float_tracer
-from .trace import (_SWAPS, FUNCTIONS, NUMPY_IN_TRACE, REFUSED, Tracer, _axes_in_order, argsort,
-                    apply, as_tracer, concatenate, diff, in_trace, make_node, moveaxis, searchsorted,
-                    sort, stack, take)
+from .trace import (_SWAPS, FUNCTIONS, NUMPY_IN_TRACE, REFUSED, Tracer, _axes_in_order, apply,
+                    argsort, as_tracer, concatenate, diff, in_trace, make_node, moveaxis,
+                    searchsorted, sort, stack, take)
 
 
 def _along(x: Tracer, axis: int, index: Any) -> Tracer:

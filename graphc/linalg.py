@@ -419,7 +419,7 @@ def _sp_expm(A):
     if A.shape[-1] == 0:
         return A
     norm = np.abs(A).sum(axis=-2).max(axis=-1)
-    s = np.maximum(np.ceil(np.log2(np.maximum(norm, 1e-300) / _THETA13)), 0)
+    s = np.maximum(np.ceil(np.log2(norm / _THETA13)), 0)  # (a zero matrix: -inf, so 0)
     s = s[..., None, None]
     A = A * np.exp2(-s).astype(A.dtype)
     b = [np.asarray(c, A.dtype) for c in _PADE13]

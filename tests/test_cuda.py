@@ -18,11 +18,7 @@ import threading
 import warnings
 from pathlib import Path
 
-if __name__ != "__main__" and os.environ.get("GRAPHC_TEST_CUDA") != "gpu":
-    # Must happen before numba.cuda is first imported and before the first Numba compile. Only
-    # the cuda target imports numba.cuda (the CPU backend never does), so the CPU tests of this
-    # session are unaffected.
-    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+# (Under pytest, conftest.py has set NUMBA_ENABLE_CUDASIM=1 unless GRAPHC_TEST_CUDA=gpu.)
 
 import functools
 

@@ -467,9 +467,34 @@ _MASK = "Use a boolean mask x[cond] into a reduction, or np.where(cond, x, y)"
 REFUSED.update({f: f"np.{f.__name__} of a traced array is not supported: the length of its "
                    f"result depends on the data. {_MASK}"
                 for f in (np.nonzero, np.argwhere, np.flatnonzero, np.extract, np.compress)})
+
+
+def _compress(condition: Any, a: Any, axis: Any = None, out: Any = None) -> Tracer:
+    """np.compress with a constant condition (a traced one would make the length data): the
+    kept positions taken along ``axis`` (of the flattened array for None)."""
+    if isinstance(condition, Tracer) or out is not None:
+        raise UnsupportedError(REFUSED[np.compress] if out is None else
+                               "np.compress: argument out not supported", user_loc())
+    a = as_tracer(a)
+    if axis is None:
+        a, axis = a.reshape(-1), 0
+    keep = np.asarray(condition, bool).reshape(-1)
+    n = a.shape[axis]
+    if keep[n:].any():
+        raise ShapeError(f"np.compress: the condition keeps position {n + np.argmax(keep[n:])}"
+                         f" of an axis of length {n}", user_loc())
+    return take(a, np.flatnonzero(keep[:n]), axis=axis)
+
+
+def _extract(condition: Any, arr: Any) -> Tracer:
+    if isinstance(condition, Tracer):
+        raise UnsupportedError(REFUSED[np.extract], user_loc())
+    return _compress(np.ravel(condition), as_tracer(arr).reshape(-1))
 REFUSED[np.unique] = ("np.unique of a traced array is not supported: the length of its result "
                       "depends on the data. Compare with a constant array of the possible "
                       "values instead: (x[:, None] == values).any(axis=0)")
+
+
 def unwrap(p: Any, discont: Any = None, axis: int = -1, *, period: Any = 2 * math.pi) -> Tracer:
     """np.unwrap: each step between neighbours along ``axis`` larger than ``discont`` in size
     is moved by a multiple of ``period`` into [-period / 2, period / 2] (+period / 2 where
@@ -498,7 +523,7 @@ FUNCTIONS.update({
     np.cbrt: lambda x: np.sign(float_tracer(x)) * np.abs(float_tracer(x)) ** (1 / 3),
     np.rot90: rot90, np.linspace: linspace,
     np.float_power: lambda x, y: np.power(as_tracer(x).astype(np.float64), y),
-    np.fmod: _fmod, np.signbit: signbit, np.copysign: _copysign,
+    np.fmod: _fmod, np.compress: _compress, np.extract: _extract, np.signbit: signbit, np.copysign: _copysign,
     np.fabs: lambda x: np.abs(float_tracer(x)),
     np.i0: lambda x: _bessel_i(x, 0),
     np.select: select, np.piecewise: piecewise, np.choose: choose, np.isclose: isclose,

@@ -195,6 +195,9 @@ def reduce(opname: str, x: Any, axis=None, keepdims=False, dtype=None, initial=N
                                    "to give the elements left out)", user_loc())
         x = np.where(broadcast_to(where, x.shape), x, fill)
     axes = _axes(axis, x.ndim)
+    if initial is not None and opname in ("max", "min") and any(x.shape[a] == 0 for a in axes):
+        kept = [1 if a in axes else n for a, n in enumerate(x.shape) if keepdims or a not in axes]
+        return as_tracer(np.full(kept, initial, x.dtype))  # (of nothing: initial alone)
     if not axes and not keepdims:
         out = Tracer(x.node)  # a copy, as NumPy's
     else:
@@ -2286,6 +2289,7 @@ class Tracer:
     __ipow__ = _inplace(operator.pow, "**=")
     __imatmul__ = _inplace(operator.matmul, "@=")
     def __abs__(self): return apply("abs", self)
+    def __round__(self, ndigits=None): return around(self, ndigits or 0)  # (a float: traced)
     def __and__(self, o): return bitwise_and(self, o)
     def __rand__(self, o): return bitwise_and(o, self)
     def __or__(self, o): return bitwise_or(self, o)

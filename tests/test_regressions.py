@@ -377,3 +377,14 @@ def test_findings_of_the_ml_suite_and_the_differential_fuzz():
     with np.errstate(invalid="ignore"):
         for got, want in zip(graphc.jit(complex_ops)(a), complex_ops(a)):
             np.testing.assert_allclose(got, want)
+    # max/min with initial= over an empty axis give initial; np.compress and np.extract of a
+    # constant condition; round() of a traced scalar
+    e = np.zeros((0, 3))
+    np.testing.assert_array_equal(graphc.jit(lambda e: e.max(axis=0, initial=-5.0))(e),
+                                  e.max(axis=0, initial=-5.0))
+    m = np.arange(12.0).reshape(3, 4)
+    for fn in (lambda m: np.compress([True, False, True], m, axis=0),
+               lambda m: np.compress([0, 1, 1, 0, 1], m),
+               lambda m: np.extract(np.arange(12).reshape(3, 4) % 3 == 0, m)):
+        np.testing.assert_array_equal(graphc.jit(fn)(m), fn(m))
+    assert graphc.jit(lambda m: round(m[0, 1] * 1.2345, 2))(m) == 1.23

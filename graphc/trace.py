@@ -1314,12 +1314,16 @@ def einsum(subscripts: Any, *operands: Any, optimize: Any = None, **unsupported)
                              f"{t.shape}", user_loc())
         for c, s in zip(lab, t.shape):
             if size.setdefault(c, s) != s:
-                raise ShapeError(f"einsum: label {c!r} has sizes {size[c]} and {s} in "
-                                 f"{subscripts!r}", user_loc())
+                if 1 not in (size[c], s):  # (a size of 1 broadcasts, as in NumPy)
+                    raise ShapeError(f"einsum: label {c!r} has sizes {size[c]} and {s} in "
+                                     f"{subscripts!r}", user_loc())
+                size[c] = max(size[c], s)
     if len(set(out)) != len(out) or any(c not in size for c in out):
         raise ShapeError(f"einsum: bad output subscripts {out!r} in {subscripts!r}", user_loc())
     cur = []
     for t, lab in zip(ops, terms):
+        if any(size[c] != s for c, s in zip(lab, t.shape)):
+            t = broadcast_to(t, tuple(size[c] for c in lab))
         for c in lab:
             while lab.count(c) > 1:
                 i = lab.index(c)

@@ -388,3 +388,7 @@ def test_findings_of_the_ml_suite_and_the_differential_fuzz():
                lambda m: np.extract(np.arange(12).reshape(3, 4) % 3 == 0, m)):
         np.testing.assert_array_equal(graphc.jit(fn)(m), fn(m))
     assert graphc.jit(lambda m: round(m[0, 1] * 1.2345, 2))(m) == 1.23
+    # einsum broadcasts a label of size 1 against the same label's other size, as NumPy
+    a, b = np.arange(3.0).reshape(3, 1), np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(graphc.jit(lambda a, b: np.einsum("ij,ij->i", a, b))(a, b),
+                                  np.einsum("ij,ij->i", a, b))

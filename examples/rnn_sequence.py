@@ -12,8 +12,8 @@ written with ``graphc.scan``: the step is traced once and compiled as one loop, 
 time does not depend on the sequence length T (--seq). ``--unroll`` writes the same loss as a
 plain Python loop over t instead, which graphc unrolls while tracing: that graph, and its
 compile time, grows with T (the script prints both), until the loop is long enough for graphc
-to roll it back into a scan (graphc/passes/reroll.py): from 13 steps here, so the default
-T=16 is rolled and --seq 8 shows the unrolled graph. Training is
+to roll it back into a scan (graphc/passes/reroll.py): from 8 steps here, so the default
+T=16 is rolled and --seq 7 shows the unrolled graph. Training is
 truncated backpropagation through time on random windows of T+1 characters, each starting from
 h_0 = 0, with Adam written in NumPy; the loss is printed per epoch, and at the end the model
 generates text greedily from a prompt (forward pass in NumPy).

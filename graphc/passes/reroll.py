@@ -41,7 +41,7 @@ from collections import Counter
 from ..ir import Graph, Node, _freeze, rebuild, toposort
 
 MIN_STEPS = 4  # a run needs at least this many periods ...
-MIN_NODES = 300  # ... and this many nodes (shorter ones compile about as fast unrolled, and
+MIN_NODES = 150  # ... and this many nodes (shorter ones compile about as fast unrolled, and
 # run faster: bench/SCAN.md)
 CANDIDATES = 8  # periods tried per round: the most frequent gaps between equal signatures,
 # and as many of those covering the most nodes (gap times count)

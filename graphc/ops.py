@@ -111,7 +111,7 @@ def _power_vjp(g, out, x, y):
     # As JAX and PyTorch: no derivative in x where y is 0 (not 0 * x ** -1, NaN at x = 0), and
     # log(x) read as 0 where x is 0 in the derivative in y (x ** y is 0 or 1 there: not -inf).
     # With a constant y or x (x ** 2) the where folds away when the graph is simplified.
-    return (g * np.where(y == 0, 0, y * x ** (y - 1)),
+    return (np.where(y == 0, 0, g * y * x ** (y - 1)),  # (g * y first: as the graph was)
             g * np.log(np.where(x == 0, 1, x)) * out)
 
 

@@ -561,8 +561,10 @@ def _gather_impl(x, idx, axis):
 
 def _scatter_impl(g, idx, axis, size, bins=False):
     out = np.zeros(g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:], g.dtype)
-    if bins and ((idx < 0) | (idx >= size)).any():
-        raise OutOfBoundsError(f"{bins_message(size)}: {int(idx[(idx < 0) | (idx >= size)][0])}")
+    if bins:  # (no wrap from the end: a negative bin is out of range)
+        bad = (idx < 0) | (idx >= size)
+        if bad.any():
+            raise OutOfBoundsError(f"{bins_message(size)}: {int(idx[bad][0])}")
     np.add.at(out, (slice(None),) * axis + (checked_indices(idx, size, "scatter_add"),), g)
     return out
 
